@@ -1,0 +1,38 @@
+// The pygan operator library: schemas of the fused ops, and the Python module
+// whose import registers them with the dispatcher.
+//
+// Kernels are registered per device in their own files (TORCH_LIBRARY_IMPL);
+// the fake (meta) implementations and autograd formulas live in Python, in
+// pygan/ops/leaky_relu_conv2d.py, shared by every device.
+#include <pybind11/pybind11.h>
+#include <torch/library.h>
+#include <torch/version.h>
+
+TORCH_LIBRARY(pygan, m) {
+  // conv2d(leaky_relu(x, negative_slope), weight, bias, stride) with explicit
+  // zero padding (top, bottom, left, right), dilation 1, groups 1.
+  m.def(
+      "leaky_relu_conv2d(Tensor x, Tensor weight, Tensor? bias, int[2] stride, "
+      "int[4] padding, float negative_slope) -> Tensor");
+  // d loss / d x: the transposed convolution of grad_output times the
+  // activation's derivative at x.
+  m.def(
+      "leaky_relu_conv2d_backward_input(Tensor grad_output, Tensor x, Tensor weight, "
+      "int[2] stride, int[4] padding, float negative_slope) -> Tensor");
+  // d loss / d weight: grad_output correlated with leaky_relu(x).
+  m.def(
+      "leaky_relu_conv2d_backward_weight(Tensor grad_output, Tensor x, SymInt[] weight_size, "
+      "int[2] stride, int[4] padding, float negative_slope) -> Tensor");
+}
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, module) {
+  module.doc() = "pygan's compiled operators (registered under torch.ops.pygan)";
+  module.attr("torch_version") = TORCH_VERSION;
+#ifdef PYGAN_WITH_CUDA
+  module.attr("with_cuda") = true;
+#else
+  module.attr("with_cuda") = false;
+#endif
+}
