@@ -11,3 +11,11 @@ class UsageError(PyganError):
     """A bad command line or option value: exit status 2."""
 
     exit_status = 2
+
+
+class Interrupted(PyganError):
+    """Training stopped by a signal after saving a checkpoint: exit 128 + signal."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_status = 128 + signal_number

@@ -1,0 +1,170 @@
+"""Finding, loading and checking plugins.
+
+Every plugin, pygan's own included, is a module named in the ``pygan``
+entry-point group. A plugin that fails to import, has a malformed hook or
+registers a name another plugin already took is reported once, by its
+entry-point name, and skipped: the rest of pygan keeps working.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from pygan import hookspecs
+from pygan.console import notice
+from pygan.errors import UsageError
+from pygan.specs import Architecture, Dataset, Loss
+
+ENTRY_POINT_GROUP = "pygan"
+BUILTIN_DISTRIBUTION = "pygan"
+DISABLE_ENV = "PYGAN_DISABLE_PLUGINS"
+
+# What each registration hook registers, and the record type it must be given.
+REGISTRATION_HOOKS = {
+    "register_architectures": ("architecture", Architecture),
+    "register_losses": ("loss", Loss),
+    "register_datasets": ("dataset", Dataset),
+}
+
+
+@dataclass
+class PluginInfo:
+    """A loaded plugin: what ``pygan plugins`` lists."""
+
+    name: str
+    distribution: str
+    version: str
+    registers: dict[str, list[str]] = field(default_factory=dict)  # kind -> names
+    hooks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PluginFailure:
+    name: str
+    distribution: str
+    error: str
+
+
+class Plugins:
+    """The loaded plugins and everything they registered."""
+
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager("pygan")
+        self.manager.add_hookspecs(hookspecs)
+        self.loaded: list[PluginInfo] = []
+        self.failures: list[PluginFailure] = []
+        self.registered: dict[str, dict[str, Any]] = {kind: {} for kind, _ in REGISTRATION_HOOKS.values()}
+        self._owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
+
+    @property
+    def hook(self):
+        return self.manager.hook
+
+    def add(self, name: str, plugin: object, distribution: str = "", version: str = "") -> bool:
+        """Register one plugin object; on any problem record a failure and skip it."""
+        try:
+            self.manager.register(plugin, name=name)
+        except Exception as error:  # a malformed hook or a name registered twice
+            self._fail(name, distribution, error)
+            return False
+        try:
+            registrations = self._collect(name)
+        except Exception as error:
+            self.manager.unregister(name=name)
+            self._fail(name, distribution, error)
+            return False
+        info = PluginInfo(name, distribution, version)
+        for kind, record in registrations:
+            self.registered[kind][record.name] = record
+            self._owner[kind, record.name] = name
+            info.registers.setdefault(kind, []).append(record.name)
+        info.hooks = sorted(
+            impl.name for impl in self.manager.get_hookcallers(plugin) or () if impl.name not in REGISTRATION_HOOKS
+        )
+        self.loaded.append(info)
+        return True
+
+    def _collect(self, plugin_name: str) -> list[tuple[str, Any]]:
+        """Call the plugin's registration hooks and check what they register."""
+        collected: list[tuple[str, Any]] = []
+        for hook_name, (kind, record_type) in REGISTRATION_HOOKS.items():
+            for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != plugin_name:
+                    continue
+
+                def register(record, kind=kind, record_type=record_type):
+                    if not isinstance(record, record_type):
+                        raise TypeError(f"{hook_name} registered {record!r}, expected a pygan.{record_type.__name__}")
+                    taken = self._owner.get((kind, record.name)) or next(
+                        (plugin_name for k, r in collected if k == kind and r.name == record.name), None
+                    )
+                    if taken:
+                        raise ValueError(f"{kind} {record.name!r} is already registered by plugin {taken!r}")
+                    collected.append((kind, record))
+
+                impl.function(register)
+        return collected
+
+    def _fail(self, name: str, distribution: str, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        self.failures.append(PluginFailure(name, distribution, message))
+        notice(f"plugin {name!r} ({distribution or 'no distribution'}) was skipped: {message}")
+
+    def get(self, kind: str, name: str) -> Any:
+        """The registered record, or a usage error listing the ones available."""
+        records = self.registered[kind]
+        if name not in records:
+            available = ", ".join(sorted(records)) or "none"
+            raise UsageError(f"unknown {kind} {name!r}; available: {available}")
+        return records[name]
+
+    def architecture(self, name: str) -> Architecture:
+        return self.get("architecture", name)
+
+    def loss(self, name: str) -> Loss:
+        return self.get("loss", name)
+
+    def dataset(self, name: str) -> Dataset:
+        return self.get("dataset", name)
+
+
+def external_plugins_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def load_plugins() -> Plugins:
+    """Load every plugin in the entry-point group, built-ins first."""
+    plugins = Plugins()
+    skip_external = external_plugins_disabled()
+    entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+    def distribution_of(ep) -> tuple[str, str]:
+        return (ep.dist.name, ep.dist.version) if ep.dist else ("", "")
+
+    def builtin_first(ep) -> tuple[bool, str]:
+        return distribution_of(ep)[0] != BUILTIN_DISTRIBUTION, ep.name
+
+    for ep in sorted(entry_points, key=builtin_first):
+        distribution, version = distribution_of(ep)
+        if skip_external and distribution != BUILTIN_DISTRIBUTION:
+            continue
+        try:
+            module = ep.load()
+        except Exception as error:  # whatever a broken plugin raises must not stop pygan
+            plugins._fail(ep.name, distribution, error)
+            continue
+        plugins.add(ep.name, module, distribution, version)
+    return plugins
+
+
+@functools.cache
+def get_plugins() -> Plugins:
+    """The process-wide plugins, loaded on first use."""
+    return load_plugins()
+
