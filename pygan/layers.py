@@ -1,0 +1,80 @@
+"""Layers shared by architectures: TensorFlow-style 'same' padding and the
+LeakyReLU+conv block that runs through pygan's fused operator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pygan import ops
+
+
+def same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'same' padding along one axis, as (before, after).
+
+    The output has ceil(size / stride) elements; when the total padding is odd
+    TensorFlow puts the extra element after (bottom/right), which PyTorch's
+    symmetric ``padding=`` cannot express.
+    """
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+class LeakyReLUConv2d(nn.Module):
+    """``conv2d(leaky_relu(x))`` with 'same' padding, as one fused op.
+
+    Equivalent to Keras' ``LeakyReLU(alpha)`` followed by
+    ``Conv2D(kernel_size, strides, padding='same')``, with Keras' initial
+    values: Glorot-uniform kernel, zero bias.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.stride = stride
+        self.negative_slope = negative_slope
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.zeros_(self.bias)
+
+    def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
+        kernel_size = self.weight.shape[-1]
+        return (*same_padding(height, kernel_size, self.stride), *same_padding(width, kernel_size, self.stride))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padding = self.padding_for(x.shape[-2], x.shape[-1])
+        return ops.leaky_relu_conv2d(x, self.weight, self.bias, (self.stride, self.stride), padding,
+                                     self.negative_slope)
+
+    def extra_repr(self) -> str:
+        out_channels, in_channels, kernel_size, _ = self.weight.shape
+        return (f"{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={self.stride}, "
+                f"negative_slope={self.negative_slope}, padding='same'")
+
+
+class SameConvTranspose2d(nn.ConvTranspose2d):
+    """Keras' ``Conv2DTranspose(padding='same')``: the output is input * stride.
+
+    It is the gradient of a 'same' convolution, so its output is cropped by
+    that convolution's (before, after) padding; PyTorch's ``output_padding``
+    would crop the extra row at the top instead, so we crop by slicing.
+    Initial values as in Keras: Glorot-uniform kernel, zero bias.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride)
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kernel_size, _), (stride, _) = self.kernel_size, self.stride
+        height, width = x.shape[-2] * stride, x.shape[-1] * stride
+        top, _ = same_padding(height, kernel_size, stride)
+        left, _ = same_padding(width, kernel_size, stride)
+        y = F.conv_transpose2d(x, self.weight, self.bias, stride, padding=(top, left))
+        return y[..., :height, :width]
