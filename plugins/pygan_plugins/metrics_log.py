@@ -1,0 +1,43 @@
+"""Per-step metrics as JSON lines (``metrics.jsonl``) and, at the end of a
+run, a plot of the losses and accuracies (``losses.png``)."""
+
+import json
+
+import pygan
+from pygan.files import write_bytes_atomically
+from pygan.plot import plot_metrics
+
+FILE = "metrics.jsonl"
+PLOT = "losses.png"
+
+
+def read_metrics(path):
+    with open(path) as stream:
+        return [json.loads(line) for line in stream if line.strip()]
+
+
+@pygan.hookimpl
+def on_train_start(run):
+    path = run.out_dir / FILE
+    if path.exists():
+        # A resumed run continues from its checkpoint: steps logged after it
+        # were undone, and are logged again as they are retrained.
+        kept = [row for row in read_metrics(path) if row["step"] <= run.start_step]
+        write_bytes_atomically(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
+    run.state["metrics_log"] = open(path, "a", buffering=1)  # line-buffered: a crash loses no step
+
+
+@pygan.hookimpl
+def on_step_end(run, step, metrics):
+    run.state["metrics_log"].write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+@pygan.hookimpl
+def on_run_end(run, step, status):
+    stream = run.state.pop("metrics_log", None)
+    if stream is None:
+        return
+    stream.close()
+    rows = read_metrics(run.out_dir / FILE)
+    if rows:
+        plot_metrics(rows, run.out_dir / PLOT, title=f"{run.config['plugin']} ({run.config['loss']})")

@@ -1,0 +1,31 @@
+"""A progress bar for training: step, steps/s, ETA and the current losses
+and accuracies, on stderr."""
+
+from tqdm import tqdm
+
+import pygan
+
+REFRESH_EVERY = 10  # steps between updates of the losses shown; tqdm paces the redraws
+
+
+@pygan.hookimpl
+def on_train_start(run):
+    run.state["progress"] = tqdm(total=run.total_steps, initial=run.start_step, unit="step",
+                                 dynamic_ncols=True, desc=run.config["plugin"])
+
+
+@pygan.hookimpl
+def on_step_end(run, step, metrics):
+    bar = run.state["progress"]
+    if step % REFRESH_EVERY == 0 or step == run.total_steps:
+        bar.set_postfix_str(
+            f"D loss {metrics['d_loss']:.3f} acc {metrics['d_acc']:.2f} | "
+            f"G loss {metrics['g_loss']:.3f} acc {metrics['g_acc']:.2f}", refresh=False)
+    bar.update(1)
+
+
+@pygan.hookimpl
+def on_run_end(run, step, status):
+    bar = run.state.pop("progress", None)
+    if bar is not None:
+        bar.close()

@@ -1,0 +1,14 @@
+"""The generator's images for the run's fixed noise, as ``samples/NNNNN.png``
+4x4 grids, every ``--sample-every`` steps."""
+
+import pygan
+from pygan.images import save_grid
+
+DIRECTORY = "samples"
+
+
+@pygan.hookimpl
+def on_sample(run, step, images):
+    folder = run.out_dir / DIRECTORY
+    folder.mkdir(exist_ok=True)
+    save_grid(images, folder / f"{step:05d}.png")

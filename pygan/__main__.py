@@ -1,0 +1,5 @@
+import sys
+
+from pygan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""The ``pygan`` command: train, sample, info, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from pygan import __version__, checkpoint
+from pygan.errors import PyganError, UsageError
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive whole number, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pygan", description="Train and sample GANs built from plugins.")
+    parser.add_argument("--version", action="version", version=f"pygan {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a GAN", description=(
+        "Train an architecture registered by a plugin. Options left out take the architecture's "
+        "defaults (see 'pygan plugins'). Writes config.json, metrics.jsonl, losses.png, "
+        "samples/NNNNN.png and checkpoints/NNNNNNNN.pt into --out."))
+    # Every option defaults to None, meaning "not given", so that the
+    # architecture's defaults apply and a resumed run can tell a contradiction.
+    train.add_argument("--plugin", help="architecture to train, e.g. dcgan")
+    train.add_argument("--loss", help="adversarial loss (default: the architecture's)")
+    train.add_argument("--dataset", help="data set of real samples (default: the architecture's)")
+    train.add_argument("--data-dir", help="where the data set's files are (default: the data set's cache)")
+    train.add_argument("--steps", type=positive_int, help="total training steps")
+    train.add_argument("--batch-size", type=positive_int, help="real (and fake) samples per step")
+    train.add_argument("--lr-d", type=float, help="discriminator learning rate")
+    train.add_argument("--lr-g", type=float, help="generator learning rate")
+    train.add_argument("--decay-d", type=float, help="discriminator learning-rate time decay (Keras 'decay')")
+    train.add_argument("--decay-g", type=float, help="generator learning-rate time decay (Keras 'decay')")
+    train.add_argument("--seed", type=int, help="random seed (default 0)")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
+    train.add_argument("--out", type=Path, help="run folder (default runs/PLUGIN-TIMESTAMP)")
+    train.add_argument("--sample-every", type=non_negative_int, help="steps between sample grids (default 500, 0 never)")
+    train.add_argument("--checkpoint-every", type=non_negative_int,
+                       help="steps between checkpoints (default 1000, 0 only at the end)")
+    train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+
+    sample = commands.add_parser("sample", help="draw images from a trained generator")
+    sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
+    sample.add_argument("--n", type=positive_int, default=64, help="how many images (default 64)")
+    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default samples.png)")
+    sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
+    sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+    commands.add_parser("info", help="versions, the compiled extension, op backends and devices")
+    commands.add_parser("plugins", help="list installed plugins and what they register")
+    return parser
+
+
+def command_train(args) -> None:
+    from pygan import trainer
+    from pygan.plugins import get_plugins
+
+    options = {key: getattr(args, key) for key in (
+        "plugin", "loss", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints")}
+    if args.resume is not None and args.out is not None and args.out != args.resume:
+        raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
+    if args.resume is None and args.plugin is None:
+        raise UsageError("choose an architecture with --plugin (see 'pygan plugins'), or --resume a run")
+    out = args.out
+    if args.resume is None and out is None:
+        from datetime import datetime
+
+        out = Path("runs") / f"{args.plugin}-{datetime.now():%Y%m%d-%H%M%S}"
+    run = trainer.train(get_plugins(), options, out, args.resume)
+    print(f"run finished at step {run.total_steps}: {run.out_dir}")
+
+
+def command_sample(args) -> None:
+    from pygan.images import save_grid
+    from pygan.plugins import get_plugins
+    from pygan.trainer import select_device
+
+    device = select_device(args.device)
+    state = checkpoint.load(args.checkpoint, map_location=device)
+    architecture = get_plugins().architecture(state["architecture"])
+    generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
+    generator.load_state_dict(state["generator"])
+    generator.eval()
+    rng = torch.Generator(device)
+    rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
+    with torch.no_grad():
+        images = generator(architecture.sample_noise(args.n, architecture.latent_size, rng, device))
+    save_grid(images, args.out, columns=math.ceil(math.sqrt(args.n)))
+    print(f"{args.n} samples of {state['architecture']} at step {state['step']} written to {args.out}")
+
+
+def command_info(args) -> None:
+    from pygan import ops
+
+    print(f"pygan {__version__}")
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda or 'none'})")
+    print(f"python {platform.python_version()} ({sys.executable})")
+    for key, value in ops.backend_info().items():
+        print(f"{key}: {value}")
+    devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    print(f"devices: {', '.join(devices)}")
+    print(f"threads: {torch.get_num_threads()}")
+
+
+def command_plugins(args) -> None:
+    from pygan.plugins import external_plugins_disabled, get_plugins
+
+    plugins = get_plugins()
+    for info in plugins.loaded:
+        print(f"{info.name}  ({info.distribution or 'no distribution'} {info.version})".rstrip())
+        for kind, names in info.registers.items():
+            for name in names:
+                record = plugins.registered[kind][name]
+                description = f": {record.description}" if record.description else ""
+                print(f"    {kind} {name}{description}")
+        if info.hooks:
+            print(f"    hooks {', '.join(info.hooks)}")
+    for failure in plugins.failures:
+        print(f"{failure.name}  ({failure.distribution or 'no distribution'})  FAILED: {failure.error}")
+    if external_plugins_disabled():
+        print("(external plugins disabled by PYGAN_DISABLE_PLUGINS)")
+
+
+COMMANDS = {"train": command_train, "sample": command_sample, "info": command_info, "plugins": command_plugins}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except PyganError as error:
+        print(f"pygan: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("pygan: aborted", file=sys.stderr)
+        return 130
+    return 0
+

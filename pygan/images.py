@@ -1,0 +1,40 @@
+"""Image grids as PNG files."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pygan.files import write_bytes_atomically
+
+
+def grid(images: torch.Tensor, columns: int | None = None, gap: int = 2) -> np.ndarray:
+    """Tile (N, C, H, W) images with values in [0, 1] into one uint8 array
+    (rows, columns, C), ``columns`` per row (default: a square), separated by
+    ``gap`` white pixels."""
+    images = images.detach().float().clamp(0, 1).cpu()
+    count, channels, height, width = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    canvas = torch.ones(channels, rows * (height + gap) - gap, columns * (width + gap) - gap)
+    for index, image in enumerate(images):
+        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
+        canvas[:, top:top + height, left:left + width] = image
+    return (canvas * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int | None = None, scale: int = 2) -> None:
+    """Write ``images`` as one PNG grid, each pixel ``scale`` x ``scale``."""
+    pixels = grid(images, columns)
+    if pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    picture = Image.fromarray(pixels)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    write_bytes_atomically(Path(path), buffer.getvalue())

@@ -1,0 +1,393 @@
+"""The adversarial training loop of SEED.md, for any registered architecture,
+loss and data set.
+
+Each step: fakes from the generator in inference mode; one discriminator
+update on real and fake together; one generator update through the frozen
+discriminator with the generator in training mode. RMSprop with Keras' time
+decay, lr_t = lr / (1 + decay * t), t the number of updates so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from pygan import checkpoint
+from pygan.console import notice
+from pygan.errors import Interrupted, PyganError, UsageError
+from pygan.plugins import Plugins
+from pygan.specs import Architecture, Loss
+
+SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
+
+# What a run is configured by; architectures override these with their own
+# ``defaults`` and the command line overrides both.
+DEFAULTS: dict[str, Any] = {
+    "loss": None,
+    "dataset": None,
+    "data_dir": None,
+    "steps": 10_000,
+    "batch_size": 64,
+    "lr_d": 2e-4,
+    "lr_g": 2e-4,
+    "decay_d": 0.0,
+    "decay_g": 0.0,
+    "seed": 0,
+    "device": "auto",
+    "sample_every": 500,
+    "checkpoint_every": 1000,
+    "keep_checkpoints": 3,
+}
+# Settings that may differ when a run is resumed; any other would make the
+# continuation a different experiment.
+RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints"}
+
+
+def resolve_config(architecture: Architecture, options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then the architecture's, then the user's (None = not given)."""
+    config = {**DEFAULTS, **architecture.defaults, "plugin": architecture.name}
+    config.update({key: value for key, value in options.items() if value is not None})
+    check_config(config)
+    return config
+
+
+def check_config(config: dict[str, Any]) -> None:
+    for key in ("steps", "batch_size"):
+        if not isinstance(config[key], int) or config[key] <= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be a positive whole number, not {config[key]!r}")
+    for key in ("sample_every", "checkpoint_every", "keep_checkpoints"):
+        if config[key] < 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be 0 (never) or positive, not {config[key]!r}")
+    for key in ("lr_d", "lr_g"):
+        if not config[key] > 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be positive, not {config[key]!r}")
+    for key in ("decay_d", "decay_g"):
+        if not config[key] >= 0:
+            raise UsageError(f"--{key.replace('_', '-')} must be 0 or positive, not {config[key]!r}")
+    for key in ("loss", "dataset"):
+        if not config[key]:
+            raise UsageError(f"architecture {config['plugin']!r} names no default {key}; choose one with --{key}")
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device cuda, but torch {torch.__version__} sees no CUDA device; use --device cpu")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)
+
+
+def keras_time_decay(decay: float):
+    """The LambdaLR factor of Keras' ``decay`` argument."""
+    return lambda updates: 1.0 / (1.0 + decay * updates)
+
+
+def rmsprop(parameters, lr: float, decay: float):
+    """Keras' RMSprop (rho 0.9, epsilon 1e-7 added outside the square root,
+    as PyTorch does) with its time decay as a schedule stepped per update."""
+    optimizer = torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, keras_time_decay(decay))
+
+
+@dataclass
+class Run:
+    """A training run, as the training callbacks see it."""
+
+    config: dict[str, Any]
+    out_dir: Path
+    architecture: Architecture
+    loss: Loss
+    generator: nn.Module
+    discriminator: nn.Module
+    device: torch.device
+    image_shape: tuple[int, int, int]
+    start_step: int = 0
+    total_steps: int = 0
+    state: dict[str, Any] = field(default_factory=dict)  # for plugins' own per-run state
+
+
+def binary_accuracy(logits: torch.Tensor, label: float) -> torch.Tensor:
+    """Keras' binary accuracy: sigmoid(logit) > 0.5 counts as label 1."""
+    return ((logits.flatten() > 0).float() == label).float().mean()
+
+
+class Trainer:
+    """Owns the networks, optimizers and random state of one run."""
+
+    def __init__(self, run: Run, data: torch.Tensor, plugins: Plugins) -> None:
+        self.run, self.data, self.hook = run, data, plugins.hook
+        config = run.config
+        self.optimizer_d, self.schedule_d = rmsprop(run.discriminator.parameters(), config["lr_d"], config["decay_d"])
+        self.optimizer_g, self.schedule_g = rmsprop(run.generator.parameters(), config["lr_g"], config["decay_g"])
+        # One generator for everything the loop draws (real indices, noise), so
+        # that its state in a checkpoint is all a resumed run needs.
+        self.rng = torch.Generator(run.device).manual_seed(config["seed"])
+        fixed = torch.Generator().manual_seed(config["seed"] + 1)
+        self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(run.device)
+        self.step_count = 0
+
+    def noise(self, n: int, rng: torch.Generator | None = None, device: torch.device | None = None) -> torch.Tensor:
+        architecture = self.run.architecture
+        return architecture.sample_noise(n, architecture.latent_size, rng or self.rng, device or self.run.device)
+
+    def step(self) -> dict[str, float]:
+        """One training step of the seed recipe; returns its metrics."""
+        metrics = self.discriminator_step()
+        metrics.update(self.generator_step())
+        self.step_count += 1
+        return metrics
+
+    def discriminator_step(self) -> dict[str, float]:
+        """The discriminator learns real (1) from fake (0); the fakes come from
+        the generator in inference mode, as Keras' predict() makes them."""
+        run, batch_size = self.run, self.run.config["batch_size"]
+        indices = torch.randint(0, len(self.data), (batch_size,), generator=self.rng, device=self.data.device)
+        real = self.data[indices]
+        run.generator.eval()
+        with torch.no_grad():
+            fake = run.generator(self.noise(batch_size))
+        logits = run.discriminator(torch.cat([real, fake]))
+        real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
+        loss = run.loss.discriminator_loss(real_logits, fake_logits)
+        lr = self.optimizer_d.param_groups[0]["lr"]
+        self.optimizer_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_d.step()
+        self.schedule_d.step()
+        with torch.no_grad():
+            accuracy = (binary_accuracy(real_logits, 1.0) + binary_accuracy(fake_logits, 0.0)) / 2
+        return {"d_loss": loss.item(), "d_acc": accuracy.item(), "lr_d": lr}
+
+    def generator_step(self) -> dict[str, float]:
+        """The generator learns to have its fakes called real, through the
+        frozen discriminator; its BatchNorm runs in training mode here."""
+        run, batch_size = self.run, self.run.config["batch_size"]
+        run.generator.train()
+        run.discriminator.requires_grad_(False)
+        try:
+            logits = run.discriminator(run.generator(self.noise(batch_size)))
+            loss = run.loss.generator_loss(logits)
+            lr = self.optimizer_g.param_groups[0]["lr"]
+            self.optimizer_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer_g.step()
+            self.schedule_g.step()
+        finally:
+            run.discriminator.requires_grad_(True)
+        with torch.no_grad():
+            accuracy = binary_accuracy(logits, 1.0)
+        return {"g_loss": loss.item(), "g_acc": accuracy.item(), "lr_g": lr}
+
+    def samples(self) -> torch.Tensor:
+        """The generator's images for the run's fixed noise, in inference mode."""
+        generator = self.run.generator
+        generator.eval()
+        with torch.no_grad():
+            return generator(self.fixed_noise).cpu()
+
+    def state_dict(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "architecture": run.architecture.name,
+            "image_shape": list(run.image_shape),
+            "latent_size": run.architecture.latent_size,
+            "config": run.config,
+            "step": self.step_count,
+            "generator": run.generator.state_dict(),
+            "discriminator": run.discriminator.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "schedule_d": self.schedule_d.state_dict(),
+            "schedule_g": self.schedule_g.state_dict(),
+            "rng": self.rng.get_state(),
+            "global_rng": checkpoint.capture_rng_states(),
+            "fixed_noise": self.fixed_noise.cpu(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        run = self.run
+        if state["architecture"] != run.architecture.name:
+            raise UsageError(f"{state['path']}: checkpoint of architecture {state['architecture']!r}, "
+                             f"not {run.architecture.name!r}")
+        run.generator.load_state_dict(state["generator"])
+        run.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.schedule_d.load_state_dict(state["schedule_d"])
+        self.schedule_g.load_state_dict(state["schedule_g"])
+        self.rng.set_state(state["rng"].cpu())
+        checkpoint.restore_rng_states(state["global_rng"])
+        self.fixed_noise = state["fixed_noise"].to(run.device)
+        self.step_count = state["step"]
+
+    def save_checkpoint(self) -> Path:
+        path = checkpoint.path_for(self.run.out_dir, self.step_count)
+        checkpoint.save(path, self.state_dict())
+        checkpoint.prune(self.run.out_dir, self.run.config["keep_checkpoints"])
+        self.hook.on_checkpoint(run=self.run, step=self.step_count, path=path)
+        return path
+
+    def train(self) -> None:
+        """Step until the run's total, calling the plugins' callbacks."""
+        run, config = self.run, self.run.config
+        status = "failed"
+        self.hook.on_train_start(run=run)
+        try:
+            with stop_requests() as requested_stop:
+                while self.step_count < run.total_steps:
+                    metrics = self.step()
+                    step = self.step_count
+                    if not all(math.isfinite(metrics[key]) for key in ("d_loss", "g_loss")):
+                        raise PyganError(self._nonfinite_message(step, metrics))
+                    self.hook.on_step_end(run=run, step=step, metrics=metrics)
+                    if config["sample_every"] and step % config["sample_every"] == 0:
+                        self.hook.on_sample(run=run, step=step, images=self.samples())
+                    if step == run.total_steps or (config["checkpoint_every"] and step % config["checkpoint_every"] == 0):
+                        self.save_checkpoint()
+                    if requested_stop():
+                        path = self.save_checkpoint()
+                        status = "interrupted"
+                        raise Interrupted(
+                            f"stopped at step {step}; checkpoint {path}\n"
+                            f"resume with: pygan train --resume {run.out_dir}", requested_stop())
+            status = "finished"
+        finally:
+            self.hook.on_run_end(run=run, step=self.step_count, status=status)
+
+    def _nonfinite_message(self, step: int, metrics: dict[str, float]) -> str:
+        found = checkpoint.saved_in(self.run.out_dir)
+        kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
+        return (f"step {step}: non-finite loss (d_loss={metrics['d_loss']}, g_loss={metrics['g_loss']}); "
+                f"training stopped, {kept}. Try lower learning rates.")
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator:
+    """Turn the first Ctrl-C or SIGTERM into a request to stop after the
+    current step (the returned callable gives the signal number, or 0); a
+    second one aborts at once."""
+    received: list[int] = []
+
+    def handle(signal_number, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal_number)
+        notice("stopping after this step and saving a checkpoint (press Ctrl-C again to abort at once)")
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {number: signal.signal(number, handle) for number in handled}
+    except ValueError:  # not the main thread: signals stay with whoever owns them
+        yield lambda: 0
+        return
+    try:
+        yield lambda: received[0] if received else 0
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
+    """Make the run folder, or fail before any training if it cannot be used."""
+    config_path = out_dir / "config.json"
+    if not resuming and config_path.exists():
+        raise UsageError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir} "
+                         f"or choose another --out")
+    try:
+        (out_dir / checkpoint.DIRECTORY).mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".pygan-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"--out {out_dir} cannot be written: {error.strerror or error}") from None
+
+
+def write_config(out_dir: Path, config: dict[str, Any]) -> None:
+    from pygan import __version__
+    from pygan.files import write_bytes_atomically
+
+    record = {**config, "pygan_version": __version__, "torch_version": torch.__version__}
+    write_bytes_atomically(out_dir / "config.json", (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--resume {run_dir}: no run there ({path} is missing)") from None
+    except json.JSONDecodeError as error:
+        raise PyganError(f"{path}: not valid JSON ({error})") from None
+    return {key: value for key, value in config.items() if key not in ("pygan_version", "torch_version")}
+
+
+def merge_resumed_config(saved: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The saved configuration with the allowed changes; a contradiction is refused."""
+    for key, value in options.items():
+        if value is not None and key not in RESUMABLE_CHANGES and value != saved.get(key):
+            flag = "--plugin" if key == "plugin" else f"--{key.replace('_', '-')}"
+            raise UsageError(f"{flag} {value} contradicts the resumed run's {saved.get(key)}; "
+                             f"drop {flag} to continue the run as it was started")
+    config = {**saved, **{key: value for key, value in options.items() if value is not None}}
+    check_config(config)
+    return config
+
+
+def load_data(plugins: Plugins, config: dict[str, Any], device: torch.device) -> torch.Tensor:
+    dataset = plugins.dataset(config["dataset"])
+    data = dataset.load(Path(config["data_dir"]) if config["data_dir"] else None)
+    if not (isinstance(data, torch.Tensor) and data.dim() == 4 and data.is_floating_point() and len(data)):
+        raise PyganError(f"data set {dataset.name!r} returned {type(data).__name__} "
+                         f"{tuple(getattr(data, 'shape', ()))}; expected a non-empty float tensor (N, C, H, W)")
+    return data.to(device=device, dtype=torch.float32)
+
+
+def create_trainer(plugins: Plugins, config: dict[str, Any], out_dir: Path, data: torch.Tensor) -> Trainer:
+    """Build the networks (seeded) and their trainer for a resolved config."""
+    architecture = plugins.architecture(config["plugin"])
+    device = data.device
+    image_shape = tuple(data.shape[1:])
+    torch.manual_seed(config["seed"])
+    run = Run(config=config, out_dir=Path(out_dir), architecture=architecture, loss=plugins.loss(config["loss"]),
+              generator=architecture.build_generator(image_shape).to(device),
+              discriminator=architecture.build_discriminator(image_shape).to(device),
+              device=device, image_shape=image_shape, total_steps=config["steps"])
+    return Trainer(run, data, plugins)
+
+
+def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resume: Path | None) -> Run:
+    """Set up a run (new or resumed) from command-line options and train it."""
+    if resume is not None:
+        out_dir = Path(resume)
+        config = merge_resumed_config(read_config(out_dir), options)
+    else:
+        config = resolve_config(plugins.architecture(options["plugin"]), options)
+        plugins.loss(config["loss"]), plugins.dataset(config["dataset"])  # unknown names fail now, not later
+    device = select_device(config["device"])
+    prepare_out_dir(out_dir, resuming=resume is not None)
+    state = checkpoint.load(out_dir, map_location=device) if resume is not None else None
+
+    trainer = create_trainer(plugins, config, out_dir, load_data(plugins, config, device))
+    if state is not None:
+        trainer.load_state_dict(state)
+        if trainer.step_count >= config["steps"]:
+            raise UsageError(f"the run in {out_dir} is already at step {trainer.step_count}; "
+                             f"give a larger --steps to extend it")
+    run = trainer.run
+    run.start_step = trainer.step_count
+    # Written only now, so that a run that failed to start does not block
+    # the same --out from being used again.
+    write_config(out_dir, config)
+    trainer.train()
+    return run
