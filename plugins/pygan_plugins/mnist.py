@@ -1,0 +1,238 @@
+"""The data sets ``mnist`` and ``fashion-mnist``: 28x28 grey images in IDX files.
+
+Both come as the same four files (a training and a test split, images and
+labels each), so one implementation serves both, driven by the ``SOURCES``
+table. Files are found in ``--data-dir``, else in the cache folder, else
+downloaded into the cache from the data set's mirrors.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+import torch
+
+from pygan import Dataset, PyganError, hookimpl
+from pygan.console import notice
+from pygan.download import cache_dir, download
+
+# (images, labels) file names of each split, without the optional ".gz".
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+ALL_FILES = SPLITS["train"] + SPLITS["test"]
+
+
+@dataclass(frozen=True)
+class IdxSource:
+    """Where one IDX data set is published.
+
+    ``sha256`` maps each of ``ALL_FILES`` to the SHA-256 of its gzipped form
+    as the mirrors serve it (``<name>.gz``). The environment variable named by
+    ``mirrors_variable`` (comma-separated base URLs) replaces ``mirrors``, for
+    sites that must use an internal mirror.
+    """
+
+    name: str
+    mirrors: tuple[str, ...]
+    sha256: Mapping[str, str]
+    description: str = ""
+
+    @property
+    def mirrors_variable(self) -> str:
+        return "PYGAN_" + self.name.upper().replace("-", "_") + "_MIRRORS"
+
+    def urls(self, file_name: str) -> list[str]:
+        override = os.environ.get(self.mirrors_variable)
+        bases = [b.strip() for b in override.split(",") if b.strip()] if override else self.mirrors
+        return [base.rstrip("/") + "/" + file_name for base in bases]
+
+
+# Checksums as published by torchvision, TensorFlow Datasets and the Fashion-MNIST README.
+SOURCES = {
+    source.name: source
+    for source in (
+        IdxSource(
+            name="mnist",
+            mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+            sha256={
+                "train-images-idx3-ubyte": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+                "train-labels-idx1-ubyte": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+                "t10k-images-idx3-ubyte": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+                "t10k-labels-idx1-ubyte": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            },
+            description="MNIST handwritten digits, 60,000 images 1x28x28",
+        ),
+        IdxSource(
+            name="fashion-mnist",
+            mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+            sha256={
+                "train-images-idx3-ubyte": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                "train-labels-idx1-ubyte": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                "t10k-images-idx3-ubyte": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                "t10k-labels-idx1-ubyte": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            },
+            description="Fashion-MNIST clothing pictures, 60,000 images 1x28x28",
+        ),
+    )
+}
+
+
+@hookimpl
+def register_datasets(register):
+    for source in SOURCES.values():
+        register(Dataset(name=source.name, load=functools.partial(load_images, source), description=source.description))
+
+
+def load_images(source: IdxSource, data_dir: Optional[Path]) -> torch.Tensor:
+    """The training images as float32 (N, 1, 28, 28) in [0, 1]: a ``Dataset.load``."""
+    images, _ = load_split(source, data_dir, "train")
+    return images
+
+
+def load_split(source: IdxSource, data_dir: Optional[Path], split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (float32 (N, 1, H, W) in [0, 1]) and labels (int64 (N,)) of one split.
+
+    ``split`` is "train" or "test". A ``data_dir`` holding only the test split
+    serves for "train" too, with a notice saying so.
+    """
+    if data_dir is not None:
+        used_split, (images_path, labels_path) = _files_in_folder(source, Path(data_dir), split)
+    else:
+        used_split, (images_path, labels_path) = split, _files_in_cache(source, split)
+    images, labels = _read_pair(images_path, labels_path)
+    if used_split != split:
+        notice(f"only the {len(labels):,}-image test split of {source.name} was found in {data_dir}; "
+               "it is used for training")
+    return images, labels
+
+
+def _find(folder: Path, stem: str) -> Optional[Path]:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _files_in_folder(source: IdxSource, folder: Path, split: str) -> tuple[str, tuple[Path, Path]]:
+    if not folder.is_dir():
+        raise PyganError(f"{folder}: no such folder; --data-dir for {source.name} must be a folder "
+                         f"holding its IDX files ({', '.join(ALL_FILES)}, each may end in .gz)")
+    found = {stem: _find(folder, stem) for stem in ALL_FILES}
+    wanted = SPLITS[split]
+    if all(found[stem] for stem in wanted):
+        return split, tuple(found[stem] for stem in wanted)
+    # The test split alone is a common download (and what the project keeps
+    # for its tests); training on it beats refusing, as long as the user knows.
+    if split == "train" and not any(found[stem] for stem in wanted) and all(found[stem] for stem in SPLITS["test"]):
+        return "test", tuple(found[stem] for stem in SPLITS["test"])
+    missing = [stem for stem in wanted if not found[stem]]
+    raise PyganError(f"{folder}: missing {' and '.join(missing)} (gzipped or not) for the {split} split of "
+                     f"{source.name}; put the IDX files there or point --data-dir at the folder that has them")
+
+
+def _files_in_cache(source: IdxSource, split: str) -> tuple[Path, Path]:
+    folder = cache_dir() / source.name
+    for stem in ALL_FILES:
+        if _find(folder, stem) is None:
+            try:
+                download(source.urls(stem + ".gz"), source.sha256[stem], folder / (stem + ".gz"))
+            except PyganError as exc:
+                raise PyganError(_not_found_message(source, folder, exc)) from exc
+    return tuple(_find(folder, stem) for stem in SPLITS[split])
+
+
+def _not_found_message(source: IdxSource, folder: Path, download_error: PyganError) -> str:
+    missing = ", ".join(stem for stem in ALL_FILES if _find(folder, stem) is None)
+    return (
+        f"no {source.name} data found.\n"
+        f"Looked in the cache folder {folder}: missing {missing}.\n"
+        f"{download_error}\n"
+        f"To supply the files: pass --data-dir DIR naming a folder with the four IDX files "
+        f"({', '.join(ALL_FILES)}, gzipped or not), or copy them into {folder} "
+        f"(set PYGAN_DATA_DIR to keep the cache elsewhere), or set {source.mirrors_variable} "
+        f"to comma-separated mirror URLs you can reach."
+    )
+
+
+def _read_pair(images_path: Path, labels_path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.ndim != 3:
+        raise PyganError(f"{images_path}: expected images (3 dimensions: count, rows, columns) "
+                         f"but the IDX header gives {images.ndim}")
+    if labels.ndim != 1:
+        raise PyganError(f"{labels_path}: expected labels (1 dimension) but the IDX header gives {labels.ndim}")
+    if len(images) != len(labels):
+        raise PyganError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+                         f"the two files must come from the same split")
+    if labels.size and labels.max() > 9:
+        raise PyganError(f"{labels_path}: label {labels.max()} found where labels are 0-9")
+    pixels = images.astype(np.float32)[:, None]
+    pixels /= 255
+    return torch.from_numpy(pixels), torch.from_numpy(labels.astype(np.int64))
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_UNSIGNED_BYTE = 0x08
+_IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "short", 0x0C: "int", 0x0D: "float", 0x0E: "double"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """The array in an IDX file of unsigned bytes, gzipped or not.
+
+    Raises PyganError naming the file and what is wrong with it.
+    """
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise PyganError(f"{path}: truncated: {len(data)} bytes, too short for an IDX header")
+    type_code, ndim = data[2], data[3]
+    if data[:2] != b"\0\0" or ndim == 0:
+        raise PyganError(f"{path}: not an IDX file (magic 0x{data[:4].hex()})")
+    if type_code != _UNSIGNED_BYTE:
+        kind = _IDX_TYPES.get(type_code, "unknown")
+        raise PyganError(f"{path}: IDX element type 0x{type_code:02x} ({kind}) is not supported; "
+                         f"only 0x08 (unsigned byte) is")
+    header_size = 4 + 4 * ndim
+    if len(data) < header_size:
+        raise PyganError(f"{path}: truncated: a {ndim}-dimensional IDX header is {header_size} bytes "
+                         f"but the file has only {len(data)}")
+    dims = struct.unpack(f">{ndim}I", data[4:header_size])
+    expected, present = math.prod(dims), len(data) - header_size
+    if present != expected:
+        problem = "truncated" if present < expected else "too long"
+        raise PyganError(f"{path}: {problem}: header says {_describe(dims)} ({expected} bytes) "
+                         f"but {'only ' if present < expected else ''}{present} bytes follow")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+
+
+def _describe(dims: tuple[int, ...]) -> str:
+    if len(dims) == 3:
+        return f"{dims[0]} images of {dims[1]}x{dims[2]}"
+    if len(dims) == 1:
+        return f"{dims[0]} labels"
+    return f"an array of {'x'.join(map(str, dims))}"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed if they start like gzip (whatever the name says)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PyganError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if data[:2] != _GZIP_MAGIC:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PyganError(f"{path}: corrupt gzip stream: {exc}") from exc
