@@ -1,0 +1,47 @@
+"""Shared fixtures. Tests import the *installed* pygan (run them with the
+``pytest`` of the environment pygan is installed in, from the repository root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The real MNIST test split lies beside the repository (../shared/data/mnist);
+# PYGAN_TEST_MNIST_DIR points elsewhere. Its absence fails the tests that need it.
+MNIST_DIR = Path(os.environ.get("PYGAN_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
+
+
+def require_mnist() -> Path:
+    """The MNIST test split's folder. In CI its absence fails the test; on a
+    user's machine, which has no ../shared, it skips it."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        reason = (f"the real MNIST test split is not at {MNIST_DIR} "
+                  f"(set PYGAN_TEST_MNIST_DIR to a folder with t10k-images-idx3-ubyte.gz)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + "; in CI it must be there")
+        pytest.skip(reason)
+    return MNIST_DIR
+
+
+@pytest.fixture
+def mnist_dir() -> Path:
+    return require_mnist()
+
+
+def pygan_command(*args: str, env: dict | None = None, cwd: Path | None = None,
+                  timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the installed ``pygan`` script (as a user would) in a fresh process."""
+    full_env = {**os.environ, **(env or {})}
+    script = Path(sys.executable).parent / "pygan"
+    return subprocess.run([str(script), *map(str, args)], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def pygan():
+    return pygan_command

@@ -1,0 +1,147 @@
+"""The command line end to end: train, sample, resume, info, and bad input."""
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import pygan_command, require_mnist
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """The issue's end-to-end run: 30 dcgan steps on the real MNIST test split."""
+    mnist_dir = require_mnist()
+    out = tmp_path_factory.mktemp("runs") / "dcgan"
+    result = pygan_command("train", "--plugin", "dcgan", "--data-dir", mnist_dir, "--steps", "30",
+                           "--sample-every", "10", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_writes_grids_metrics_plot_config_and_a_checkpoint(trained_run):
+    out, result = trained_run
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["00010.png", "00020.png", "00030.png"]
+    with Image.open(out / "samples" / "00030.png") as grid:
+        assert grid.size == ((4 * 30 - 2) * 2, (4 * 30 - 2) * 2)  # 4x4 digits, 2-pixel gaps, scaled 2x
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, 31))
+    assert set(rows[0]) == {"step", "d_loss", "d_acc", "g_loss", "g_acc", "lr_d", "lr_g"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["plugin"] == "dcgan" and config["steps"] == 30 and config["lr_d"] == 2e-4
+    assert (out / "losses.png").is_file()
+    state = torch.load(out / "checkpoints" / "00000030.pt", weights_only=True)
+    assert state["step"] == 30 and state["architecture"] == "dcgan"
+    assert {"generator", "discriminator", "optimizer_d", "optimizer_g", "rng", "fixed_noise"} <= set(state)
+
+
+def test_train_shows_progress_with_rate_and_losses(trained_run):
+    _, result = trained_run
+    assert "30/30" in result.stderr and "step/s" in result.stderr and "D loss" in result.stderr
+    assert "only the 10,000-image test split" in result.stderr
+
+
+def test_sample_draws_a_grid_from_a_checkpoint(trained_run, tmp_path):
+    out, _ = trained_run
+    grid = tmp_path / "grid.png"
+    result = pygan_command("sample", "--checkpoint", out / "checkpoints" / "00000030.pt", "--n", "64",
+                           "--out", grid, "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    with Image.open(grid) as picture:
+        assert picture.size == ((8 * 30 - 2) * 2, (8 * 30 - 2) * 2)
+        low, high = picture.convert("L").getextrema()
+        assert high - low > 50  # not a blank image
+
+
+def test_resume_extends_a_finished_run(trained_run, tmp_path):
+    out, _ = trained_run
+    again = pygan_command("train", "--resume", out)
+    assert again.returncode == 2 and "already at step 30; give a larger --steps" in again.stderr
+    result = pygan_command("train", "--resume", out, "--steps", "32")
+    assert result.returncode == 0, result.stderr
+    rows = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(row)["step"] for row in rows] == list(range(1, 33))
+
+
+def test_resume_refuses_a_contradicting_flag_naming_both_values(trained_run):
+    out, _ = trained_run
+    result = pygan_command("train", "--resume", out, "--lr-d", "0.1", "--steps", "40")
+    assert result.returncode == 2
+    assert "--lr-d 0.1 contradicts the resumed run's 0.0002" in result.stderr
+
+
+def test_a_checkpoint_of_another_architecture_is_refused_with_both_names(trained_run, tmp_path):
+    out, _ = trained_run
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text((out / "config.json").read_text())
+    state = torch.load(out / "checkpoints" / "00000030.pt", weights_only=True)
+    state["architecture"] = "tiny"
+    torch.save(state, run / "checkpoints" / "00000030.pt")
+    result = pygan_command("train", "--resume", run, "--steps", "40")
+    assert result.returncode == 2
+    assert "checkpoint of architecture 'tiny', not 'dcgan'" in result.stderr
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda data: data[: len(data) // 2], "truncated, corrupt or not a checkpoint"),
+    (lambda data: b"", "truncated, corrupt or not a checkpoint"),
+    ("foreign", "not a pygan checkpoint"),
+    ("newer", "checkpoint format 99; this pygan reads format 1 and older: upgrade pygan"),
+])
+def test_damaged_foreign_and_newer_checkpoints_are_refused_naming_the_file(trained_run, tmp_path, damage, message):
+    out, _ = trained_run
+    good = out / "checkpoints" / "00000030.pt"
+    bad = tmp_path / "bad.pt"
+    if damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, bad)
+    elif damage == "newer":
+        state = torch.load(good, weights_only=True)
+        state["format_version"] = 99
+        torch.save(state, bad)
+    else:
+        bad.write_bytes(damage(good.read_bytes()))
+    result = pygan_command("sample", "--checkpoint", bad, "--out", tmp_path / "grid.png")
+    assert result.returncode == 1
+    assert str(bad) in result.stderr and message in result.stderr
+    assert not (tmp_path / "grid.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--plugin", "nope"], "unknown architecture 'nope'; available: "),
+    (["--plugin", "dcgan", "--loss", "nope"], "unknown loss 'nope'; available: bce"),
+    (["--plugin", "dcgan", "--dataset", "nope"], "unknown dataset 'nope'; available: "),
+    (["--plugin", "dcgan", "--steps", "0"], "--steps: must be a positive whole number, not 0"),
+    (["--plugin", "dcgan", "--batch-size", "-4"], "--batch-size: must be a positive whole number, not -4"),
+    (["--plugin", "dcgan", "--lr-d", "0"], "--lr-d must be positive"),
+    ([], "choose an architecture with --plugin"),
+])
+def test_usage_errors_exit_2_with_a_clear_message(tmp_path, args, message):
+    result = pygan_command("train", *args, "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_an_unwritable_out_fails_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = pygan_command("train", "--plugin", "dcgan", "--data-dir", tmp_path / "no-data", "--out", blocker / "run")
+    assert result.returncode == 2
+    assert f"--out {blocker / 'run'} cannot be written" in result.stderr
+
+
+def test_an_out_that_holds_a_run_is_not_overwritten(trained_run):
+    out, _ = trained_run
+    before = (out / "config.json").read_bytes()
+    result = pygan_command("train", "--plugin", "dcgan", "--out", out)
+    assert result.returncode == 2 and f"--out {out} already holds a run" in result.stderr
+    assert (out / "config.json").read_bytes() == before
+
+
+def test_info_reports_versions_extension_and_devices():
+    result = pygan_command("info")
+    assert result.returncode == 0, result.stderr
+    assert f"torch {torch.__version__}" in result.stdout
+    assert "pygan 0.1.0" in result.stdout and "devices: cpu" in result.stdout

@@ -1,0 +1,95 @@
+"""The built-in dcgan architecture is the seed's network, layer for layer."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import pygan
+from pygan.layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding
+from pygan_plugins.dcgan import Discriminator, Generator, build_generator
+
+
+def count(tensors) -> int:
+    return sum(t.numel() for t in tensors)
+
+
+def test_discriminator_has_the_seed_parameter_count():
+    assert count(Discriminator().parameters()) == 1_080_577
+
+
+def test_generator_has_the_seed_parameter_count_with_704_running_statistics():
+    generator = Generator()
+    running = count(b for name, b in generator.named_buffers() if name.endswith(("running_mean", "running_var")))
+    assert running == 704
+    assert count(generator.parameters()) + running == 1_301_505
+
+
+def test_layer_shapes_follow_the_seed_summary():
+    shapes = []
+    discriminator = Discriminator()
+    for block in discriminator.blocks:
+        block.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.shape[1:])))
+    logits = discriminator(torch.rand(3, 1, 28, 28))
+    assert shapes == [(32, 14, 14), (64, 7, 7), (128, 4, 4), (256, 4, 4)]
+    assert logits.shape == (3, 1)
+    assert Generator()(torch.rand(5, 100) * 2 - 1).shape == (5, 1, 28, 28)
+
+
+@pytest.mark.parametrize("size, stride, expected", [(28, 2, (1, 2)), (14, 2, (1, 2)), (7, 2, (2, 2)), (4, 1, (2, 2))])
+def test_same_padding_is_tensorflows(size, stride, expected):
+    assert same_padding(size, 5, stride) == expected
+
+
+def test_discriminator_blocks_equal_explicit_pad_and_convolution():
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 28, 28, dtype=torch.float64)
+    discriminator = Discriminator().double()
+    for block, (top, bottom) in zip(discriminator.blocks, [(1, 2), (1, 2), (2, 2), (2, 2)]):
+        expected = F.conv2d(F.pad(F.leaky_relu(x, 0.2), (top, bottom, top, bottom)), block.weight, block.bias,
+                            block.stride)
+        x = block(x)
+        torch.testing.assert_close(x, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size, stride", [(7, 2), (14, 2), (28, 1), (5, 3)])
+def test_transposed_convolution_is_the_gradient_of_a_same_convolution(size, stride):
+    # TensorFlow defines Conv2DTranspose(padding='same') as the gradient of the
+    # 'same' Conv2D that maps size*stride back to size.
+    torch.manual_seed(0)
+    layer = SameConvTranspose2d(3, 2, 5, stride).double()
+    y = torch.randn(2, 3, size, size, dtype=torch.float64)
+    out_size = size * stride
+    x = torch.zeros(2, 2, out_size, out_size, dtype=torch.float64, requires_grad=True)
+    before, after = same_padding(out_size, 5, stride)
+    forward = F.conv2d(F.pad(x, (before, after, before, after)), layer.weight, None, stride)
+    assert forward.shape[-1] == size
+    (gradient,) = torch.autograd.grad(forward, x, y)
+    torch.testing.assert_close(layer(y), gradient + layer.bias.view(1, -1, 1, 1), rtol=1e-12, atol=1e-12)
+
+
+def test_initial_values_are_keras_defaults():
+    torch.manual_seed(0)
+    for module in [*Discriminator().modules(), *Generator().modules()]:
+        if isinstance(module, (LeakyReLUConv2d, SameConvTranspose2d, torch.nn.Linear)):
+            weight = module.weight
+            receptive_field = weight[0, 0].numel()
+            fan_in_plus_fan_out = (weight.shape[0] + weight.shape[1]) * receptive_field
+            limit = math.sqrt(6 / fan_in_plus_fan_out)  # Glorot uniform
+            assert weight.abs().max() <= limit
+            assert weight.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.1)
+            assert torch.count_nonzero(module.bias) == 0
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert (module.eps, module.momentum) == (1e-3, 0.01)
+            assert torch.all(module.weight == 1) and torch.all(module.bias == 0)
+
+
+def test_generator_outputs_lie_in_0_1():
+    images = Generator()(torch.rand(8, 100) * 2 - 1)
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_other_image_shapes_are_refused_naming_both():
+    with pytest.raises(pygan.UsageError, match=r"1x28x28 .* 3x32x32"):
+        build_generator((3, 32, 32))

@@ -1,0 +1,176 @@
+"""Downloading against a real HTTP server on 127.0.0.1: good files, bad
+checksums, cut-off transfers, mirror fallback, and the MNIST plugin's use of it."""
+
+import gzip
+import hashlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from pygan.download import cache_dir, download
+from pygan.errors import PyganError
+from pygan_plugins.mnist import ALL_FILES, SOURCES, IdxSource, load_split
+
+from test_idx import idx_bytes, random_split
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves ``server.files``: path -> body, or (body, claimed length) to cut the transfer short."""
+
+    def do_GET(self):
+        self.server.requests.append(self.path)
+        entry = self.server.files.get(self.path)
+        if entry is None:
+            self.send_error(404)
+            return
+        body, length = entry if isinstance(entry, tuple) else (entry, len(entry))
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(body)  # HTTP/1.0: the connection closes after this, short or not
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.files, httpd.requests = {}, []
+    httpd.url = f"http://127.0.0.1:{httpd.server_port}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def refused_url():
+    """A URL on 127.0.0.1 where nothing listens, as when offline."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+BODY = b"pixels " * 1000
+
+
+def test_a_good_file_lands_in_place(server, tmp_path):
+    server.files["/a/data.bin"] = BODY
+    destination = tmp_path / "cache" / "data.bin"
+    download([server.url + "/a/data.bin"], sha256(BODY), destination)
+    assert destination.read_bytes() == BODY
+    assert [p.name for p in destination.parent.iterdir()] == ["data.bin"]
+
+
+def test_a_checksum_mismatch_leaves_nothing_behind(server, tmp_path):
+    server.files["/data.bin"] = BODY
+    destination = tmp_path / "cache" / "data.bin"
+    with pytest.raises(PyganError) as caught:
+        download([server.url + "/data.bin"], sha256(b"other bytes"), destination)
+    assert str(caught.value) == (
+        f"could not download data.bin:\n  {server.url}/data.bin: checksum mismatch: "
+        f"expected SHA-256 {sha256(b'other bytes')}, got {sha256(BODY)}"
+    )
+    assert list(destination.parent.iterdir()) == []
+
+
+def test_an_interrupted_transfer_leaves_nothing_behind(server, tmp_path):
+    server.files["/data.bin"] = (BODY[:1000], len(BODY))
+    destination = tmp_path / "cache" / "data.bin"
+    with pytest.raises(PyganError) as caught:
+        download([server.url + "/data.bin"], sha256(BODY), destination)
+    assert f"{server.url}/data.bin: transfer interrupted: got 1000 of {len(BODY)} bytes" in str(caught.value)
+    assert list(destination.parent.iterdir()) == []
+
+
+def test_the_next_mirror_is_tried_when_one_fails(server, tmp_path):
+    server.files["/bad/data.bin"] = b"corrupted"
+    server.files["/short/data.bin"] = (BODY[:10], len(BODY))
+    server.files["/good/data.bin"] = BODY
+    destination = tmp_path / "data.bin"
+    mirrors = [server.url + path for path in ("/missing/data.bin", "/bad/data.bin", "/short/data.bin", "/good/data.bin")]
+    download(mirrors, sha256(BODY), destination)
+    assert destination.read_bytes() == BODY
+    assert server.requests == ["/missing/data.bin", "/bad/data.bin", "/short/data.bin", "/good/data.bin"]
+
+
+def test_when_every_mirror_fails_each_is_named_with_its_reason(server, refused_url, tmp_path):
+    mirrors = [server.url + "/missing.bin", refused_url + "/data.bin"]
+    with pytest.raises(PyganError) as caught:
+        download(mirrors, sha256(BODY), tmp_path / "data.bin")
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "could not download data.bin:"
+    assert lines[1] == f"  {server.url}/missing.bin: HTTP 404 Not Found"
+    assert lines[2].startswith(f"  {refused_url}/data.bin: ") and "refused" in lines[2]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cache_dir_follows_pygan_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
+    monkeypatch.delenv("PYGAN_DATA_DIR")
+    assert cache_dir() == Path.home() / ".cache" / "pygan"
+
+
+def _tiny_idx_data_set(server) -> tuple[IdxSource, dict]:
+    """Serve four small gzipped IDX files and describe them as a data set."""
+    served = {}
+    for split, n in (("train", 6), ("test", 3)):
+        images, labels = random_split(n)
+        served[f"{split}-images"], served[f"{split}-labels"] = images, labels
+    arrays = dict(zip(ALL_FILES, (served["train-images"], served["train-labels"],
+                                  served["test-images"], served["test-labels"])))
+    checksums = {}
+    for name, array in arrays.items():
+        packed = gzip.compress(idx_bytes(array))
+        server.files[f"/tiny/{name}.gz"] = packed
+        checksums[name] = sha256(packed)
+    source = IdxSource(name="tiny", mirrors=(server.url + "/nothing-here/", server.url + "/tiny/"), sha256=checksums)
+    return source, served
+
+
+def test_an_idx_data_set_downloads_into_the_cache_once(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
+    source, served = _tiny_idx_data_set(server)
+    images, labels = load_split(source, None)
+    assert images.shape == (6, 1, 28, 28)
+    assert labels.tolist() == served["train-labels"].tolist()
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == sorted(f"{name}.gz" for name in ALL_FILES)
+    requests = len(server.requests)
+    test_images, _ = load_split(source, None, "test")
+    assert test_images.shape == (3, 1, 28, 28)
+    assert len(server.requests) == requests  # served from the cache
+
+
+def test_mirrors_can_be_replaced_by_an_environment_variable(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PYGAN_FASHION_MNIST_MIRRORS", f"{server.url}/one/, {server.url}/two")
+    assert SOURCES["fashion-mnist"].urls("x.gz") == [f"{server.url}/one/x.gz", f"{server.url}/two/x.gz"]
+    # The genuine checksums still apply: a mirror serving other bytes is refused.
+    server.files["/one/train-images-idx3-ubyte.gz"] = b"not the real file"
+    with pytest.raises(PyganError, match=f"{server.url}/one/train-images-idx3-ubyte.gz: checksum mismatch"):
+        load_split(SOURCES["fashion-mnist"], None)
+    assert list((tmp_path / "fashion-mnist").iterdir()) == []
+
+
+def test_offline_with_nothing_found_says_where_it_looked_and_what_to_do(refused_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PYGAN_MNIST_MIRRORS", f"{refused_url}/a/,{refused_url}/b/")
+    with pytest.raises(PyganError) as caught:
+        load_split(SOURCES["mnist"], None)
+    message = str(caught.value)
+    assert message.startswith("no mnist data found.")
+    assert f"cache folder {tmp_path / 'mnist'}: missing train-images-idx3-ubyte" in message
+    assert f"{refused_url}/a/train-images-idx3-ubyte.gz: " in message
+    assert f"{refused_url}/b/train-images-idx3-ubyte.gz: " in message
+    assert "--data-dir DIR" in message and "PYGAN_DATA_DIR" in message and "PYGAN_MNIST_MIRRORS" in message

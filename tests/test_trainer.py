@@ -1,0 +1,101 @@
+"""The training step follows the seed recipe."""
+
+import pytest
+import torch
+
+from pygan.plugins import get_plugins
+from pygan.trainer import create_trainer, resolve_config
+
+
+def make_trainer(tmp_path, **options):
+    plugins = get_plugins()
+    config = resolve_config(plugins.architecture("dcgan"), {"plugin": "dcgan", "batch_size": 8, **options})
+    torch.manual_seed(1)
+    data = torch.rand(32, 1, 28, 28)
+    return create_trainer(plugins, config, tmp_path, data)
+
+
+def snapshot(module):
+    return {name: t.detach().clone() for name, t in {**dict(module.named_parameters()),
+                                                     **dict(module.named_buffers())}.items()}
+
+
+def changed(before, module):
+    after = snapshot(module)
+    return {name for name in before if not torch.equal(before[name], after[name])}
+
+
+def test_a_discriminator_update_leaves_the_generator_unchanged(tmp_path):
+    trainer = make_trainer(tmp_path)
+    generator, discriminator = snapshot(trainer.run.generator), snapshot(trainer.run.discriminator)
+    trainer.discriminator_step()
+    assert changed(generator, trainer.run.generator) == set()  # running statistics included
+    assert changed(discriminator, trainer.run.discriminator) == set(discriminator)
+
+
+def test_a_generator_update_leaves_the_discriminator_unchanged(tmp_path):
+    trainer = make_trainer(tmp_path)
+    generator, discriminator = snapshot(trainer.run.generator), snapshot(trainer.run.discriminator)
+    trainer.generator_step()
+    assert changed(discriminator, trainer.run.discriminator) == set()
+    assert {"project.weight", "blocks.0.running_mean", "blocks.9.running_var"} <= changed(generator, trainer.run.generator)
+    assert all(p.requires_grad for p in trainer.run.discriminator.parameters())
+
+
+def batchnorm_modes_during(step, generator):
+    modes = []
+    hooks = [m.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+             for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    step()
+    for hook in hooks:
+        hook.remove()
+    return modes
+
+
+def test_fakes_for_the_discriminator_use_running_statistics_and_the_generator_step_batch_statistics(tmp_path):
+    trainer = make_trainer(tmp_path)
+    assert batchnorm_modes_during(trainer.discriminator_step, trainer.run.generator) == [False] * 4
+    assert batchnorm_modes_during(trainer.generator_step, trainer.run.generator) == [True] * 4
+
+
+def test_learning_rate_after_t_updates_is_keras_time_decay(tmp_path):
+    trainer = make_trainer(tmp_path, lr_d=1e-3, decay_d=0.5, lr_g=2e-3, decay_g=0.25)
+    used = [trainer.step() for _ in range(4)]
+    for t, metrics in enumerate(used):
+        assert metrics["lr_d"] == pytest.approx(1e-3 / (1 + 0.5 * t), rel=1e-12)
+        assert metrics["lr_g"] == pytest.approx(2e-3 / (1 + 0.25 * t), rel=1e-12)
+    assert trainer.optimizer_d.param_groups[0]["lr"] == pytest.approx(1e-3 / (1 + 0.5 * 4), rel=1e-12)
+
+
+def test_the_first_rmsprop_update_is_keras(tmp_path):
+    # Keras: a = rho a + (1 - rho) g^2 with a0 = 0, rho 0.9; p -= lr g / (sqrt(a) + 1e-7).
+    trainer = make_trainer(tmp_path)
+    bias = trainer.run.discriminator.classify.bias
+    before = bias.detach().clone()
+    grads = []
+    bias.register_hook(lambda g: grads.append(g.clone()))
+    trainer.discriminator_step()
+    g = grads[0]
+    expected = before - 2e-4 * g / (torch.sqrt(0.1 * g * g) + 1e-7)
+    torch.testing.assert_close(bias.detach(), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_dcgan_defaults_are_the_seed_recipe(tmp_path):
+    config = make_trainer(tmp_path, batch_size=None).run.config
+    assert {key: config[key] for key in ("steps", "batch_size", "lr_d", "decay_d", "lr_g", "decay_g", "loss",
+                                         "dataset", "sample_every")} == {
+        "steps": 40_000, "batch_size": 64, "lr_d": 2e-4, "decay_d": 6e-8, "lr_g": 1e-4, "decay_g": 3e-8,
+        "loss": "bce", "dataset": "mnist", "sample_every": 500}
+
+
+def test_noise_is_uniform_in_minus_one_one(tmp_path):
+    noise = make_trainer(tmp_path).noise(10_000)
+    assert noise.shape == (10_000, 100)
+    assert -1 <= noise.min() < -0.99 and 0.99 < noise.max() <= 1
+    assert noise.mean().abs() < 0.01
+
+
+def test_same_seed_same_losses(tmp_path):
+    first = [make_trainer(tmp_path / "a").step() for _ in range(1)]
+    second = [make_trainer(tmp_path / "b").step() for _ in range(1)]
+    assert first == second
