@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     # architecture's defaults apply and a resumed run can tell a contradiction.
     train.add_argument("--plugin", help="architecture to train, e.g. dcgan")
     train.add_argument("--loss", help="adversarial loss (default: the architecture's)")
+    train.add_argument("--penalty", help="discriminator penalty, e.g. r1 or gp ('none' for none; default: the loss's)")
+    train.add_argument("--penalty-weight", type=float, help="weight of --penalty (default 10)")
+    train.add_argument("--d-steps", type=positive_int, help="discriminator updates per generator update (default 1)")
     train.add_argument("--dataset", help="data set of real samples (default: the architecture's)")
     train.add_argument("--data-dir", help="where the data set's files are (default: the data set's cache)")
     train.add_argument("--steps", type=positive_int, help="total training steps")
@@ -56,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=non_negative_int,
                        help="steps between checkpoints (default 1000, 0 only at the end)")
     train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
+    train.add_argument("--skip-nonfinite", action="store_true", default=None,
+                       help="skip updates whose loss is NaN or infinite instead of stopping")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
@@ -75,8 +80,8 @@ def command_train(args) -> None:
     from pygan.plugins import get_plugins
 
     options = {key: getattr(args, key) for key in (
-        "plugin", "loss", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints")}
+        "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +32,9 @@ SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
 # ``defaults`` and the command line overrides both.
 DEFAULTS: dict[str, Any] = {
     "loss": None,
+    "penalty": None,
+    "penalty_weight": 10.0,
+    "d_steps": 1,
     "dataset": None,
     "data_dir": None,
     "steps": 10_000,
@@ -46,22 +48,36 @@ DEFAULTS: dict[str, Any] = {
     "sample_every": 500,
     "checkpoint_every": 1000,
     "keep_checkpoints": 3,
+    "skip_nonfinite": False,
 }
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
-RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints"}
+RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints",
+                     "skip_nonfinite"}
 
 
-def resolve_config(architecture: Architecture, options: dict[str, Any]) -> dict[str, Any]:
-    """Defaults, then the architecture's, then the user's (None = not given)."""
+def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
+    """Defaults, then the architecture's and its loss's, then the user's (None
+    = not given); every name is checked against what plugins registered."""
+    architecture = plugins.architecture(options["plugin"])
     config = {**DEFAULTS, **architecture.defaults, "plugin": architecture.name}
     config.update({key: value for key, value in options.items() if value is not None})
     check_config(config)
+    if options.get("penalty") is None:
+        config["penalty"] = plugins.loss(config["loss"]).default_penalty
+    check_names(plugins, config)
     return config
 
 
+def check_names(plugins: Plugins, config: dict[str, Any]) -> None:
+    plugins.loss(config["loss"])
+    plugins.dataset(config["dataset"])
+    if config["penalty"] not in (None, "none"):
+        plugins.penalty(config["penalty"])
+
+
 def check_config(config: dict[str, Any]) -> None:
-    for key in ("steps", "batch_size"):
+    for key in ("steps", "batch_size", "d_steps"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be a positive whole number, not {config[key]!r}")
     for key in ("sample_every", "checkpoint_every", "keep_checkpoints"):
@@ -70,7 +86,7 @@ def check_config(config: dict[str, Any]) -> None:
     for key in ("lr_d", "lr_g"):
         if not config[key] > 0:
             raise UsageError(f"--{key.replace('_', '-')} must be positive, not {config[key]!r}")
-    for key in ("decay_d", "decay_g"):
+    for key in ("decay_d", "decay_g", "penalty_weight"):
         if not config[key] >= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be 0 or positive, not {config[key]!r}")
     for key in ("loss", "dataset"):
@@ -98,6 +114,10 @@ def rmsprop(parameters, lr: float, decay: float):
     as PyTorch does) with its time decay as a schedule stepped per update."""
     optimizer = torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, keras_time_decay(decay))
+
+
+class NonFiniteLoss(Exception):
+    """A loss came out NaN or infinite; no update was made with it."""
 
 
 @dataclass
@@ -135,17 +155,24 @@ class Trainer:
         self.rng = torch.Generator(run.device).manual_seed(config["seed"])
         fixed = torch.Generator().manual_seed(config["seed"] + 1)
         self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(run.device)
+        penalty = config["penalty"]
+        self.penalty = plugins.penalty(penalty) if penalty not in (None, "none") else None
         self.step_count = 0
+        self.skipped_updates = 0
 
     def noise(self, n: int, rng: torch.Generator | None = None, device: torch.device | None = None) -> torch.Tensor:
         architecture = self.run.architecture
         return architecture.sample_noise(n, architecture.latent_size, rng or self.rng, device or self.run.device)
 
     def step(self) -> dict[str, float]:
-        """One training step of the seed recipe; returns its metrics."""
-        metrics = self.discriminator_step()
+        """``d_steps`` discriminator updates (1 in the seed recipe), then one
+        generator update; returns the metrics of the last of each."""
+        for _ in range(self.run.config["d_steps"]):
+            metrics = self.discriminator_step()
         metrics.update(self.generator_step())
         self.step_count += 1
+        if self.skipped_updates:
+            metrics["skipped_updates"] = self.skipped_updates
         return metrics
 
     def discriminator_step(self) -> dict[str, float]:
@@ -160,14 +187,15 @@ class Trainer:
         logits = run.discriminator(torch.cat([real, fake]))
         real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
         loss = run.loss.discriminator_loss(real_logits, fake_logits)
-        lr = self.optimizer_d.param_groups[0]["lr"]
-        self.optimizer_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer_d.step()
-        self.schedule_d.step()
+        metrics = {}
+        if self.penalty is not None:
+            penalty = self.penalty.compute(run.discriminator, real, fake)
+            loss = loss + run.config["penalty_weight"] * penalty
+            metrics["d_penalty"] = penalty.item()
+        lr = self._update("discriminator", loss, self.optimizer_d, self.schedule_d)
         with torch.no_grad():
             accuracy = (binary_accuracy(real_logits, 1.0) + binary_accuracy(fake_logits, 0.0)) / 2
-        return {"d_loss": loss.item(), "d_acc": accuracy.item(), "lr_d": lr}
+        return {"d_loss": loss.item(), "d_acc": accuracy.item(), "lr_d": lr, **metrics}
 
     def generator_step(self) -> dict[str, float]:
         """The generator learns to have its fakes called real, through the
@@ -178,16 +206,28 @@ class Trainer:
         try:
             logits = run.discriminator(run.generator(self.noise(batch_size)))
             loss = run.loss.generator_loss(logits)
-            lr = self.optimizer_g.param_groups[0]["lr"]
-            self.optimizer_g.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer_g.step()
-            self.schedule_g.step()
+            lr = self._update("generator", loss, self.optimizer_g, self.schedule_g)
         finally:
             run.discriminator.requires_grad_(True)
         with torch.no_grad():
             accuracy = binary_accuracy(logits, 1.0)
         return {"g_loss": loss.item(), "g_acc": accuracy.item(), "lr_g": lr}
+
+    def _update(self, network: str, loss: torch.Tensor, optimizer, schedule) -> float:
+        """One optimizer update, if the loss is finite; returns the learning
+        rate it used. A non-finite loss stops the run, or with
+        ``skip_nonfinite`` leaves the network as it was."""
+        lr = optimizer.param_groups[0]["lr"]
+        if not torch.isfinite(loss):
+            if not self.run.config["skip_nonfinite"]:
+                raise NonFiniteLoss(f"the {network} loss is {loss.item()}")
+            self.skipped_updates += 1
+            return lr
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return lr
 
     def samples(self) -> torch.Tensor:
         """The generator's images for the run's fixed noise, in inference mode."""
@@ -246,10 +286,11 @@ class Trainer:
         try:
             with stop_requests() as requested_stop:
                 while self.step_count < run.total_steps:
-                    metrics = self.step()
+                    try:
+                        metrics = self.step()
+                    except NonFiniteLoss as error:
+                        raise PyganError(self._nonfinite_message(self.step_count + 1, str(error))) from None
                     step = self.step_count
-                    if not all(math.isfinite(metrics[key]) for key in ("d_loss", "g_loss")):
-                        raise PyganError(self._nonfinite_message(step, metrics))
                     self.hook.on_step_end(run=run, step=step, metrics=metrics)
                     if config["sample_every"] and step % config["sample_every"] == 0:
                         self.hook.on_sample(run=run, step=step, images=self.samples())
@@ -265,11 +306,11 @@ class Trainer:
         finally:
             self.hook.on_run_end(run=run, step=self.step_count, status=status)
 
-    def _nonfinite_message(self, step: int, metrics: dict[str, float]) -> str:
+    def _nonfinite_message(self, step: int, problem: str) -> str:
         found = checkpoint.saved_in(self.run.out_dir)
         kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
-        return (f"step {step}: non-finite loss (d_loss={metrics['d_loss']}, g_loss={metrics['g_loss']}); "
-                f"training stopped, {kept}. Try lower learning rates.")
+        return (f"step {step}: {problem}; training stopped, {kept}. Lower the learning rates, "
+                f"or pass --skip-nonfinite to skip such updates")
 
 
 @contextlib.contextmanager
@@ -372,8 +413,7 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
         out_dir = Path(resume)
         config = merge_resumed_config(read_config(out_dir), options)
     else:
-        config = resolve_config(plugins.architecture(options["plugin"]), options)
-        plugins.loss(config["loss"]), plugins.dataset(config["dataset"])  # unknown names fail now, not later
+        config = resolve_config(plugins, options)
     device = select_device(config["device"])
     prepare_out_dir(out_dir, resuming=resume is not None)
     state = checkpoint.load(out_dir, map_location=device) if resume is not None else None

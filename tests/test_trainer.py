@@ -9,7 +9,7 @@ from pygan.trainer import create_trainer, resolve_config
 
 def make_trainer(tmp_path, **options):
     plugins = get_plugins()
-    config = resolve_config(plugins.architecture("dcgan"), {"plugin": "dcgan", "batch_size": 8, **options})
+    config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 8, **options})
     torch.manual_seed(1)
     data = torch.rand(32, 1, 28, 28)
     return create_trainer(plugins, config, tmp_path, data)

@@ -1,0 +1,152 @@
+"""Runs people can trust: exact resume, interruption, non-finite losses and
+checkpoint rotation."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import pygan
+from pygan import checkpoint
+from pygan.errors import PyganError
+from pygan.plugins import load_plugins
+from pygan.trainer import create_trainer, prepare_out_dir, resolve_config, stop_requests
+
+from conftest import pygan_command
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    """Random 28x28 'digits' for the dcgan architecture."""
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, images=np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8))
+    return path
+
+
+def train_args(digits, out, steps):
+    return ["train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", digits, "--batch-size", "8",
+            "--steps", str(steps), "--sample-every", "0", "--out", out]
+
+
+def final_state(run_dir):
+    return checkpoint.load(run_dir)
+
+
+def assert_same_training_state(a, b):
+    assert a["step"] == b["step"]
+    for key in ("generator", "discriminator"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+    assert torch.equal(a["rng"], b["rng"])
+    for key in ("optimizer_d", "optimizer_g"):
+        for index, state in a[key]["state"].items():
+            assert torch.equal(state["square_avg"], b[key]["state"][index]["square_avg"])
+
+
+def metrics_of(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_n_steps_then_resume_n_more_equals_2n_steps_bit_for_bit(digits, tmp_path):
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    assert pygan_command(*train_args(digits, whole, 8)).returncode == 0
+    assert pygan_command(*train_args(digits, halves, 4)).returncode == 0
+    resumed = pygan_command("train", "--resume", halves, "--steps", "8")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_training_state(final_state(whole), final_state(halves))
+    assert metrics_of(whole) == metrics_of(halves)
+
+
+@pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_after_the_step_saves_and_resumes_to_the_same_weights(digits, tmp_path, signal_number,
+                                                                               exit_status):
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen([str(os.path.dirname(sys.executable) + "/pygan"),
+                                *map(str, train_args(digits, interrupted, 100_000)), "--checkpoint-every", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = interrupted / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3):
+        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read() if process.poll() else ""
+        time.sleep(0.05)
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == exit_status, stderr
+    assert f"resume with: pygan train --resume {interrupted}" in stderr
+    stopped_at = len(metrics_of(interrupted))
+    assert checkpoint.saved_in(interrupted)[-1].name == f"{stopped_at:08d}.pt"
+
+    target = stopped_at + 2
+    assert pygan_command("train", "--resume", interrupted, "--steps", str(target)).returncode == 0
+    uninterrupted = tmp_path / "uninterrupted"
+    assert pygan_command(*train_args(digits, uninterrupted, target)).returncode == 0
+    assert_same_training_state(final_state(uninterrupted), final_state(interrupted))
+
+
+def test_a_second_signal_aborts_at_once():
+    with stop_requests() as requested:
+        assert requested() == 0
+        os.kill(os.getpid(), signal.SIGINT)
+        assert requested() == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class NaNAtUpdate:
+    """A loss plugin whose discriminator loss is NaN at one update."""
+
+    def __init__(self, bad_update):
+        self.calls, self.bad_update = 0, bad_update
+
+    def discriminator_loss(self, real, fake):
+        self.calls += 1
+        loss = torch.nn.functional.softplus(-real).mean() + torch.nn.functional.softplus(fake).mean()
+        return loss * float("nan") if self.calls == self.bad_update else loss
+
+    @pygan.hookimpl
+    def register_losses(self, register):
+        register(pygan.Loss("nan-at", self.discriminator_loss, lambda fake: -fake.mean()))
+
+
+def nan_trainer(tmp_path, **options):
+    plugins = load_plugins()
+    plugins.add("nan", NaNAtUpdate(bad_update=3))
+    config = resolve_config(plugins, {"plugin": "dcgan", "loss": "nan-at", "batch_size": 4, "steps": 5,
+                                      "sample_every": 0, "checkpoint_every": 1, "keep_checkpoints": 0, **options})
+    prepare_out_dir(tmp_path, resuming=False)
+    return create_trainer(plugins, config, tmp_path, torch.rand(16, 1, 28, 28))
+
+
+def test_a_nonfinite_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path):
+    trainer = nan_trainer(tmp_path)
+    with pytest.raises(PyganError) as raised:
+        trainer.train()
+    last_good = checkpoint.path_for(tmp_path, 2)
+    assert str(raised.value) == (f"step 3: the discriminator loss is nan; training stopped, the last good "
+                                 f"checkpoint is {last_good}. Lower the learning rates, or pass --skip-nonfinite "
+                                 f"to skip such updates")
+    assert checkpoint.saved_in(tmp_path) == [checkpoint.path_for(tmp_path, 1), last_good]
+    assert all(torch.isfinite(p).all() for p in checkpoint.load(last_good)["discriminator"].values())
+
+
+def test_skipping_nonfinite_updates_leaves_the_weights_as_they_were(tmp_path):
+    trainer = nan_trainer(tmp_path, skip_nonfinite=True)
+    trainer.train()
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [row.get("skipped_updates", 0) for row in metrics] == [0, 0, 1, 1, 1]
+    assert trainer.schedule_d.last_epoch == 4 and trainer.schedule_g.last_epoch == 5
+    assert all(torch.isfinite(p).all() for p in trainer.run.discriminator.parameters())
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    trainer = nan_trainer(tmp_path, keep_checkpoints=2, skip_nonfinite=True)
+    trainer.train()
+    assert [path.name for path in checkpoint.saved_in(tmp_path)] == ["00000004.pt", "00000005.pt"]
+    assert not list((tmp_path / "checkpoints").glob(".*"))  # no temporary files left behind
