@@ -6,7 +6,7 @@ marker and register the records below.
 
 from pygan.errors import PyganError, UsageError
 from pygan.hookspecs import hookimpl
-from pygan.specs import Architecture, Dataset, Loss, uniform_noise
+from pygan.specs import Architecture, Dataset, Loss, Penalty, uniform_noise
 
 __version__ = "0.1.0"
 
@@ -14,6 +14,7 @@ __all__ = [
     "Architecture",
     "Dataset",
     "Loss",
+    "Penalty",
     "PyganError",
     "UsageError",
     "__version__",

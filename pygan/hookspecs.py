@@ -37,7 +37,8 @@ def register_architectures(register):
 
 @hookspec
 def register_losses(register):
-    """Register adversarial objectives by calling ``register(Loss(...))``.
+    """Register adversarial objectives by calling ``register(Loss(...))``, and
+    discriminator regularisers by calling ``register(Penalty(...))``.
 
     Example::
 

@@ -19,18 +19,19 @@ import pluggy
 from pygan import hookspecs
 from pygan.console import notice
 from pygan.errors import UsageError
-from pygan.specs import Architecture, Dataset, Loss
+from pygan.specs import Architecture, Dataset, Loss, Penalty
 
 ENTRY_POINT_GROUP = "pygan"
 BUILTIN_DISTRIBUTION = "pygan"
 DISABLE_ENV = "PYGAN_DISABLE_PLUGINS"
 
-# What each registration hook registers, and the record type it must be given.
+# What each registration hook may register: record type -> the kind it is listed as.
 REGISTRATION_HOOKS = {
-    "register_architectures": ("architecture", Architecture),
-    "register_losses": ("loss", Loss),
-    "register_datasets": ("dataset", Dataset),
+    "register_architectures": {Architecture: "architecture"},
+    "register_losses": {Loss: "loss", Penalty: "penalty"},
+    "register_datasets": {Dataset: "dataset"},
 }
+KINDS = [kind for records in REGISTRATION_HOOKS.values() for kind in records.values()]
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Plugins:
         self.manager.add_hookspecs(hookspecs)
         self.loaded: list[PluginInfo] = []
         self.failures: list[PluginFailure] = []
-        self.registered: dict[str, dict[str, Any]] = {kind: {} for kind, _ in REGISTRATION_HOOKS.values()}
+        self.registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         self._owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
 
     @property
@@ -93,14 +94,16 @@ class Plugins:
     def _collect(self, plugin_name: str) -> list[tuple[str, Any]]:
         """Call the plugin's registration hooks and check what they register."""
         collected: list[tuple[str, Any]] = []
-        for hook_name, (kind, record_type) in REGISTRATION_HOOKS.items():
+        for hook_name, kinds in REGISTRATION_HOOKS.items():
             for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != plugin_name:
                     continue
 
-                def register(record, kind=kind, record_type=record_type):
-                    if not isinstance(record, record_type):
-                        raise TypeError(f"{hook_name} registered {record!r}, expected a pygan.{record_type.__name__}")
+                def register(record, hook_name=hook_name, kinds=kinds):
+                    kind = kinds.get(type(record))
+                    if kind is None:
+                        expected = " or ".join(f"pygan.{record_type.__name__}" for record_type in kinds)
+                        raise TypeError(f"{hook_name} registered {record!r}, expected a {expected}")
                     taken = self._owner.get((kind, record.name)) or next(
                         (plugin_name for k, r in collected if k == kind and r.name == record.name), None
                     )
@@ -132,6 +135,9 @@ class Plugins:
 
     def dataset(self, name: str) -> Dataset:
         return self.get("dataset", name)
+
+    def penalty(self, name: str) -> Penalty:
+        return self.get("penalty", name)
 
 
 def external_plugins_disabled() -> bool:

@@ -49,13 +49,18 @@ class Loss:
     """A named pair of objectives, both computed from discriminator logits.
 
     ``discriminator_loss(real_logits, fake_logits)`` is minimised by the
-    discriminator; ``generator_loss(fake_logits)`` by the generator.
+    discriminator; ``generator_loss(fake_logits)`` by the generator. The
+    trainer reports as accuracy how often a logit's sign says "real" (> 0)
+    rightly.
     """
 
     name: str
     discriminator_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     generator_loss: Callable[[torch.Tensor], torch.Tensor]
     description: str = ""
+    # A penalty (by registered name) this loss is meant to be used with, as
+    # WGAN-GP is with "gp"; ``--penalty`` overrides it.
+    default_penalty: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -70,4 +75,19 @@ class Dataset:
 
     name: str
     load: Callable[[Optional[Path]], torch.Tensor]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A named regulariser of the discriminator, added to any loss.
+
+    ``compute(discriminator, real, fake)`` returns a scalar; the trainer adds
+    it to the discriminator's loss times ``--penalty-weight``. Gradient
+    penalties differentiate the discriminator's input gradient again, which
+    pygan's fused operator supports (double backward).
+    """
+
+    name: str
+    compute: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
     description: str = ""
