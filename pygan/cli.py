@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=non_negative_int,
                        help="steps between checkpoints (default 1000, 0 only at the end)")
     train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
+    train.add_argument("--ema", type=float, metavar="DECAY",
+                       help="keep a moving average of the generator's weights (e.g. 0.999) for samples")
     train.add_argument("--skip-nonfinite", action="store_true", default=None,
                        help="skip updates whose loss is NaN or infinite instead of stopping")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -81,7 +83,7 @@ def command_train(args) -> None:
 
     options = {key: getattr(args, key) for key in (
         "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite")}
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:
@@ -104,7 +106,8 @@ def command_sample(args) -> None:
     state = checkpoint.load(args.checkpoint, map_location=device)
     architecture = get_plugins().architecture(state["architecture"])
     generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
-    generator.load_state_dict(state["generator"])
+    # The moving average, where the run kept one, is the better generator.
+    generator.load_state_dict(state.get("generator_ema", state["generator"]))
     generator.eval()
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()

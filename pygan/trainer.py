@@ -10,6 +10,7 @@ decay, lr_t = lr / (1 + decay * t), t the number of updates so far.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import signal
 import sys
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 1000,
     "keep_checkpoints": 3,
     "skip_nonfinite": False,
+    "ema": None,
 }
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
@@ -89,6 +91,8 @@ def check_config(config: dict[str, Any]) -> None:
     for key in ("decay_d", "decay_g", "penalty_weight"):
         if not config[key] >= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be 0 or positive, not {config[key]!r}")
+    if config["ema"] is not None and not 0 < config["ema"] < 1:
+        raise UsageError(f"--ema must lie between 0 and 1 (e.g. 0.999), not {config['ema']!r}")
     for key in ("loss", "dataset"):
         if not config[key]:
             raise UsageError(f"architecture {config['plugin']!r} names no default {key}; choose one with --{key}")
@@ -157,6 +161,11 @@ class Trainer:
         self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(run.device)
         penalty = config["penalty"]
         self.penalty = plugins.penalty(penalty) if penalty not in (None, "none") else None
+        # An exponential moving average of the generator's weights: smoother
+        # samples than the generator's latest, noisy, weights.
+        self.ema_generator = None
+        if config["ema"] is not None:
+            self.ema_generator = copy.deepcopy(run.generator).requires_grad_(False).eval()
         self.step_count = 0
         self.skipped_updates = 0
 
@@ -209,6 +218,8 @@ class Trainer:
             lr = self._update("generator", loss, self.optimizer_g, self.schedule_g)
         finally:
             run.discriminator.requires_grad_(True)
+        if self.ema_generator is not None:
+            self._update_ema()
         with torch.no_grad():
             accuracy = binary_accuracy(logits, 1.0)
         return {"g_loss": loss.item(), "g_acc": accuracy.item(), "lr_g": lr}
@@ -229,9 +240,18 @@ class Trainer:
         schedule.step()
         return lr
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.run.config["ema"]
+        ema, generator = self.ema_generator, self.run.generator
+        torch._foreach_lerp_(list(ema.parameters()), list(generator.parameters()), 1 - decay)
+        for average, buffer in zip(ema.buffers(), generator.buffers()):
+            average.copy_(buffer)  # running statistics are averages already
+
     def samples(self) -> torch.Tensor:
-        """The generator's images for the run's fixed noise, in inference mode."""
-        generator = self.run.generator
+        """The images for the run's fixed noise, from the generator's moving
+        average if there is one, in inference mode."""
+        generator = self.run.generator if self.ema_generator is None else self.ema_generator
         generator.eval()
         with torch.no_grad():
             return generator(self.fixed_noise).cpu()
@@ -253,6 +273,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "global_rng": checkpoint.capture_rng_states(),
             "fixed_noise": self.fixed_noise.cpu(),
+            **({"generator_ema": self.ema_generator.state_dict()} if self.ema_generator is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -269,6 +290,8 @@ class Trainer:
         self.rng.set_state(state["rng"].cpu())
         checkpoint.restore_rng_states(state["global_rng"])
         self.fixed_noise = state["fixed_noise"].to(run.device)
+        if self.ema_generator is not None:
+            self.ema_generator.load_state_dict(state["generator_ema"])
         self.step_count = state["step"]
 
     def save_checkpoint(self) -> Path:

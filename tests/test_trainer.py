@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+import pygan
 from pygan.plugins import get_plugins
 from pygan.trainer import create_trainer, resolve_config
 
@@ -99,3 +100,24 @@ def test_same_seed_same_losses(tmp_path):
     first = [make_trainer(tmp_path / "a").step() for _ in range(1)]
     second = [make_trainer(tmp_path / "b").step() for _ in range(1)]
     assert first == second
+
+
+def test_ema_is_a_moving_average_of_the_generator_saved_and_used_for_samples(tmp_path):
+    trainer = make_trainer(tmp_path, ema=0.75)
+    before = snapshot(trainer.ema_generator)
+    trainer.step()
+    generator = dict(trainer.run.generator.named_parameters())
+    for name, average in trainer.ema_generator.named_parameters():
+        torch.testing.assert_close(average, 0.75 * before[name] + 0.25 * generator[name].detach())
+    torch.testing.assert_close(trainer.ema_generator.blocks[0].running_mean, trainer.run.generator.blocks[0].running_mean)
+    state = trainer.state_dict()
+    assert state["generator_ema"]["project.weight"].equal(trainer.ema_generator.project.weight)
+    trainer.ema_generator.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.samples(), trainer.ema_generator(trainer.fixed_noise))
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
+def test_ema_decay_outside_0_1_is_refused(tmp_path, decay):
+    with pytest.raises(pygan.UsageError, match="--ema must lie between 0 and 1"):
+        make_trainer(tmp_path, ema=decay)
