@@ -1,8 +1,9 @@
-"""The ``pygan`` command: train, sample, info, plugins."""
+"""The ``pygan`` command: train, sample, eval, report, info, plugins."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import platform
 import sys
@@ -61,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
     train.add_argument("--ema", type=float, metavar="DECAY",
                        help="keep a moving average of the generator's weights (e.g. 0.999) for samples")
+    train.add_argument("--tensorboard", action="store_true", default=None,
+                       help="also log metrics for TensorBoard into RUN_DIR/tensorboard (pip install 'pygan[tensorboard]')")
     train.add_argument("--skip-nonfinite", action="store_true", default=None,
                        help="skip updates whose loss is NaN or infinite instead of stopping")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -71,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default samples.png)")
     sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+    evaluate = commands.add_parser("eval", help="measure a trained generator against labelled real data", description=(
+        "Compare generated with real samples in the feature space of a classifier trained on the data set's "
+        "labels (trained once, then cached): the Fréchet classifier distance (lower is better), the "
+        "classifier score (the Inception score's formula; higher is better) and each class's share."))
+    evaluate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
+    evaluate.add_argument("--n", type=positive_int, default=10_000,
+                          help="generated and real samples compared (default 10000)")
+    evaluate.add_argument("--dataset", help="labelled data set to compare with (default: the run's)")
+    evaluate.add_argument("--data-dir", help="where the data set's files are (default: the run's, else the cache)")
+    evaluate.add_argument("--seed", type=int, default=0, help="noise and real-sample seed (default 0)")
+    evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    report = commands.add_parser("report", help="plot, animate and summarise a run", description=(
+        "Write losses.png, samples.gif and report.md into a run folder from its metrics and sample grids."))
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
 
     commands.add_parser("info", help="versions, the compiled extension, op backends and devices")
     commands.add_parser("plugins", help="list installed plugins and what they register")
@@ -83,7 +103,7 @@ def command_train(args) -> None:
 
     options = {key: getattr(args, key) for key in (
         "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema")}
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:
@@ -97,24 +117,76 @@ def command_train(args) -> None:
     print(f"run finished at step {run.total_steps}: {run.out_dir}")
 
 
-def command_sample(args) -> None:
-    from pygan.images import save_grid
+def load_generator(checkpoint_path: Path, device: torch.device):
+    """The checkpoint's state, and a function ``draw(count, rng)`` of images
+    from its generator in inference mode."""
     from pygan.plugins import get_plugins
-    from pygan.trainer import select_device
 
-    device = select_device(args.device)
-    state = checkpoint.load(args.checkpoint, map_location=device)
+    state = checkpoint.load(checkpoint_path, map_location=device)
     architecture = get_plugins().architecture(state["architecture"])
     generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
     # The moving average, where the run kept one, is the better generator.
     generator.load_state_dict(state.get("generator_ema", state["generator"]))
     generator.eval()
+
+    def draw(count: int, rng: torch.Generator) -> torch.Tensor:
+        with torch.no_grad():
+            return generator(architecture.sample_noise(count, architecture.latent_size, rng, device))
+
+    return state, draw
+
+
+def command_sample(args) -> None:
+    from pygan.images import save_grid
+    from pygan.trainer import select_device
+
+    device = select_device(args.device)
+    state, draw = load_generator(args.checkpoint, device)
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
-    with torch.no_grad():
-        images = generator(architecture.sample_noise(args.n, architecture.latent_size, rng, device))
-    save_grid(images, args.out, columns=math.ceil(math.sqrt(args.n)))
+    save_grid(draw(args.n, rng), args.out, columns=math.ceil(math.sqrt(args.n)))
     print(f"{args.n} samples of {state['architecture']} at step {state['step']} written to {args.out}")
+
+
+def command_eval(args) -> None:
+    from pygan import evaluation
+    from pygan.plugins import get_plugins
+    from pygan.trainer import select_device
+
+    device = select_device(args.device)
+    state, draw = load_generator(args.checkpoint, device)
+    config = state["config"]
+    dataset = get_plugins().dataset(args.dataset or config["dataset"])
+    if dataset.load_labelled is None:
+        raise UsageError(f"data set {dataset.name!r} has no labels; evaluation needs a labelled data set "
+                         f"(one whose plugin sets load_labelled), chosen with --dataset")
+    # The run's own --data-dir only fits when comparing with the run's data set.
+    data_dir = args.data_dir or (config["data_dir"] if dataset.name == config["dataset"] else None)
+    images, labels = dataset.load_labelled(Path(data_dir) if data_dir else None)
+    classifier = evaluation.load_classifier(dataset.name, images, labels, device)
+    rng = torch.Generator(device).manual_seed(args.seed)
+    results = evaluation.evaluate(lambda count: draw(count, rng), images, classifier, args.n, seed=args.seed)
+    results = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name, **results}
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{state['architecture']} at step {state['step']} ({state['path']}) against {dataset.name}, "
+          f"{args.n:,} samples each")
+    print(f"  Fréchet classifier distance  {results['fcd']:10.4f}   (lower is better; real data ~0)")
+    print(f"  classifier score             {results['classifier_score']:10.4f}   "
+          f"(higher is better; real data {results['real_classifier_score']:.4f})")
+    print(f"  classifier accuracy          {results['classifier_accuracy']:10.2%}   (on held-out real images)")
+    print("  class shares  " + "  ".join(f"{label}: {share:.1%}" for label, share in enumerate(results["class_shares"])))
+    if results["mode_collapse"]:
+        print(f"  warning: {results['dominant_class_share']:.0%} of the samples are class "
+              f"{results['dominant_class']}: the generator may have collapsed onto few modes")
+
+
+def command_report(args) -> None:
+    from pygan.report import write_report
+
+    for path in write_report(args.run_dir):
+        print(path)
 
 
 def command_info(args) -> None:
@@ -149,7 +221,8 @@ def command_plugins(args) -> None:
         print("(external plugins disabled by PYGAN_DISABLE_PLUGINS)")
 
 
-COMMANDS = {"train": command_train, "sample": command_sample, "info": command_info, "plugins": command_plugins}
+COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "report": command_report,
+            "info": command_info, "plugins": command_plugins}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,11 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "keep_checkpoints": 3,
     "skip_nonfinite": False,
     "ema": None,
+    "tensorboard": False,
 }
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
 RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints",
-                     "skip_nonfinite"}
+                     "skip_nonfinite", "tensorboard"}
 
 
 def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
@@ -306,6 +307,9 @@ class Trainer:
         run, config = self.run, self.run.config
         status = "failed"
         self.hook.on_train_start(run=run)
+        # Written only once the plugins have accepted the run, so that a run
+        # that failed to start does not block the same --out from being used.
+        write_config(run.out_dir, config)
         try:
             with stop_requests() as requested_stop:
                 while self.step_count < run.total_steps:
@@ -449,8 +453,5 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
                              f"give a larger --steps to extend it")
     run = trainer.run
     run.start_step = trainer.step_count
-    # Written only now, so that a run that failed to start does not block
-    # the same --out from being used again.
-    write_config(out_dir, config)
     trainer.train()
     return run
