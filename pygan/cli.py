@@ -60,12 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=non_negative_int,
                        help="steps between checkpoints (default 1000, 0 only at the end)")
     train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
+    train.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                       help="run the networks in mixed precision (default fp32; fp16 needs CUDA)")
     train.add_argument("--ema", type=float, metavar="DECAY",
                        help="keep a moving average of the generator's weights (e.g. 0.999) for samples")
     train.add_argument("--tensorboard", action="store_true", default=None,
                        help="also log metrics for TensorBoard into RUN_DIR/tensorboard (pip install 'pygan[tensorboard]')")
     train.add_argument("--skip-nonfinite", action="store_true", default=None,
                        help="skip updates whose loss is NaN or infinite instead of stopping")
+    train.add_argument("--nproc", type=positive_int, metavar="N",
+                       help="train data-parallel in N processes (runs torchrun; batch size is per process)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
@@ -98,12 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_train(args) -> None:
-    from pygan import trainer
+    from pygan import distributed, trainer
     from pygan.plugins import get_plugins
 
     options = {key: getattr(args, key) for key in (
         "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard")}
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:
@@ -113,8 +117,12 @@ def command_train(args) -> None:
         from datetime import datetime
 
         out = Path("runs") / f"{args.plugin}-{datetime.now():%Y%m%d-%H%M%S}"
-    run = trainer.train(get_plugins(), options, out, args.resume)
-    print(f"run finished at step {run.total_steps}: {run.out_dir}")
+    try:
+        run = trainer.train(get_plugins(), options, out, args.resume)
+    finally:
+        distributed.stop()
+    if run.processes.is_main:
+        print(f"run finished at step {run.total_steps}: {run.out_dir}")
 
 
 def load_generator(checkpoint_path: Path, device: torch.device):
@@ -225,8 +233,26 @@ COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_ev
             "info": command_info, "plugins": command_plugins}
 
 
+def without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus --nproc, for the processes torchrun starts."""
+    kept, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            kept.append(word)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if args.command == "train" and args.nproc and args.nproc > 1:
+        from pygan import distributed
+
+        return distributed.launch(args.nproc, without_nproc(argv))
     try:
         COMMANDS[args.command](args)
     except PyganError as error:

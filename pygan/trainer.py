@@ -21,8 +21,9 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from pygan import checkpoint
+from pygan import checkpoint, distributed
 from pygan.console import notice
+from pygan.distributed import Processes
 from pygan.errors import Interrupted, PyganError, UsageError
 from pygan.plugins import Plugins
 from pygan.specs import Architecture, Loss
@@ -52,7 +53,11 @@ DEFAULTS: dict[str, Any] = {
     "skip_nonfinite": False,
     "ema": None,
     "tensorboard": False,
+    "precision": "fp32",
 }
+# What --precision runs the networks in, under autocast; float32 weights and
+# optimizer state either way.
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
 RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints",
@@ -92,6 +97,8 @@ def check_config(config: dict[str, Any]) -> None:
     for key in ("decay_d", "decay_g", "penalty_weight"):
         if not config[key] >= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be 0 or positive, not {config[key]!r}")
+    if config["precision"] not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, not {config['precision']!r}")
     if config["ema"] is not None and not 0 < config["ema"] < 1:
         raise UsageError(f"--ema must lie between 0 and 1 (e.g. 0.999), not {config['ema']!r}")
     for key in ("loss", "dataset"):
@@ -99,12 +106,18 @@ def check_config(config: dict[str, Any]) -> None:
             raise UsageError(f"architecture {config['plugin']!r} names no default {key}; choose one with --{key}")
 
 
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "fp16" and device.type != "cuda":
+        raise UsageError("--precision fp16 needs a CUDA device (its loss scaling guards against float16 "
+                         "underflow there); use --precision bf16 on the CPU")
+
+
 def select_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device cuda, but torch {torch.__version__} sees no CUDA device; use --device cpu")
-    if name not in ("cpu", "cuda"):
+    if name.partition(":")[0] not in ("cpu", "cuda"):
         raise UsageError(f"--device must be auto, cpu or cuda, not {name!r}")
     return torch.device(name)
 
@@ -125,6 +138,14 @@ class NonFiniteLoss(Exception):
     """A loss came out NaN or infinite; no update was made with it."""
 
 
+class NoCallbacks:
+    """Stands in for the plugins' hooks on ranks other than 0: every
+    callback is accepted and ignored."""
+
+    def __getattr__(self, hook_name: str):
+        return lambda **kwargs: []
+
+
 @dataclass
 class Run:
     """A training run, as the training callbacks see it."""
@@ -139,27 +160,41 @@ class Run:
     image_shape: tuple[int, int, int]
     start_step: int = 0
     total_steps: int = 0
+    processes: Processes = Processes()  # rank and world size when data-parallel
     state: dict[str, Any] = field(default_factory=dict)  # for plugins' own per-run state
 
 
-def binary_accuracy(logits: torch.Tensor, label: float) -> torch.Tensor:
-    """Keras' binary accuracy: sigmoid(logit) > 0.5 counts as label 1."""
-    return ((logits.flatten() > 0).float() == label).float().mean()
+def binary_accuracy(outputs: torch.Tensor, label: float, threshold: float) -> torch.Tensor:
+    """Keras' binary accuracy: an output above the threshold (a logit above 0,
+    sigmoid above 0.5) counts as label 1."""
+    return ((outputs.flatten() > threshold).float() == label).float().mean()
 
 
 class Trainer:
     """Owns the networks, optimizers and random state of one run."""
 
-    def __init__(self, run: Run, data: torch.Tensor, plugins: Plugins) -> None:
-        self.run, self.data, self.hook = run, data, plugins.hook
+    def __init__(self, run: Run, data: torch.Tensor, plugins: Plugins, processes: Processes = Processes()) -> None:
+        self.run, self.data, self.processes = run, data, processes
+        # Only rank 0 reports, samples and writes the run folder.
+        self.hook = plugins.hook if processes.is_main else NoCallbacks()
+        # What training calls: gradient-averaging wrappers when data-parallel.
+        self.train_discriminator = processes.wrap(run.discriminator)
+        self.train_generator = processes.wrap(run.generator)
         config = run.config
         self.optimizer_d, self.schedule_d = rmsprop(run.discriminator.parameters(), config["lr_d"], config["decay_d"])
         self.optimizer_g, self.schedule_g = rmsprop(run.generator.parameters(), config["lr_g"], config["decay_g"])
         # One generator for everything the loop draws (real indices, noise), so
-        # that its state in a checkpoint is all a resumed run needs.
-        self.rng = torch.Generator(run.device).manual_seed(config["seed"])
+        # that its state in a checkpoint is all a resumed run needs; each rank
+        # draws its own samples.
+        self.rng = torch.Generator(run.device).manual_seed(config["seed"] + processes.rank)
         fixed = torch.Generator().manual_seed(config["seed"] + 1)
         self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(run.device)
+        check_precision(config["precision"], run.device)
+        self.autocast_dtype = PRECISIONS[config["precision"]]
+        # Loss scaling (float16 only) keeps small gradients from flushing to
+        # zero; one scaler per network since each has its own loss.
+        self.scalers = {network: torch.amp.GradScaler(run.device.type, enabled=config["precision"] == "fp16")
+                        for network in ("discriminator", "generator")}
         penalty = config["penalty"]
         self.penalty = plugins.penalty(penalty) if penalty not in (None, "none") else None
         # An exponential moving average of the generator's weights: smoother
@@ -183,6 +218,9 @@ class Trainer:
         self.step_count += 1
         if self.skipped_updates:
             metrics["skipped_updates"] = self.skipped_updates
+        if self.processes.distributed:
+            averages = self.processes.average(torch.tensor(list(metrics.values()), dtype=torch.float64))
+            metrics = dict(zip(metrics, averages.tolist()))
         return metrics
 
     def discriminator_step(self) -> dict[str, float]:
@@ -192,19 +230,21 @@ class Trainer:
         indices = torch.randint(0, len(self.data), (batch_size,), generator=self.rng, device=self.data.device)
         real = self.data[indices]
         run.generator.eval()
-        with torch.no_grad():
-            fake = run.generator(self.noise(batch_size))
-        logits = run.discriminator(torch.cat([real, fake]))
-        real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
-        loss = run.loss.discriminator_loss(real_logits, fake_logits)
         metrics = {}
-        if self.penalty is not None:
-            penalty = self.penalty.compute(run.discriminator, real, fake)
-            loss = loss + run.config["penalty_weight"] * penalty
-            metrics["d_penalty"] = penalty.item()
+        with self.autocast():
+            with torch.no_grad():
+                fake = run.generator(self.noise(batch_size))
+            logits = self.train_discriminator(torch.cat([real, fake]))
+            real_logits, fake_logits = logits[:batch_size], logits[batch_size:]
+            loss = run.loss.discriminator_loss(real_logits, fake_logits)
+            if self.penalty is not None:
+                penalty = self.penalty.compute(run.discriminator, real, fake)
+                loss = loss + run.config["penalty_weight"] * penalty
+                metrics["d_penalty"] = penalty.item()
         lr = self._update("discriminator", loss, self.optimizer_d, self.schedule_d)
         with torch.no_grad():
-            accuracy = (binary_accuracy(real_logits, 1.0) + binary_accuracy(fake_logits, 0.0)) / 2
+            threshold = run.loss.decision_threshold
+            accuracy = (binary_accuracy(real_logits, 1.0, threshold) + binary_accuracy(fake_logits, 0.0, threshold)) / 2
         return {"d_loss": loss.item(), "d_acc": accuracy.item(), "lr_d": lr, **metrics}
 
     def generator_step(self) -> dict[str, float]:
@@ -214,15 +254,16 @@ class Trainer:
         run.generator.train()
         run.discriminator.requires_grad_(False)
         try:
-            logits = run.discriminator(run.generator(self.noise(batch_size)))
-            loss = run.loss.generator_loss(logits)
+            with self.autocast():
+                logits = run.discriminator(self.train_generator(self.noise(batch_size)))
+                loss = run.loss.generator_loss(logits)
             lr = self._update("generator", loss, self.optimizer_g, self.schedule_g)
         finally:
             run.discriminator.requires_grad_(True)
         if self.ema_generator is not None:
             self._update_ema()
         with torch.no_grad():
-            accuracy = binary_accuracy(logits, 1.0)
+            accuracy = binary_accuracy(logits, 1.0, run.loss.decision_threshold)
         return {"g_loss": loss.item(), "g_acc": accuracy.item(), "lr_g": lr}
 
     def _update(self, network: str, loss: torch.Tensor, optimizer, schedule) -> float:
@@ -230,16 +271,21 @@ class Trainer:
         rate it used. A non-finite loss stops the run, or with
         ``skip_nonfinite`` leaves the network as it was."""
         lr = optimizer.param_groups[0]["lr"]
-        if not torch.isfinite(loss):
+        if self.processes.any(int(not torch.isfinite(loss))):
             if not self.run.config["skip_nonfinite"]:
                 raise NonFiniteLoss(f"the {network} loss is {loss.item()}")
             self.skipped_updates += 1
             return lr
+        scaler = self.scalers[network]
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         return lr
+
+    def autocast(self):
+        return torch.autocast(self.run.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -271,7 +317,8 @@ class Trainer:
             "optimizer_g": self.optimizer_g.state_dict(),
             "schedule_d": self.schedule_d.state_dict(),
             "schedule_g": self.schedule_g.state_dict(),
-            "rng": self.rng.get_state(),
+            "scalers": {network: scaler.state_dict() for network, scaler in self.scalers.items()},
+            "rng": self.processes.gather(self.rng.get_state()),  # one per rank
             "global_rng": checkpoint.capture_rng_states(),
             "fixed_noise": self.fixed_noise.cpu(),
             **({"generator_ema": self.ema_generator.state_dict()} if self.ema_generator is not None else {}),
@@ -288,7 +335,12 @@ class Trainer:
         self.optimizer_g.load_state_dict(state["optimizer_g"])
         self.schedule_d.load_state_dict(state["schedule_d"])
         self.schedule_g.load_state_dict(state["schedule_g"])
-        self.rng.set_state(state["rng"].cpu())
+        for network, scaler in self.scalers.items():
+            scaler.load_state_dict(state["scalers"][network])
+        if len(state["rng"]) != self.processes.world_size:
+            raise UsageError(f"{state['path']} was written by a run of {len(state['rng'])} processes; "
+                             f"resume it with as many (--nproc {len(state['rng'])})")
+        self.rng.set_state(state["rng"][self.processes.rank].cpu())
         checkpoint.restore_rng_states(state["global_rng"])
         self.fixed_noise = state["fixed_noise"].to(run.device)
         if self.ema_generator is not None:
@@ -297,7 +349,10 @@ class Trainer:
 
     def save_checkpoint(self) -> Path:
         path = checkpoint.path_for(self.run.out_dir, self.step_count)
-        checkpoint.save(path, self.state_dict())
+        state = self.state_dict()  # on every rank: it gathers their random states
+        if not self.processes.is_main:
+            return path
+        checkpoint.save(path, state)
         checkpoint.prune(self.run.out_dir, self.run.config["keep_checkpoints"])
         self.hook.on_checkpoint(run=self.run, step=self.step_count, path=path)
         return path
@@ -309,7 +364,8 @@ class Trainer:
         self.hook.on_train_start(run=run)
         # Written only once the plugins have accepted the run, so that a run
         # that failed to start does not block the same --out from being used.
-        write_config(run.out_dir, config)
+        if self.processes.is_main:
+            write_config(run.out_dir, config)
         try:
             with stop_requests() as requested_stop:
                 while self.step_count < run.total_steps:
@@ -323,12 +379,14 @@ class Trainer:
                         self.hook.on_sample(run=run, step=step, images=self.samples())
                     if step == run.total_steps or (config["checkpoint_every"] and step % config["checkpoint_every"] == 0):
                         self.save_checkpoint()
-                    if requested_stop():
+                    stop_signal = self.processes.any(requested_stop())
+                    if stop_signal:
                         path = self.save_checkpoint()
                         status = "interrupted"
                         raise Interrupted(
                             f"stopped at step {step}; checkpoint {path}\n"
-                            f"resume with: pygan train --resume {run.out_dir}", requested_stop())
+                            f"resume with: pygan train --resume {run.out_dir}", stop_signal)
+            self.processes.check_same_weights(run.generator, run.discriminator)
             status = "finished"
         finally:
             self.hook.on_run_end(run=run, step=self.step_count, status=status)
@@ -421,7 +479,8 @@ def load_data(plugins: Plugins, config: dict[str, Any], device: torch.device) ->
     return data.to(device=device, dtype=torch.float32)
 
 
-def create_trainer(plugins: Plugins, config: dict[str, Any], out_dir: Path, data: torch.Tensor) -> Trainer:
+def create_trainer(plugins: Plugins, config: dict[str, Any], out_dir: Path, data: torch.Tensor,
+                   processes: Processes = Processes()) -> Trainer:
     """Build the networks (seeded) and their trainer for a resolved config."""
     architecture = plugins.architecture(config["plugin"])
     device = data.device
@@ -430,8 +489,8 @@ def create_trainer(plugins: Plugins, config: dict[str, Any], out_dir: Path, data
     run = Run(config=config, out_dir=Path(out_dir), architecture=architecture, loss=plugins.loss(config["loss"]),
               generator=architecture.build_generator(image_shape).to(device),
               discriminator=architecture.build_discriminator(image_shape).to(device),
-              device=device, image_shape=image_shape, total_steps=config["steps"])
-    return Trainer(run, data, plugins)
+              device=device, image_shape=image_shape, total_steps=config["steps"], processes=processes)
+    return Trainer(run, data, plugins, processes)
 
 
 def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resume: Path | None) -> Run:
@@ -441,11 +500,16 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
         config = merge_resumed_config(read_config(out_dir), options)
     else:
         config = resolve_config(plugins, options)
-    device = select_device(config["device"])
-    prepare_out_dir(out_dir, resuming=resume is not None)
+    processes, device_name = distributed.start(config["device"])
+    device = select_device(device_name)
+    if processes.is_main:
+        prepare_out_dir(out_dir, resuming=resume is not None)
+        if processes.distributed:
+            notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
+                   f"process, {config['batch_size'] * processes.world_size} in all")
     state = checkpoint.load(out_dir, map_location=device) if resume is not None else None
 
-    trainer = create_trainer(plugins, config, out_dir, load_data(plugins, config, device))
+    trainer = create_trainer(plugins, config, out_dir, load_data(plugins, config, device), processes)
     if state is not None:
         trainer.load_state_dict(state)
         if trainer.step_count >= config["steps"]:

@@ -1,0 +1,112 @@
+"""Data-parallel training over processes started by torchrun.
+
+Each process (rank) draws its own real samples and noise; DistributedDataParallel
+averages the gradients, so every rank takes the same optimizer steps. Rank 0
+alone writes the run folder. A single process is the world of one: every
+method below is then a no-op, so the trainer has one code path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from pygan.errors import PyganError
+
+
+@dataclass(frozen=True)
+class Processes:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """The module that training should call: gradient-averaging across ranks."""
+        if not self.distributed:
+            return module
+        device_ids = [module_device(module).index] if module_device(module).type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
+
+    def average(self, values: torch.Tensor) -> torch.Tensor:
+        if self.distributed:
+            values = values.clone()
+            dist.all_reduce(values)
+            values /= self.world_size
+        return values
+
+    def any(self, flag: int) -> int:
+        """The largest ``flag`` of all ranks, so that all of them act on it together."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([flag], dtype=torch.int64, device=self.collective_device())
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return int(value.item())
+
+    def gather(self, value) -> list:
+        if not self.distributed:
+            return [value]
+        gathered = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def check_same_weights(self, *modules: nn.Module) -> None:
+        """Every rank must hold the same parameters, or the run is not the one the user asked for."""
+        if not self.distributed:
+            return
+        checksums = self.gather([float(p.detach().double().sum()) for m in modules for p in m.parameters()])
+        for rank, sums in enumerate(checksums):
+            if sums != checksums[0]:
+                raise PyganError(f"rank {rank}'s weights differ from rank 0's after training")
+
+    def collective_device(self) -> torch.device:
+        if dist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
+
+def module_device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def start(device_name: str) -> tuple[Processes, str]:
+    """Join the process group torchrun set up, if any; returns the processes
+    and the device this rank trains on."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        return Processes(), device_name
+    use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device_name = f"cuda:{local_rank}"
+    else:
+        device_name = "cpu"
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Processes(dist.get_rank(), dist.get_world_size()), device_name
+
+
+def stop() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def launch(nproc: int, argv: list[str]) -> int:
+    """``pygan train --nproc N ...``: the same command under torchrun."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "pygan", *argv]
+    import subprocess
+
+    return subprocess.call(command)
