@@ -50,14 +50,15 @@ class Loss:
 
     ``discriminator_loss(real_logits, fake_logits)`` is minimised by the
     discriminator; ``generator_loss(fake_logits)`` by the generator. The
-    trainer reports as accuracy how often a logit's sign says "real" (> 0)
-    rightly.
+    trainer reports as accuracy how often an output above
+    ``decision_threshold`` (0 for logits) rightly says "real".
     """
 
     name: str
     discriminator_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     generator_loss: Callable[[torch.Tensor], torch.Tensor]
     description: str = ""
+    decision_threshold: float = 0.0
     # A penalty (by registered name) this loss is meant to be used with, as
     # WGAN-GP is with "gp"; ``--penalty`` overrides it.
     default_penalty: Optional[str] = None
@@ -71,11 +72,17 @@ class Dataset:
     (N, C, H, W) with values in [0, 1]. ``data_dir`` is the ``--data-dir`` the
     user gave, or None. Problems are raised as ``pygan.errors.PyganError`` with
     a message that names the file and what to do.
+
+    ``load_labelled(data_dir)``, for data sets with class labels, returns
+    images as ``load`` does and their labels, int64 (N,) numbered from 0.
+    ``pygan eval`` trains its feature classifier on them and compares
+    samples with these images; data sets without it cannot be evaluated.
     """
 
     name: str
     load: Callable[[Optional[Path]], torch.Tensor]
     description: str = ""
+    load_labelled: Optional[Callable[[Optional[Path]], tuple[torch.Tensor, torch.Tensor]]] = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pygan.plugins import Plugins, get_plugins
 
 from conftest import REPO_ROOT
 
-BUILTINS = {"dcgan", "bce", "mnist", "npz", "progress", "metrics_log", "sample_grids"}
+BUILTINS = {"dcgan", "bce", "losses", "mnist", "npz", "progress", "metrics_log", "sample_grids", "tensorboard"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:
