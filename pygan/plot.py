@@ -27,6 +27,8 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
+    """Plot the rows of metrics.jsonl; a row lacking a series' key (such as
+    an evaluation row) is left out of that series."""
     steps = np.array([row["step"] for row in rows], dtype=float)
     window = max(1, len(rows) // 200)
     picture = Image.new("RGB", (WIDTH, PANEL_HEIGHT * len(PANELS)), "white")
@@ -34,8 +36,10 @@ def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
     for panel, (label, keys) in enumerate(PANELS):
         top = panel * PANEL_HEIGHT
         left, right, bottom = MARGIN + 20, WIDTH - 20, top + PANEL_HEIGHT - MARGIN
-        series = {key: smooth(np.array([row[key] for row in rows], dtype=float), window) for key in keys}
-        finite = np.concatenate([values[np.isfinite(values)] for values in series.values()] or [np.zeros(1)])
+        series = {key: (np.array([row["step"] for row in rows if key in row], dtype=float),
+                        smooth(np.array([row[key] for row in rows if key in row], dtype=float), window))
+                  for key in keys}
+        finite = np.concatenate([values[np.isfinite(values)] for _, values in series.values()] or [np.zeros(1)])
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if high - low < 1e-9:
             low, high = low - 0.5, high + 0.5
@@ -53,8 +57,8 @@ def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
             draw.text((4, y_of(value) - 6), f"{value:.3g}", fill="black")
         draw.text((left, bottom + 6), f"step {int(first)}", fill="black")
         draw.text((right - 90, bottom + 6), f"step {int(last)}", fill="black")
-        for index, (key, values) in enumerate(series.items()):
-            points = [(x_of(s), y_of(v)) for s, v in zip(steps, values) if np.isfinite(v)]
+        for index, (key, (key_steps, values)) in enumerate(series.items()):
+            points = [(x_of(s), y_of(v)) for s, v in zip(key_steps, values) if np.isfinite(v)]
             if len(points) > 1:
                 draw.line(points, fill=COLOURS[index], width=2)
             draw.text((right - 160 + 80 * index, top + 8), key, fill=COLOURS[index])

@@ -91,13 +91,27 @@ SOURCES = {
 @hookimpl
 def register_datasets(register):
     for source in SOURCES.values():
-        register(Dataset(name=source.name, load=functools.partial(load_images, source), description=source.description))
+        register(Dataset(name=source.name, load=functools.partial(load_images, source), description=source.description,
+                         load_labelled=functools.partial(load_labelled, source)))
 
 
 def load_images(source: IdxSource, data_dir: Optional[Path]) -> torch.Tensor:
     """The training images as float32 (N, 1, 28, 28) in [0, 1]: a ``Dataset.load``."""
     images, _ = load_split(source, data_dir, "train")
     return images
+
+
+def load_labelled(source: IdxSource, data_dir: Optional[Path]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels to evaluate generators with: a ``Dataset.load_labelled``.
+
+    The test split, wherever it is at hand: its 10,000 digits are enough for
+    the evaluation classifier, are usually not what the generator trained on,
+    and are the same images on every machine (cache or --data-dir, all four
+    files or the test split alone), so numbers stay comparable. A --data-dir
+    folder with only the training split serves that instead.
+    """
+    has_test = data_dir is None or all(_find(Path(data_dir), stem) for stem in SPLITS["test"])
+    return load_split(source, data_dir, "test" if has_test else "train")
 
 
 def load_split(source: IdxSource, data_dir: Optional[Path], split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
