@@ -13,7 +13,6 @@ import contextlib
 import copy
 import json
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
