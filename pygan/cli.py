@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the networks in mixed precision (default fp32; fp16 needs CUDA)")
     train.add_argument("--ema", type=float, metavar="DECAY",
                        help="keep a moving average of the generator's weights (e.g. 0.999) for samples")
+    train.add_argument("--eval-every", type=non_negative_int, metavar="N",
+                       help="every N steps, log the Frechet classifier distance and classifier score (see pygan eval)")
+    train.add_argument("--eval-n", type=positive_int, help="samples per --eval-every evaluation (default 1000)")
     train.add_argument("--tensorboard", action="store_true", default=None,
                        help="also log metrics for TensorBoard into RUN_DIR/tensorboard (pip install 'pygan[tensorboard]')")
     train.add_argument("--skip-nonfinite", action="store_true", default=None,
@@ -107,7 +110,7 @@ def command_train(args) -> None:
 
     options = {key: getattr(args, key) for key in (
         "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision")}
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision", "eval_every", "eval_n")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from pygan import checkpoint, distributed
+from pygan import checkpoint, distributed, evaluation
 from pygan.console import notice
 from pygan.distributed import Processes
 from pygan.errors import Interrupted, PyganError, UsageError
@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "ema": None,
     "tensorboard": False,
     "precision": "fp32",
+    "eval_every": 0,
+    "eval_n": 1000,
 }
 # What --precision runs the networks in, under autocast; float32 weights and
 # optimizer state either way.
@@ -60,7 +62,7 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
 RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints",
-                     "skip_nonfinite", "tensorboard"}
+                     "skip_nonfinite", "tensorboard", "eval_every", "eval_n"}
 
 
 def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +89,7 @@ def check_config(config: dict[str, Any]) -> None:
     for key in ("steps", "batch_size", "d_steps"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be a positive whole number, not {config[key]!r}")
-    for key in ("sample_every", "checkpoint_every", "keep_checkpoints"):
+    for key in ("sample_every", "checkpoint_every", "keep_checkpoints", "eval_every"):
         if config[key] < 0:
             raise UsageError(f"--{key.replace('_', '-')} must be 0 (never) or positive, not {config[key]!r}")
     for key in ("lr_d", "lr_g"):
@@ -203,6 +205,17 @@ class Trainer:
             self.ema_generator = copy.deepcopy(run.generator).requires_grad_(False).eval()
         self.step_count = 0
         self.skipped_updates = 0
+        self.classifier = self.labelled_images = None  # set up by prepare_evaluation()
+
+    def prepare_evaluation(self, plugins: Plugins) -> None:
+        """Load (training it the first time) the classifier ``--eval-every`` measures samples with."""
+        config = self.run.config
+        dataset = plugins.dataset(config["dataset"])
+        if dataset.load_labelled is None:
+            raise UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels")
+        images, labels = dataset.load_labelled(Path(config["data_dir"]) if config["data_dir"] else None)
+        self.classifier = evaluation.load_classifier(dataset.name, images, labels, self.run.device)
+        self.labelled_images = images
 
     def noise(self, n: int, rng: torch.Generator | None = None, device: torch.device | None = None) -> torch.Tensor:
         architecture = self.run.architecture
@@ -294,13 +307,21 @@ class Trainer:
         for average, buffer in zip(ema.buffers(), generator.buffers()):
             average.copy_(buffer)  # running statistics are averages already
 
-    def samples(self) -> torch.Tensor:
-        """The images for the run's fixed noise, from the generator's moving
-        average if there is one, in inference mode."""
+    def samples(self, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for ``noise`` (default: the run's fixed noise) from the
+        generator's moving average if there is one, in inference mode."""
         generator = self.run.generator if self.ema_generator is None else self.ema_generator
         generator.eval()
         with torch.no_grad():
-            return generator(self.fixed_noise).cpu()
+            return generator(self.fixed_noise if noise is None else noise).cpu()
+
+    def evaluation(self) -> dict[str, float]:
+        """The evaluation metrics of ``--eval-every``, on fresh samples drawn
+        with their own generator so that evaluating never changes training."""
+        rng = torch.Generator(self.run.device).manual_seed(self.run.config["seed"] + 2)
+        results = evaluation.evaluate(lambda count: self.samples(self.noise(count, rng)), self.labelled_images,
+                                      self.classifier, self.run.config["eval_n"])
+        return {key: results[key] for key in ("fcd", "classifier_score", "dominant_class_share")}
 
     def state_dict(self) -> dict[str, Any]:
         run = self.run
@@ -373,6 +394,8 @@ class Trainer:
                     except NonFiniteLoss as error:
                         raise PyganError(self._nonfinite_message(self.step_count + 1, str(error))) from None
                     step = self.step_count
+                    if config["eval_every"] and step % config["eval_every"] == 0 and self.processes.is_main:
+                        metrics.update(self.evaluation())
                     self.hook.on_step_end(run=run, step=step, metrics=metrics)
                     if config["sample_every"] and step % config["sample_every"] == 0:
                         self.hook.on_sample(run=run, step=step, images=self.samples())
@@ -514,6 +537,8 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
         if trainer.step_count >= config["steps"]:
             raise UsageError(f"the run in {out_dir} is already at step {trainer.step_count}; "
                              f"give a larger --steps to extend it")
+    if config["eval_every"] and processes.is_main:
+        trainer.prepare_evaluation(plugins)
     run = trainer.run
     run.start_step = trainer.step_count
     trainer.train()

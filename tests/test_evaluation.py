@@ -255,3 +255,27 @@ def test_eval_json_holds_every_number_and_is_reproducible(run, cache):
 def test_eval_errors_exit_with_a_message(run, cache, args, status, message):
     result = pygan_eval(run, cache, *args)
     assert result.returncode == status and message in result.stderr
+
+
+def test_eval_every_logs_the_metrics_during_training_without_changing_it(mnist, cache, tmp_path):
+    common = ["train", "--plugin", "dcgan", "--data-dir", require_mnist(), "--steps", "4", "--batch-size", "8",
+              "--sample-every", "0"]
+    env = {"PYGAN_DATA_DIR": str(cache), **ONE_THREAD}
+    evaluated = pygan_command(*common, "--eval-every", "2", "--eval-n", "200", "--out", tmp_path / "eval", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    plain = pygan_command(*common, "--out", tmp_path / "plain", env=env)
+    assert plain.returncode == 0, plain.stderr
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()]
+    assert [("fcd" in row, "classifier_score" in row) for row in rows] == [(False, False), (True, True)] * 2
+    assert all(row["fcd"] > 0 and 1 <= row["classifier_score"] <= 10 for row in rows if "fcd" in row)
+    plain_rows = [json.loads(line) for line in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["d_loss"] for row in rows] == [row["d_loss"] for row in plain_rows]
+
+
+def test_eval_every_refuses_a_data_set_without_labels(tmp_path):
+    data = tmp_path / "digits.npz"
+    np.savez(data, images=np.zeros((8, 28, 28), dtype=np.uint8))
+    result = pygan_command("train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", data, "--steps", "2",
+                           "--eval-every", "1", "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "--eval-every needs a labelled data set, and 'npz' has no labels" in result.stderr
