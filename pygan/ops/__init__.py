@@ -1,0 +1,97 @@
+"""pygan's operators: a compiled kernel where one is built for the tensor's
+device, the pure-torch reference (``pygan.ops.reference``) where not.
+
+The choice is made once per device type, in ``_select``, and follows two
+environment variables:
+
+- ``PYGAN_OPS``: ``auto`` (the default), ``fused`` (the compiled kernels or an
+  error) or ``reference`` (always the reference);
+- ``PYGAN_REQUIRE_EXT=1``: a compiled extension that did not load is an error
+  instead of a warning, so a broken build cannot pass CI.
+
+Falling back to the reference is always announced, once per reason.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from pygan import _extension
+from pygan.console import notice_once
+from pygan.errors import PyganError, UsageError
+from pygan.ops import reference
+
+if _extension.module is not None:
+    from pygan.ops import leaky_relu_conv2d as _registrations  # noqa: F401  (fake impls and autograd)
+
+__all__ = ["backend_info", "leaky_relu_conv2d"]
+
+_CHOICES = ("auto", "fused", "reference")
+# (backend, reason) per device type, decided by _select.
+_selected: dict[str, tuple[str, str]] = {}
+
+
+def _has_kernel(device_type: str) -> bool:
+    key = {"meta": "Meta"}.get(device_type, device_type.upper())
+    return torch._C._dispatch_has_kernel_for_dispatch_key("pygan::leaky_relu_conv2d", key)
+
+
+def _decide(device_type: str) -> tuple[str, str]:
+    requested = os.environ.get("PYGAN_OPS", "auto")
+    if requested not in _CHOICES:
+        raise UsageError(f"PYGAN_OPS must be one of {', '.join(_CHOICES)}, not {requested!r}")
+    if requested == "reference":
+        return "reference", "PYGAN_OPS=reference"
+    if _extension.module is None:
+        if requested == "fused" or os.environ.get("PYGAN_REQUIRE_EXT") == "1":
+            raise PyganError(f"{_extension.error} (required by PYGAN_OPS=fused or PYGAN_REQUIRE_EXT=1)")
+        notice_once(f"warning: {_extension.error}; using the slower pure-torch operators")
+        return "reference", _extension.error
+    if not _has_kernel(device_type):
+        reason = f"pygan has no compiled kernel for {device_type} tensors"
+        if requested == "fused":
+            raise PyganError(f"{reason} (required by PYGAN_OPS=fused)")
+        notice_once(f"warning: {reason}; using the slower pure-torch operators there")
+        return "reference", reason
+    return "fused", "compiled kernel"
+
+
+# Under torch.compile the choice is made while tracing and baked into the graph.
+@torch.compiler.assume_constant_result
+def _select(device_type: str) -> str:
+    """The backend for tensors of this device type: "fused" or "reference"."""
+    if device_type not in _selected:
+        _selected[device_type] = _decide(device_type)
+    return _selected[device_type][0]
+
+
+def backend_info() -> dict:
+    """What ``pygan info`` reports: the extension, and the backend per device."""
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    backends = {}
+    for device_type in devices:
+        try:
+            _select(device_type)
+            backend, reason = _selected[device_type]
+        except PyganError as error:
+            backend, reason = "error", str(error)
+        backends[device_type] = {"compiled_kernel": _extension.module is not None and _has_kernel(device_type),
+                                 "selected": backend, "reason": reason}
+    return {
+        "extension_loaded": _extension.module is not None,
+        "extension_error": _extension.error,
+        "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
+        "requested": os.environ.get("PYGAN_OPS", "auto"),
+        "devices": backends,
+    }
+
+
+def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding,
+                      negative_slope: float) -> torch.Tensor:
+    """``conv2d(leaky_relu(x, negative_slope), weight, bias, stride)`` with zero
+    padding (top, bottom, left, right), dilation 1, groups 1."""
+    if _select(x.device.type) == "fused":
+        return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, [*stride], [*padding], float(negative_slope))
+    return reference.leaky_relu_conv2d(x, weight, bias, stride, padding, negative_slope)
