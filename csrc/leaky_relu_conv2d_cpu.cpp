@@ -1,0 +1,432 @@
+// CPU kernels of pygan::leaky_relu_conv2d and its two backward ops.
+//
+// All three work in NHWC ("channels-last") layout. There, a convolution is a
+// GEMM between the matrix of input patches ("rows": one row per output pixel,
+// channels innermost) and the weight as a [O, KH*KW*C] matrix, and the
+// product is the output in NHWC already: no transposes on either side.
+//
+// Zero padding is never multiplied: output pixels are grouped into regions
+// whose patches hit the same kernel taps inside the image (the interior, each
+// border, each corner), and a region's rows hold only those taps. On the
+// discriminator's small images that skips up to half of the products. Within a
+// row, each kernel row (kh) of the region's taps is one contiguous segment of
+// the NHWC input, and the matching weight rows are contiguous too, so each
+// segment is one GEMM call on views, with no copy of the weight.
+//
+// The activation is applied while the patches are copied (forward, weight
+// gradient), and its derivative applied to the summed patch gradients
+// (input gradient), so the activated input is never a whole tensor.
+//
+// The batch is cut into one contiguous part per thread (at::parallel_for);
+// each part walks the regions in chunks of samples sized for the caches, and
+// multiplies with the single-threaded GEMM of gemm.h.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "gemm.h"
+
+namespace pygan {
+namespace {
+
+constexpr const char* kOp = "pygan::leaky_relu_conv2d";
+
+// A chunk of patch rows is at least kChunkRows rows, for the register tiles
+// to reach full speed, and grows to kChunkElements elements when its rows are
+// short (few channels), so that the GEMM calls stay few and deep; either way
+// it stays within a core's L2 cache.
+constexpr int64_t kChunkRows = 192;
+constexpr int64_t kChunkElements = 128 * 1024;
+
+struct Geometry {
+  int64_t batch, channels, height, width;
+  int64_t out_channels, kernel_h, kernel_w;
+  int64_t out_h, out_w;
+  int64_t stride_h, stride_w, pad_top, pad_left;
+
+  int64_t patch() const { return kernel_h * kernel_w * channels; }
+};
+
+struct Range {
+  int64_t begin, end;
+  int64_t size() const { return end - begin; }
+  bool operator==(const Range& other) const { return begin == other.begin && end == other.end; }
+};
+
+// Consecutive output positions along one axis whose patches see the same
+// kernel taps inside the image.
+struct AxisRegion {
+  Range outputs, taps;
+};
+
+std::vector<AxisRegion> axis_regions(int64_t size, int64_t out, int64_t stride, int64_t pad, int64_t kernel) {
+  std::vector<AxisRegion> regions;
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t start = o * stride - pad;
+    const int64_t first_tap = std::clamp<int64_t>(-start, 0, kernel);
+    const Range taps{first_tap, std::clamp<int64_t>(size - start, first_tap, kernel)};
+    if (!regions.empty() && regions.back().taps == taps) {
+      regions.back().outputs.end = o + 1;
+    } else {
+      regions.push_back({{o, o + 1}, taps});
+    }
+  }
+  return regions;
+}
+
+struct Region {
+  AxisRegion h, w;
+  int64_t channels;
+
+  int64_t pixels() const { return h.outputs.size() * w.outputs.size(); }
+  int64_t segment() const { return w.taps.size() * channels; }  // one kernel row's taps
+  int64_t depth() const { return h.taps.size() * segment(); }    // row length
+};
+
+std::vector<Region> regions(const Geometry& g) {
+  std::vector<Region> result;
+  for (const AxisRegion& h : axis_regions(g.height, g.out_h, g.stride_h, g.pad_top, g.kernel_h)) {
+    for (const AxisRegion& w : axis_regions(g.width, g.out_w, g.stride_w, g.pad_left, g.kernel_w)) {
+      result.push_back({h, w, g.channels});
+    }
+  }
+  return result;
+}
+
+// Calls fn(row, output_pixel, input_offset) for every row of region r in
+// samples [first, end), in row order. output_pixel indexes the [N*OH*OW]
+// output pixels; input_offset is the NHWC element offset of the row's first
+// tap, and kernel row i of the taps starts i * width * channels after it.
+template <typename Fn>
+void for_each_row(const Geometry& g, const Region& r, int64_t first, int64_t end, const Fn& fn) {
+  int64_t row = 0;
+  for (int64_t n = first; n < end; ++n) {
+    for (int64_t oh = r.h.outputs.begin; oh < r.h.outputs.end; ++oh) {
+      const int64_t ih = oh * g.stride_h - g.pad_top + r.h.taps.begin;
+      for (int64_t ow = r.w.outputs.begin; ow < r.w.outputs.end; ++ow, ++row) {
+        const int64_t iw = ow * g.stride_w - g.pad_left + r.w.taps.begin;
+        fn(row, (n * g.out_h + oh) * g.out_w + ow, ((n * g.height + ih) * g.width + iw) * g.channels);
+      }
+    }
+  }
+}
+
+void check_tensor(const char* name, const at::Tensor& t, const at::Tensor& x) {
+  TORCH_CHECK(t.device().is_cpu(), kOp, ": ", name, " must be on the CPU, got ", t.device());
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), kOp, ": ", name, " has dtype ", t.scalar_type(),
+              " but the input has dtype ", x.scalar_type());
+}
+
+Geometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
+                       at::IntArrayRef padding) {
+  TORCH_CHECK(x.device().is_cpu(), kOp, ": the input must be on the CPU, got ", x.device());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, kOp,
+              ": supports float32 and float64, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() == 4, kOp, ": expected a 4-d input (N, C, H, W), got shape ", x.sizes());
+  TORCH_CHECK(weight_size.size() == 4, kOp, ": expected a 4-d weight (O, C, KH, KW), got shape ", weight_size);
+  TORCH_CHECK(stride.size() == 2 && stride[0] > 0 && stride[1] > 0, kOp,
+              ": stride must be two positive integers, got ", stride);
+  TORCH_CHECK(padding.size() == 4 && *std::min_element(padding.begin(), padding.end()) >= 0, kOp,
+              ": padding must be four non-negative integers (top, bottom, left, right), got ", padding);
+  TORCH_CHECK(weight_size[1] == x.size(1), kOp, ": the weight expects ", weight_size[1],
+              " input channels but the input has ", x.size(1));
+  const int64_t padded_h = x.size(2) + padding[0] + padding[1];
+  const int64_t padded_w = x.size(3) + padding[2] + padding[3];
+  TORCH_CHECK(padded_h >= weight_size[2] && padded_w >= weight_size[3], kOp, ": the padded input (",
+              padded_h, "x", padded_w, ") is smaller than the kernel (", weight_size[2], "x", weight_size[3], ")");
+  return Geometry{x.size(0),      x.size(1),      x.size(2),
+                  x.size(3),      weight_size[0], weight_size[2],
+                  weight_size[3], (padded_h - weight_size[2]) / stride[0] + 1,
+                  (padded_w - weight_size[3]) / stride[1] + 1,
+                  stride[0],      stride[1],      padding[0],
+                  padding[2]};
+}
+
+void check_grad_output(const at::Tensor& grad_output, const at::Tensor& x, const Geometry& g) {
+  check_tensor("grad_output", grad_output, x);
+  const std::vector<int64_t> output_size{g.batch, g.out_channels, g.out_h, g.out_w};
+  TORCH_CHECK(grad_output.sizes() == output_size, kOp, ": grad_output has shape ", grad_output.sizes(),
+              " but the output has shape ", output_size);
+}
+
+// [N, C, H, W] in any layout -> the [N*H*W, C] matrix of its NHWC copy (a view
+// when the tensor is channels-last already).
+at::Tensor nhwc_matrix(const at::Tensor& t) {
+  return t.contiguous(at::MemoryFormat::ChannelsLast).permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
+}
+
+// The weight [O, C, KH, KW] as the [O, KH*KW*C] matrix whose columns match a patch.
+at::Tensor weight_matrix(const at::Tensor& weight) {
+  return weight.permute({0, 2, 3, 1}).contiguous().view({weight.size(0), -1});
+}
+
+// Offset of the first weight column (or Wt row) of region r's kernel row i.
+int64_t weight_offset(const Geometry& g, const Region& r, int64_t i) {
+  return ((r.h.taps.begin + i) * g.kernel_w + r.w.taps.begin) * g.channels;
+}
+
+// Kernel rows of region r that one GEMM call takes: all of them when the
+// region has every column tap, since its kernel rows are then adjacent in both
+// the patch rows and the weight matrix; otherwise one at a time.
+int64_t kernel_rows_per_gemm(const Geometry& g, const Region& r) {
+  return r.w.taps.size() == g.kernel_w ? std::max<int64_t>(r.h.taps.size(), 1) : 1;
+}
+
+int64_t num_parts(const Geometry& g) { return std::min<int64_t>(g.batch, at::get_num_threads()); }
+
+// Calls body(part, first, end) for each part of the batch, in parallel.
+template <typename Body>
+void for_each_part(const Geometry& g, int64_t parts, const Body& body) {
+  at::parallel_for(0, parts, 1, [&](int64_t first_part, int64_t end_part) {
+    for (int64_t part = first_part; part < end_part; ++part) {
+      body(part, g.batch * part / parts, g.batch * (part + 1) / parts);
+    }
+  });
+}
+
+// Samples per chunk of region r: at least one, at most a part.
+int64_t chunk_samples(const Geometry& g, const Region& r, int64_t parts) {
+  const int64_t part_samples = std::max<int64_t>(1, (g.batch + parts - 1) / std::max<int64_t>(parts, 1));
+  const int64_t wanted =
+      std::max(kChunkRows / r.pixels(), kChunkElements / std::max<int64_t>(r.pixels() * r.depth(), 1));
+  return std::clamp<int64_t>(wanted, 1, part_samples);
+}
+
+// Calls body(region, first, end) for the chunks of samples [first, end) of every region.
+template <typename Body>
+void for_each_chunk(const Geometry& g, int64_t parts, int64_t first, int64_t end, const Body& body) {
+  for (const Region& r : regions(g)) {
+    const int64_t samples = chunk_samples(g, r, parts);
+    for (int64_t n = first; n < end; n += samples) body(r, n, std::min(n + samples, end));
+  }
+}
+
+// Scratch of every part, allocated by the calling thread so that memory
+// profilers see it: per part, room for the largest chunk's patch rows and
+// for its output-pixel rows.
+struct ScratchSize {
+  int64_t rows = 0, pixels = 0;
+};
+
+ScratchSize scratch_size(const Geometry& g, int64_t parts) {
+  ScratchSize size;
+  for (const Region& r : regions(g)) {
+    const int64_t rows = chunk_samples(g, r, parts) * r.pixels();
+    size.rows = std::max(size.rows, rows * r.depth());
+    size.pixels = std::max(size.pixels, rows * g.out_channels);
+  }
+  return size;
+}
+
+at::Tensor scratch_buffer(const ScratchSize& size, int64_t parts, const at::TensorOptions& options) {
+  return at::empty({parts, size.rows + size.pixels}, options);
+}
+
+template <typename scalar_t>
+struct Scratch {
+  scalar_t* rows;
+  scalar_t* pixels;
+  Scratch(const at::Tensor& buffer, int64_t part, const ScratchSize& size)
+      : rows(buffer.data_ptr<scalar_t>() + part * buffer.size(1)), pixels(rows + size.rows) {}
+};
+
+// dst = leaky_relu(src). Written as a select of two computed values, which
+// vectorizes (with -fno-trapping-math) instead of branching on every sign.
+template <typename scalar_t>
+inline void leaky_relu(const scalar_t* __restrict src, scalar_t* __restrict dst, int64_t count, scalar_t slope) {
+  for (int64_t i = 0; i < count; ++i) {
+    const scalar_t v = src[i], scaled = v * slope;
+    dst[i] = v > 0 ? v : scaled;
+  }
+}
+
+// grad *= leaky_relu'(x), with leaky_relu'(0) = slope as in torch.
+template <typename scalar_t>
+inline void mul_leaky_relu_grad(const scalar_t* __restrict x, scalar_t* __restrict grad, int64_t count,
+                                scalar_t slope) {
+  for (int64_t i = 0; i < count; ++i) {
+    const scalar_t v = grad[i], scaled = v * slope;
+    grad[i] = x[i] > 0 ? v : scaled;
+  }
+}
+
+// Copies the rows of region r, samples [first, end), of an [N*OH*OW, O] matrix.
+template <typename scalar_t>
+void gather_pixels(const Geometry& g, const Region& r, int64_t first, int64_t end, const scalar_t* src,
+                   scalar_t* dst) {
+  const int64_t O = g.out_channels;
+  for_each_row(g, r, first, end, [&](int64_t row, int64_t pixel, int64_t) {
+    for (int64_t o = 0; o < O; ++o) dst[row * O + o] = src[pixel * O + o];
+  });
+}
+
+// Copies leaky_relu(x) patches of region r, samples [first, end), into rows.
+template <typename scalar_t>
+void im2row_leaky_relu(const Geometry& g, const Region& r, int64_t first, int64_t end, const scalar_t* x,
+                       scalar_t* rows, scalar_t slope) {
+  for_each_row(g, r, first, end, [&](int64_t row, int64_t, int64_t offset) {
+    for (int64_t i = 0; i < r.h.taps.size(); ++i) {
+      leaky_relu(x + offset + i * g.width * g.channels, rows + row * r.depth() + i * r.segment(), r.segment(), slope);
+    }
+  });
+}
+
+at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                                 at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
+  const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
+  check_tensor("weight", weight, x);
+  if (bias) {
+    check_tensor("bias", *bias, x);
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.out_channels, kOp, ": expected a bias of shape [",
+                g.out_channels, "], got ", bias->sizes());
+  }
+  at::Tensor output = at::empty({g.batch, g.out_channels, g.out_h, g.out_w},
+                                x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor weight_t = weight_matrix(weight).t().contiguous();  // [KH*KW*C, O]
+  const at::Tensor bias_c = bias ? bias->contiguous() : at::zeros({g.out_channels}, x.options());
+  const int64_t parts = num_parts(g);
+  const ScratchSize size = scratch_size(g, parts);
+  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_cpu", [&] {
+    const auto slope = static_cast<scalar_t>(negative_slope);
+    const int64_t O = g.out_channels;
+    const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
+    const scalar_t* weight_data = weight_t.const_data_ptr<scalar_t>();
+    const scalar_t* bias_data = bias_c.const_data_ptr<scalar_t>();
+    scalar_t* out = output.data_ptr<scalar_t>();
+    for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
+      Scratch<scalar_t> scratch(buffer, part, size);
+      for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
+        const int64_t m = (n1 - n0) * r.pixels();
+        im2row_leaky_relu(g, r, n0, n1, x_data, scratch.rows, slope);
+        const int64_t step = kernel_rows_per_gemm(g, r);
+        if (r.h.taps.size() == 0) std::fill_n(scratch.pixels, m * O, scalar_t(0));  // sees only padding
+        for (int64_t i = 0; i < r.h.taps.size(); i += step) {
+          gemm<scalar_t>(m, O, step * r.segment(), {scratch.rows + i * r.segment(), r.depth(), 1},
+                         weight_data + weight_offset(g, r, i) * O, O, scratch.pixels, O, i > 0);
+        }
+        for_each_row(g, r, n0, n1, [&](int64_t row, int64_t pixel, int64_t) {
+          const scalar_t* __restrict src = scratch.pixels + row * O;
+          scalar_t* __restrict dst = out + pixel * O;
+          for (int64_t o = 0; o < O; ++o) dst[o] = src[o] + bias_data[o];
+        });
+      });
+    });
+  });
+  return output;
+}
+
+at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Tensor& x,
+                                                const at::Tensor& weight, at::IntArrayRef stride,
+                                                at::IntArrayRef padding, double negative_slope) {
+  const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
+  check_tensor("weight", weight, x);
+  check_grad_output(grad_output, x, g);
+  at::Tensor grad_x = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor grad_rows = nhwc_matrix(grad_output);
+  const at::Tensor weight_m = weight_matrix(weight);
+  const int64_t parts = num_parts(g);
+  const ScratchSize size = scratch_size(g, parts);
+  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_input_cpu", [&] {
+    const int64_t O = g.out_channels, sample = g.height * g.width * g.channels;
+    const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
+    const scalar_t* grad_data = grad_rows.const_data_ptr<scalar_t>();
+    const scalar_t* weight_data = weight_m.const_data_ptr<scalar_t>();
+    scalar_t* gx = grad_x.data_ptr<scalar_t>();
+    for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
+      Scratch<scalar_t> scratch(buffer, part, size);
+      // The part's samples are its own: the scatter-add below needs no atomics.
+      std::fill(gx + first * sample, gx + end * sample, scalar_t(0));
+      for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
+        const int64_t m = (n1 - n0) * r.pixels();
+        gather_pixels(g, r, n0, n1, grad_data, scratch.pixels);
+        // Patch gradients: rows = grad_pixels * weight, one kernel row of taps at a time.
+        const int64_t step = kernel_rows_per_gemm(g, r);
+        for (int64_t i = 0; i < r.h.taps.size(); i += step) {
+          gemm<scalar_t>(m, step * r.segment(), O, {scratch.pixels, O, 1},
+                         weight_data + weight_offset(g, r, i), g.patch(),
+                         scratch.rows + i * r.segment(), r.depth(), false);
+        }
+        for_each_row(g, r, n0, n1, [&](int64_t row, int64_t, int64_t offset) {
+          for (int64_t i = 0; i < r.h.taps.size(); ++i) {
+            const scalar_t* src = scratch.rows + row * r.depth() + i * r.segment();
+            scalar_t* dst = gx + offset + i * g.width * g.channels;
+            for (int64_t c = 0; c < r.segment(); ++c) dst[c] += src[c];
+          }
+        });
+      });
+      mul_leaky_relu_grad(x_data + first * sample, gx + first * sample,
+                          (end - first) * sample, static_cast<scalar_t>(negative_slope));
+    });
+  });
+  return grad_x;
+}
+
+at::Tensor leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::Tensor& x,
+                                                 c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
+                                                 at::IntArrayRef padding, double negative_slope) {
+  const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
+  const Geometry g = make_geometry(x, weight_sizes, stride, padding);
+  check_grad_output(grad_output, x, g);
+  // One accumulator per part, summed in part order: the result does not
+  // depend on how the parts were scheduled.
+  const int64_t parts = num_parts(g);
+  std::vector<at::Tensor> partial;
+  for (int64_t part = 0; part < std::max<int64_t>(parts, 1); ++part) {
+    partial.push_back(at::zeros({g.patch(), g.out_channels}, x.options()));
+  }
+  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor grad_rows = nhwc_matrix(grad_output);
+  const ScratchSize size = scratch_size(g, parts);
+  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_weight_cpu", [&] {
+    const auto slope = static_cast<scalar_t>(negative_slope);
+    const int64_t O = g.out_channels;
+    const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
+    const scalar_t* grad_data = grad_rows.const_data_ptr<scalar_t>();
+    for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
+      Scratch<scalar_t> scratch(buffer, part, size);
+      scalar_t* grad_weight_t = partial[part].data_ptr<scalar_t>();
+      for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
+        const int64_t m = (n1 - n0) * r.pixels();
+        im2row_leaky_relu(g, r, n0, n1, x_data, scratch.rows, slope);
+        gather_pixels(g, r, n0, n1, grad_data, scratch.pixels);
+        // grad_weight_t[taps] += rows^T * grad_pixels, A being the rows read transposed.
+        // (Transposed so that the GEMM's columns are the output channels, a
+        // multiple of the vector width, even when a kernel row has few taps.)
+        const int64_t step = kernel_rows_per_gemm(g, r);
+        for (int64_t i = 0; i < r.h.taps.size(); i += step) {
+          gemm<scalar_t>(step * r.segment(), O, m, {scratch.rows + i * r.segment(), 1, r.depth()}, scratch.pixels,
+                         O, grad_weight_t + weight_offset(g, r, i) * O, O, true);
+        }
+      });
+    });
+  });
+  // Summed in place and freed as we go: this runs in every backward, where one
+  // more weight-sized tensor would raise the peak of memory use.
+  for (int64_t part = 1; part < parts; ++part) {
+    partial[0].add_(partial[part]);
+    partial[part].reset();
+  }
+  return partial[0]
+      .view({g.kernel_h, g.kernel_w, g.channels, g.out_channels})
+      .permute({3, 2, 0, 1})
+      .contiguous();
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pygan, CPU, m) {
+  m.impl("leaky_relu_conv2d", &leaky_relu_conv2d_cpu);
+  m.impl("leaky_relu_conv2d_backward_input", &leaky_relu_conv2d_backward_input_cpu);
+  m.impl("leaky_relu_conv2d_backward_weight", &leaky_relu_conv2d_backward_weight_cpu);
+}
+
+}  // namespace pygan
