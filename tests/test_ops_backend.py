@@ -1,0 +1,115 @@
+"""Which backend pygan.ops uses, and how it tells the user."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import pygan.ops
+from pygan import _extension, console
+from pygan.errors import PyganError, UsageError
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """A process that has chosen no backend and printed no notice yet."""
+    monkeypatch.setattr(pygan.ops, "_selected", {})
+    monkeypatch.setattr(console, "_said", set())
+    for name in ("PYGAN_OPS", "PYGAN_REQUIRE_EXT"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def no_extension(fresh):
+    fresh.setattr(_extension, "module", None)
+    fresh.setattr(_extension, "error", "the compiled extension pygan._C failed to import: boom")
+    return fresh
+
+
+def test_compiled_kernel_is_the_default(fresh, capsys):
+    assert pygan.ops._select("cpu") == "fused"
+    assert capsys.readouterr().err == ""
+
+
+def test_reference_on_request(fresh, capsys):
+    fresh.setenv("PYGAN_OPS", "reference")
+    assert pygan.ops._select("cpu") == "reference"
+    assert capsys.readouterr().err == ""
+
+
+def test_unknown_request_is_a_usage_error(fresh):
+    fresh.setenv("PYGAN_OPS", "fast")
+    with pytest.raises(UsageError, match="PYGAN_OPS"):
+        pygan.ops._select("cpu")
+
+
+def test_missing_extension_warns_once_and_uses_the_reference(no_extension, capsys):
+    x, weight = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
+    for _ in range(2):
+        pygan.ops.leaky_relu_conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), 0.2)
+    assert pygan.ops._selected["cpu"][0] == "reference"
+    err = capsys.readouterr().err
+    assert err.count("boom") == 1 and "warning" in err
+
+
+@pytest.mark.parametrize("variable, value", [("PYGAN_REQUIRE_EXT", "1"), ("PYGAN_OPS", "fused")])
+def test_missing_extension_is_an_error_when_required(no_extension, variable, value):
+    no_extension.setenv(variable, value)
+    with pytest.raises(PyganError, match="boom"):
+        pygan.ops._select("cpu")
+
+
+def test_device_without_kernel_is_announced_and_uses_the_reference(fresh, capsys):
+    assert pygan.ops._select("xpu") == "reference"
+    assert pygan.ops._select("xpu") == "reference"
+    assert capsys.readouterr().err.count("no compiled kernel for xpu") == 1
+    fresh.setattr(pygan.ops, "_selected", {})
+    fresh.setenv("PYGAN_OPS", "fused")
+    with pytest.raises(PyganError, match="xpu"):
+        pygan.ops._select("xpu")
+
+
+def test_torch_version_mismatch_is_reported(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "9.9.9+cpu")
+    module, error = _extension._load()
+    assert module is None and "9.9.9" in error and "reinstall" in error
+
+
+def test_backend_info(fresh):
+    info = pygan.ops.backend_info()
+    assert info["extension_loaded"] and info["extension_error"] is None
+    assert info["devices"]["cpu"] == {"compiled_kernel": True, "selected": "fused", "reason": "compiled kernel"}
+
+
+def test_backend_info_reports_a_required_missing_extension(no_extension):
+    no_extension.setenv("PYGAN_REQUIRE_EXT", "1")
+    info = pygan.ops.backend_info()
+    assert not info["extension_loaded"] and "boom" in info["extension_error"]
+    assert info["devices"]["cpu"]["selected"] == "error"
+
+
+# A real process whose extension cannot be imported.
+BROKEN = """
+import sys
+sys.modules["pygan._C"] = None  # makes `from pygan import _C` raise ImportError
+import torch, pygan.ops
+print(pygan.ops.leaky_relu_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), None, (1, 1), (0, 0, 0, 0), 0.2).item())
+"""
+
+
+def run_broken(**env):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYGAN_OPS", "PYGAN_REQUIRE_EXT")} | env
+    return subprocess.run([sys.executable, "-c", BROKEN], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_broken_build_in_a_real_process():
+    warned = run_broken()
+    assert warned.returncode == 0 and warned.stdout.strip() == "9.0"
+    assert warned.stderr.count("pygan._C failed to import") == 1
+    failed = run_broken(PYGAN_REQUIRE_EXT="1")
+    assert failed.returncode != 0 and "PyganError" in failed.stderr

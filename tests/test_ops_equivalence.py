@@ -1,0 +1,175 @@
+"""The fused leaky_relu_conv2d is the same function as its definition,
+conv2d(pad(leaky_relu(x))), forward and every gradient, on both backends."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pygan.ops
+from pygan.ops import reference
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
+]
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def definition(x, weight, bias, stride, padding, negative_slope):
+    top, bottom, left, right = padding
+    return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
+
+
+def fused(*args):
+    return torch.ops.pygan.leaky_relu_conv2d(*args)
+
+
+def assert_matches(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal within the dtype's tolerance, relative to the expected values' scale."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    if expected.numel() == 0:
+        return
+    scale = max(expected.abs().max().item(), 1.0)
+    error = (actual - expected).abs().max().item()
+    assert error <= TOLERANCE[expected.dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
+
+
+def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "channels_last":
+        return t.contiguous(memory_format=torch.channels_last)
+    if kind == "strided":  # every other column of a wider tensor
+        wide = torch.empty(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+        wide[..., ::2] = t
+        return wide[..., ::2]
+    return t
+
+
+def check_op(op, x, weight, bias, stride, padding, negative_slope):
+    """op's output and gradients for x, weight and bias match the definition's."""
+    inputs = [t.detach().requires_grad_() for t in (x, weight) + ((bias,) if bias is not None else ())]
+    expected_inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    args = (stride, padding, negative_slope)
+    out = op(inputs[0], inputs[1], inputs[2] if bias is not None else None, *args)
+    expected = definition(expected_inputs[0], expected_inputs[1], expected_inputs[2] if bias is not None else None,
+                          *args)
+    assert_matches(out, expected)
+    grad = torch.randn_like(expected)
+    for actual_grad, expected_grad in zip(torch.autograd.grad(out, inputs, grad, allow_unused=True),
+                                          torch.autograd.grad(expected, expected_inputs, grad, allow_unused=True)):
+        if expected_grad is None:  # nothing flows back through an empty batch
+            continue
+        assert_matches(actual_grad, expected_grad)
+
+
+@st.composite
+def problems(draw):
+    kernel_h, kernel_w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    # The padded image holds at least one kernel.
+    height = draw(st.integers(max(1, kernel_h - padding[0] - padding[1]), 9))
+    width = draw(st.integers(max(1, kernel_w - padding[2] - padding[3]), 9))
+    batch, channels, out_channels = draw(st.integers(0, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 7))
+    return dict(
+        shape=(batch, channels, height, width),
+        weight_shape=(out_channels, channels, kernel_h, kernel_w),
+        bias=draw(st.booleans()),
+        stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        padding=padding,
+        negative_slope=draw(st.sampled_from([0.0, 0.2, 1.0])),
+        dtype=draw(st.sampled_from([torch.float32, torch.float64])),
+        layout=draw(st.sampled_from(["contiguous", "channels_last", "strided"])),
+    )
+
+
+def make_inputs(problem, device):
+    options = dict(dtype=problem["dtype"], device=device)
+    x = layout(torch.randn(problem["shape"], **options), problem["layout"])
+    weight = torch.randn(problem["weight_shape"], **options)
+    bias = torch.randn(problem["weight_shape"][0], **options) if problem["bias"] else None
+    return x, weight, bias
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", [fused, reference.leaky_relu_conv2d], ids=["fused", "reference"])
+@settings(max_examples=60, deadline=None)
+@given(problem=problems())
+def test_matches_definition(op, device, problem):
+    x, weight, bias = make_inputs(problem, device)
+    check_op(op, x, weight, bias, problem["stride"], problem["padding"], problem["negative_slope"])
+
+
+SEED_LAYERS = [  # (channels, size, out_channels, stride, padding) of the seed discriminator
+    (1, 28, 32, 2, (1, 2, 1, 2)),
+    (32, 14, 64, 2, (1, 2, 1, 2)),
+    (64, 7, 128, 2, (2, 2, 2, 2)),
+    (128, 4, 256, 1, (2, 2, 2, 2)),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("layer", SEED_LAYERS, ids=["block1", "block2", "block3", "block4"])
+def test_seed_layers(device, dtype, layer):
+    channels, size, out_channels, stride, padding = layer
+    x = torch.randn(5, channels, size, size, dtype=dtype, device=device)
+    weight = torch.randn(out_channels, channels, 5, 5, dtype=dtype, device=device) / 10
+    bias = torch.randn(out_channels, dtype=dtype, device=device)
+    check_op(fused, x, weight, bias, (stride, stride), padding, 0.2)
+
+
+def test_empty_batch_has_the_output_shape():
+    out = fused(torch.randn(0, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [2, 2], [1, 2, 1, 2], 0.2)
+    assert out.shape == (0, 4, 4, 4)
+
+
+def test_leaky_relu_at_zero_and_signed_zero_match_torch():
+    x = torch.tensor([0.0, -0.0, 1.0, -1.0]).view(1, 4, 1, 1)
+    weight = torch.eye(4).view(4, 4, 1, 1)
+    assert torch.equal(fused(x, weight, None, [1, 1], [0, 0, 0, 0], 0.2), F.leaky_relu(x, 0.2))
+
+
+@pytest.mark.parametrize("args, message", [
+    ((torch.randn(3, 8, 8), torch.randn(4, 3, 5, 5), None, [1, 1], [0, 0, 0, 0]), "4-d input"),
+    ((torch.randn(1, 3, 8, 8), torch.randn(4, 2, 5, 5), None, [1, 1], [0, 0, 0, 0]), "input channels"),
+    ((torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5).double(), None, [1, 1], [0, 0, 0, 0]), "dtype"),
+    ((torch.randn(1, 3, 8, 8).int(), torch.randn(4, 3, 5, 5).int(), None, [1, 1], [0, 0, 0, 0]), "float32"),
+    ((torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5), torch.randn(3), [1, 1], [0, 0, 0, 0]), "bias"),
+    ((torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [0, 1], [0, 0, 0, 0]), "stride"),
+    ((torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [1, 1], [0, -1, 0, 0]), "padding"),
+    ((torch.randn(1, 3, 2, 8), torch.randn(4, 3, 5, 5), None, [1, 1], [0, 0, 0, 0]), "smaller than the kernel"),
+])
+def test_bad_arguments_are_clear_errors(args, message):
+    with pytest.raises(RuntimeError, match=message):
+        fused(*args, 0.2)
+
+
+def test_padding_needs_four_values():
+    with pytest.raises(RuntimeError):
+        fused(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [1, 1], [0, 0], 0.2)
+
+
+# --- the seed discriminator, on either backend --------------------------------------------------
+
+def run_discriminator(monkeypatch, backend: str, images: torch.Tensor):
+    from pygan_plugins.dcgan import Discriminator
+
+    monkeypatch.setenv("PYGAN_OPS", backend)
+    monkeypatch.setattr(pygan.ops, "_selected", {})
+    torch.manual_seed(0)
+    discriminator = Discriminator().double()
+    images = images.clone().requires_grad_()
+    logits = discriminator(images)
+    logits.sum().backward()
+    assert pygan.ops._selected["cpu"][0] == backend
+    return [logits, images.grad] + [p.grad for p in discriminator.parameters()]
+
+
+def test_discriminator_is_the_same_on_both_backends(monkeypatch):
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+    for fused_value, reference_value in zip(run_discriminator(monkeypatch, "fused", images),
+                                            run_discriminator(monkeypatch, "reference", images)):
+        assert_matches(fused_value, reference_value)
