@@ -206,8 +206,14 @@ def command_info(args) -> None:
     print(f"pygan {__version__}")
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda or 'none'})")
     print(f"python {platform.python_version()} ({sys.executable})")
-    for key, value in ops.backend_info().items():
-        print(f"{key}: {value}")
+    info = ops.backend_info()
+    if info["extension_loaded"]:
+        print(f"extension: pygan._C loaded (CUDA kernels built: {'yes' if info['extension_with_cuda'] else 'no'})")
+    else:
+        print(f"extension: NOT loaded: {info['extension_error']}")
+    print(f"op backends (PYGAN_OPS={info['requested']}):")
+    for device_type, backend in info["devices"].items():
+        print(f"  {device_type}: {backend['selected']} ({backend['reason']})")
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     print(f"devices: {', '.join(devices)}")
     print(f"threads: {torch.get_num_threads()}")

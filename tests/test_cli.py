@@ -145,3 +145,11 @@ def test_info_reports_versions_extension_and_devices():
     assert result.returncode == 0, result.stderr
     assert f"torch {torch.__version__}" in result.stdout
     assert "pygan 0.1.0" in result.stdout and "devices: cpu" in result.stdout
+    assert "extension: pygan._C loaded" in result.stdout
+    assert "  cpu: fused (compiled kernel)" in result.stdout
+
+
+def test_info_says_when_the_reference_is_forced():
+    result = pygan_command("info", env={"PYGAN_OPS": "reference", "PYGAN_REQUIRE_EXT": "0"})
+    assert "op backends (PYGAN_OPS=reference):" in result.stdout
+    assert "  cpu: reference (PYGAN_OPS=reference)" in result.stdout

@@ -112,3 +112,7 @@ torch.library.register_autograd("pygan::leaky_relu_conv2d_backward_input", _back
                                 setup_context=_setup_backward_input)
 torch.library.register_autograd("pygan::leaky_relu_conv2d_backward_weight", _backward_backward_weight,
                                 setup_context=_setup_backward_weight)
+# Under autocast (--precision bf16) the CPU kernels, which have no 16-bit
+# path, take float32 inputs: mixed-precision callers pass bfloat16 activations
+# beside float32 weights.
+torch.library.register_autocast("pygan::leaky_relu_conv2d", "cpu", torch.float32)
