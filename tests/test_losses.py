@@ -11,15 +11,15 @@ import sys
 
 import pytest
 import torch
+from pygan_plugins import bce, losses
+from test_trainer import make_trainer
 from torch import nn
 
 from pygan import _extension
+from pygan.config import resolve_config
 from pygan.layers import LeakyReLUConv2d
 from pygan.plugins import get_plugins
-from pygan.trainer import binary_accuracy, resolve_config
-from pygan_plugins import bce, losses
-
-from test_trainer import make_trainer
+from pygan.trainer import binary_accuracy
 
 LOSSES = ["bce", "nonsaturating", "hinge", "wgan-gp", "lsgan"]
 LN3 = math.log(3)
@@ -164,7 +164,8 @@ TRAIN_SCRIPT = """
 import json, torch
 import pygan.ops
 from pygan.plugins import get_plugins
-from pygan.trainer import create_trainer, resolve_config
+from pygan.config import resolve_config
+from pygan.trainer import create_trainer
 
 plugins = get_plugins()
 results = {"backend": pygan.ops.backend_info()["devices"]["cpu"]["selected"]}

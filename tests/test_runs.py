@@ -11,14 +11,14 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import pygan_command
 
 import pygan
 from pygan import checkpoint
+from pygan.config import resolve_config
 from pygan.errors import PyganError
 from pygan.plugins import load_plugins
-from pygan.trainer import create_trainer, prepare_out_dir, resolve_config, stop_requests
-
-from conftest import pygan_command
+from pygan.trainer import create_trainer, prepare_out_dir, stop_requests
 
 
 @pytest.fixture(scope="module")

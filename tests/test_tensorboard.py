@@ -6,9 +6,10 @@ import types
 import pytest
 import torch
 
+from pygan.config import resolve_config
 from pygan.errors import UsageError
 from pygan.plugins import get_plugins
-from pygan.trainer import create_trainer, prepare_out_dir, resolve_config
+from pygan.trainer import create_trainer, prepare_out_dir
 
 
 class RecordingWriter:

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import pygan
+from pygan.config import resolve_config
 from pygan.plugins import get_plugins
-from pygan.trainer import create_trainer, resolve_config
+from pygan.trainer import create_trainer
 
 
 def make_trainer(tmp_path, **options):
