@@ -208,12 +208,17 @@ def test_training_with_penalties_gives_the_same_results_on_the_fused_and_the_ref
             # under wgan-gp) are 0 exactly, leaving only rounding to compare.
             torch.testing.assert_close(gradients["fused"][name], expected, rtol=1e-4, atol=1e-5 * scale,
                                        msg=lambda m: f"{run}, gradient of {name}: {m}")
+        # The first discriminator loss and penalty come from identical weights and batches.
+        first_fused, first_reference = fused[run][0], reference[run][0]
+        for key in ("d_loss", "d_penalty"):
+            assert first_fused[key] == pytest.approx(first_reference[key], rel=1e-5, abs=1e-7), (run, key)
         for step_fused, step_reference in zip(fused[run], reference[run], strict=True):
             assert step_fused["d_penalty"] > 0
-            # Looser than the gradients: RMSprop divides each gradient component by
-            # its own magnitude, so rounding in the near-zero ones moves the weights
-            # visibly (seen: 4e-4 relative, 5e-6 absolute on a g_loss of 0.013).
-            assert step_fused == pytest.approx(step_reference, rel=1e-3, abs=1e-5), run
+            # Much looser after an update: RMSprop's first step moves every weight by
+            # about lr * sqrt(10) * sign(gradient), so a component at rounding level
+            # whose sign differs between the backends moves by the full step (seen:
+            # 2.6e-3 relative on a wgan-gp g_loss of 0.013 after three steps).
+            assert step_fused == pytest.approx(step_reference, rel=2e-2, abs=1e-4), run
 
 
 def test_d_steps_updates_the_discriminator_k_times_per_generator_update_and_reports_the_penalty(tmp_path):
