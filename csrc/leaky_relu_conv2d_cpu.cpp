@@ -17,6 +17,9 @@
 // gradient), and its derivative applied to the summed patch gradients
 // (input gradient), so the activated input is never a whole tensor.
 //
+// Layers with few input channels (patches of at most kDirectPatch taps) skip
+// both the regions and the patch copies: see for_each_padded_sample.
+//
 // The batch is cut into one contiguous part per thread (at::parallel_for);
 // each part walks the regions in chunks of samples sized for the caches, and
 // multiplies with the single-threaded GEMM of gemm.h.
@@ -159,6 +162,29 @@ at::Tensor nhwc_matrix(const at::Tensor& t) {
   return t.contiguous(at::MemoryFormat::ChannelsLast).permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
 }
 
+// Calls fn(i, j) for every weight element, i its index in the [O, C, KH, KW]
+// weight and j in the [KH*KW*C, O] matrix the forward multiplies by and the
+// weight gradient is accumulated in, in blocks of kBlock output by kBlock
+// input channels, whose kernel taps all fit in L1: copies between the two
+// layouts then read and write whole cache lines. (torch's permute().contiguous()
+// spent about a sixth of block 4's forward and a fifth of its weight gradient.)
+template <typename Fn>
+void for_each_weight_element(const Geometry& g, const Fn& fn) {
+  constexpr int64_t kBlock = 16;
+  const int64_t C = g.channels, O = g.out_channels, taps = g.kernel_h * g.kernel_w;
+  at::parallel_for(0, O, kBlock, [&](int64_t o_begin, int64_t o_end) {
+    for (int64_t o0 = o_begin; o0 < o_end; o0 += kBlock) {
+      for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+        for (int64_t t = 0; t < taps; ++t) {
+          for (int64_t c = c0; c < std::min(c0 + kBlock, C); ++c) {
+            for (int64_t o = o0; o < std::min(o0 + kBlock, o_end); ++o) fn((o * C + c) * taps + t, (t * C + c) * O + o);
+          }
+        }
+      }
+    }
+  });
+}
+
 // The weight [O, C, KH, KW] as the [O, KH*KW*C] matrix whose columns match a patch.
 at::Tensor weight_matrix(const at::Tensor& weight) {
   return weight.permute({0, 2, 3, 1}).contiguous().view({weight.size(0), -1});
@@ -275,6 +301,61 @@ void im2row_leaky_relu(const Geometry& g, const Region& r, int64_t first, int64_
   });
 }
 
+// Layers with few input channels (the discriminator's first reads 1-channel
+// images) have patches of a few dozen taps. There, the region split would cut
+// the GEMMs to a few taps deep, and copying patches out costs as much as
+// multiplying them. Instead each sample is activated once into a zero-padded
+// copy, and the GEMM reads the patches from it in place (a Gather operand),
+// whole: the few padding taps cost less than the split would.
+constexpr int64_t kDirectPatch = 64;
+
+bool direct(const Geometry& g) { return g.patch() <= kDirectPatch; }
+
+// The padded copy of one sample (NHWC, only the rows and columns some patch
+// reads) and the offset tables of its patch matrix: pixels[p] is output pixel
+// p's first tap, taps[k] the offset of tap k (kh, kw, c order, as the weight
+// matrix's columns) from it.
+struct Padded {
+  int64_t height, width;
+  std::vector<int64_t> pixels, taps;
+
+  explicit Padded(const Geometry& g)
+      : height((g.out_h - 1) * g.stride_h + g.kernel_h), width((g.out_w - 1) * g.stride_w + g.kernel_w) {
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        pixels.push_back((oh * g.stride_h * width + ow * g.stride_w) * g.channels);
+      }
+    }
+    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+      for (int64_t k = 0; k < g.kernel_w * g.channels; ++k) taps.push_back(kh * width * g.channels + k);
+    }
+  }
+  int64_t size(const Geometry& g) const { return height * width * g.channels; }
+};
+
+// Calls body(part, n, padded) for every sample n, in parallel over parts of
+// the batch, padded holding leaky_relu(sample n) with zero padding.
+template <typename scalar_t, typename Body>
+void for_each_padded_sample(const Geometry& g, const Padded& p, int64_t parts, const at::Tensor& x_nhwc,
+                            scalar_t slope, const Body& body) {
+  // Zeroed once: each sample rewrites only the image's place in it.
+  const at::Tensor buffer = at::zeros({parts, p.size(g)}, x_nhwc.options());
+  const int64_t rows = std::clamp<int64_t>(p.height - g.pad_top, 0, g.height);
+  const int64_t cols = std::clamp<int64_t>(p.width - g.pad_left, 0, g.width);
+  const int64_t sample = g.height * g.width * g.channels;
+  const scalar_t* x = x_nhwc.const_data_ptr<scalar_t>();
+  for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
+    scalar_t* padded = buffer.data_ptr<scalar_t>() + part * p.size(g);
+    for (int64_t n = first; n < end; ++n) {
+      for (int64_t ih = 0; ih < rows; ++ih) {
+        leaky_relu(x + n * sample + ih * g.width * g.channels,
+                   padded + ((g.pad_top + ih) * p.width + g.pad_left) * g.channels, cols * g.channels, slope);
+      }
+      body(part, n, padded);
+    }
+  });
+}
+
 at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
   const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
@@ -287,18 +368,32 @@ at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, 
   at::Tensor output = at::empty({g.batch, g.out_channels, g.out_h, g.out_w},
                                 x.options().memory_format(at::MemoryFormat::ChannelsLast));
   const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor weight_t = weight_matrix(weight).t().contiguous();  // [KH*KW*C, O]
+  const at::Tensor weight_c = weight.contiguous();
+  at::Tensor weight_t = at::empty({g.patch(), g.out_channels}, x.options());
   const at::Tensor bias_c = bias ? bias->contiguous() : at::zeros({g.out_channels}, x.options());
   const int64_t parts = num_parts(g);
-  const ScratchSize size = scratch_size(g, parts);
-  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_cpu", [&] {
     const auto slope = static_cast<scalar_t>(negative_slope);
     const int64_t O = g.out_channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
-    const scalar_t* weight_data = weight_t.const_data_ptr<scalar_t>();
+    const scalar_t* src = weight_c.const_data_ptr<scalar_t>();
+    scalar_t* weight_data = weight_t.data_ptr<scalar_t>();  // [KH*KW*C, O]
+    for_each_weight_element(g, [&](int64_t i, int64_t j) { weight_data[j] = src[i]; });
     const scalar_t* bias_data = bias_c.const_data_ptr<scalar_t>();
     scalar_t* out = output.data_ptr<scalar_t>();
+    if (direct(g)) {
+      const Padded p(g);
+      const int64_t pixels = g.out_h * g.out_w;
+      for_each_padded_sample(g, p, parts, x_nhwc, slope, [&](int64_t, int64_t n, const scalar_t* padded) {
+        scalar_t* dst = out + n * pixels * O;
+        for (int64_t i = 0; i < pixels; ++i) std::copy_n(bias_data, O, dst + i * O);
+        gemm<scalar_t>(pixels, O, g.patch(), Gather<scalar_t>{padded, p.pixels.data(), p.taps.data()},
+                       weight_data, O, dst, O, true);
+      });
+      return;
+    }
+    const ScratchSize size = scratch_size(g, parts);
+    const at::Tensor buffer = scratch_buffer(size, parts, x.options());
     for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
       Scratch<scalar_t> scratch(buffer, part, size);
       for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
@@ -307,7 +402,7 @@ at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, 
         const int64_t step = kernel_rows_per_gemm(g, r);
         if (r.h.taps.size() == 0) std::fill_n(scratch.pixels, m * O, scalar_t(0));  // sees only padding
         for (int64_t i = 0; i < r.h.taps.size(); i += step) {
-          gemm<scalar_t>(m, O, step * r.segment(), {scratch.rows + i * r.segment(), r.depth(), 1},
+          gemm<scalar_t>(m, O, step * r.segment(), Operand<scalar_t>{scratch.rows + i * r.segment(), r.depth(), 1},
                          weight_data + weight_offset(g, r, i) * O, O, scratch.pixels, O, i > 0);
         }
         for_each_row(g, r, n0, n1, [&](int64_t row, int64_t pixel, int64_t) {
@@ -350,7 +445,7 @@ at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, c
         // Patch gradients: rows = grad_pixels * weight, one kernel row of taps at a time.
         const int64_t step = kernel_rows_per_gemm(g, r);
         for (int64_t i = 0; i < r.h.taps.size(); i += step) {
-          gemm<scalar_t>(m, step * r.segment(), O, {scratch.pixels, O, 1},
+          gemm<scalar_t>(m, step * r.segment(), O, Operand<scalar_t>{scratch.pixels, O, 1},
                          weight_data + weight_offset(g, r, i), g.patch(),
                          scratch.rows + i * r.segment(), r.depth(), false);
         }
@@ -380,31 +475,43 @@ at::Tensor leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output, 
   const int64_t parts = num_parts(g);
   std::vector<at::Tensor> partial;
   for (int64_t part = 0; part < std::max<int64_t>(parts, 1); ++part) {
-    partial.push_back(at::zeros({g.patch(), g.out_channels}, x.options()));
+    partial.push_back(at::empty({g.patch(), g.out_channels}, x.options()));
   }
+  // Each part zeroes its own accumulator: in parallel, and into its own caches.
+  at::parallel_for(0, static_cast<int64_t>(partial.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t part = begin; part < end; ++part) partial[part].zero_();
+  });
   const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor grad_rows = nhwc_matrix(grad_output);
-  const ScratchSize size = scratch_size(g, parts);
-  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_weight_cpu", [&] {
     const auto slope = static_cast<scalar_t>(negative_slope);
     const int64_t O = g.out_channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
     const scalar_t* grad_data = grad_rows.const_data_ptr<scalar_t>();
+    if (direct(g)) {
+      // grad_weight_t += patches^T * grad_pixels, sample by sample.
+      const Padded p(g);
+      const int64_t pixels = g.out_h * g.out_w;
+      for_each_padded_sample(g, p, parts, x_nhwc, slope, [&](int64_t part, int64_t n, const scalar_t* padded) {
+        gemm<scalar_t>(g.patch(), O, pixels, Gather<scalar_t>{padded, p.taps.data(), p.pixels.data()},
+                       grad_data + n * pixels * O, O, partial[part].data_ptr<scalar_t>(), O, true);
+      });
+      return;
+    }
+    const ScratchSize size = scratch_size(g, parts);
+    const at::Tensor buffer = scratch_buffer(size, parts, x.options());
     for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
-      Scratch<scalar_t> scratch(buffer, part, size);
-      scalar_t* grad_weight_t = partial[part].data_ptr<scalar_t>();
+      const Scratch<scalar_t> scratch(buffer, part, size);
       for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
-        const int64_t m = (n1 - n0) * r.pixels();
         im2row_leaky_relu(g, r, n0, n1, x_data, scratch.rows, slope);
         gather_pixels(g, r, n0, n1, grad_data, scratch.pixels);
         // grad_weight_t[taps] += rows^T * grad_pixels, A being the rows read transposed.
         // (Transposed so that the GEMM's columns are the output channels, a
         // multiple of the vector width, even when a kernel row has few taps.)
-        const int64_t step = kernel_rows_per_gemm(g, r);
+        const int64_t m = (n1 - n0) * r.pixels(), step = kernel_rows_per_gemm(g, r);
         for (int64_t i = 0; i < r.h.taps.size(); i += step) {
-          gemm<scalar_t>(step * r.segment(), O, m, {scratch.rows + i * r.segment(), 1, r.depth()}, scratch.pixels,
-                         O, grad_weight_t + weight_offset(g, r, i) * O, O, true);
+          gemm<scalar_t>(step * r.segment(), O, m, Operand<scalar_t>{scratch.rows + i * r.segment(), 1, r.depth()},
+                         scratch.pixels, O, partial[part].data_ptr<scalar_t>() + weight_offset(g, r, i) * O, O, true);
         }
       });
     });
@@ -415,10 +522,13 @@ at::Tensor leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output, 
     partial[0].add_(partial[part]);
     partial[part].reset();
   }
-  return partial[0]
-      .view({g.kernel_h, g.kernel_w, g.channels, g.out_channels})
-      .permute({3, 2, 0, 1})
-      .contiguous();
+  at::Tensor grad_weight = at::empty({g.out_channels, g.channels, g.kernel_h, g.kernel_w}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_weight_cpu", [&] {
+    const scalar_t* src = partial[0].const_data_ptr<scalar_t>();
+    scalar_t* dst = grad_weight.data_ptr<scalar_t>();
+    for_each_weight_element(g, [&](int64_t i, int64_t j) { dst[i] = src[j]; });
+  });
+  return grad_weight;
 }
 
 }  // namespace
