@@ -105,8 +105,10 @@ def stop() -> None:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """``pygan train --nproc N ...``: the same command under torchrun."""
+    # The workers run "python -P -m pygan": -P keeps the current folder off
+    # sys.path, so a pygan source tree there cannot shadow the installed one.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "pygan", *argv]
+               "--no-python", sys.executable, "-P", "-m", "pygan", *argv]
     import subprocess
 
     return subprocess.call(command)
