@@ -1,0 +1,111 @@
+"""GPU timings of the fused op against the pure-torch (cuDNN) reference:
+the seed discriminator's forward+backward at batch 64 and 4096, and each of
+its layers at batch 64. CUDA events around each call, after a warm-up; the
+median of many repetitions. Writes a JSON file and prints a ratio table.
+
+    python benchmarks/gpu/bench_gpu.py --out bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+
+import torch
+
+import pygan.ops
+
+LAYERS = [  # (name, channels, size, out_channels, stride, padding)
+    ("block1", 1, 28, 32, 2, (1, 2, 1, 2)),
+    ("block2", 32, 14, 64, 2, (1, 2, 1, 2)),
+    ("block3", 64, 7, 128, 2, (2, 2, 2, 2)),
+    ("block4", 128, 4, 256, 1, (2, 2, 2, 2)),
+]
+BACKENDS = ["reference", "fused"]
+
+
+def use_backend(backend: str) -> None:
+    os.environ["PYGAN_OPS"] = backend
+    pygan.ops._selected.clear()
+
+
+def median_ms(fn, reps: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def discriminator_case(batch: int):
+    from pygan_plugins.dcgan import Discriminator
+
+    torch.manual_seed(0)
+    discriminator = Discriminator().cuda()
+    images = torch.rand(batch, 1, 28, 28, device="cuda")
+
+    def step():
+        discriminator.zero_grad(set_to_none=True)
+        discriminator(images).sum().backward()
+
+    return step
+
+
+def layer_case(layer, batch: int, backward: bool):
+    _, channels, size, out_channels, stride, padding = layer
+    torch.manual_seed(0)
+    x = torch.randn(batch, channels, size, size, device="cuda").contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(channels > 1)  # block 1 reads the images, which need no gradient
+    weight = torch.randn(out_channels, channels, 5, 5, device="cuda", requires_grad=True)
+    bias = torch.randn(out_channels, device="cuda", requires_grad=True)
+    args = (x, weight, bias, (stride, stride), padding, 0.2)
+    if not backward:
+        def forward():
+            with torch.no_grad():
+                pygan.ops.leaky_relu_conv2d(*args)
+        return forward
+    grad = torch.randn_like(pygan.ops.leaky_relu_conv2d(*args))
+    inputs = [t for t in (x, weight, bias) if t.requires_grad]
+    return lambda: torch.autograd.grad(pygan.ops.leaky_relu_conv2d(*args), inputs, grad)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="bench_gpu.json")
+    parser.add_argument("--reps", type=int, default=200)
+    options = parser.parse_args()
+
+    # (name, make the step, repetitions, TF32 allowed)
+    cases = [("discriminator fwd+bwd batch 64", lambda: discriminator_case(64), options.reps, False),
+             ("discriminator fwd+bwd batch 4096 tf32", lambda: discriminator_case(4096), options.reps // 10, True)]
+    for layer in LAYERS:
+        cases.append((f"{layer[0]} fwd batch 64", lambda layer=layer: layer_case(layer, 64, False), options.reps, False))
+        cases.append((f"{layer[0]} fwd+bwd batch 64", lambda layer=layer: layer_case(layer, 64, True),
+                      options.reps, False))
+
+    results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "cases": {}}
+    print(f"{'case':42} {'reference ms':>13} {'fused ms':>10} {'speed-up':>9}")
+    for name, make, reps, tf32 in cases:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+        times = {}
+        for backend in BACKENDS:
+            use_backend(backend)
+            times[backend] = median_ms(make(), reps)
+            assert pygan.ops._selected["cuda"][0] == backend, pygan.ops._selected
+        times["speedup"] = times["reference"] / times["fused"]
+        results["cases"][name] = times
+        print(f"{name:42} {times['reference']:13.4f} {times['fused']:10.4f} {times['speedup']:8.2f}x", flush=True)
+    with open(options.out, "w") as file:
+        json.dump(results, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
