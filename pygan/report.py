@@ -115,7 +115,7 @@ def evaluation_lines(rows: list[dict]) -> list[str]:
     ``classifier_score`` (lower FCD is better, higher score is better)."""
     evaluated = [row for row in rows if "fcd" in row or "classifier_score" in row]
     if not evaluated:
-        return ["No evaluations in metrics.jsonl; train with --every to log them."]
+        return ["No evaluations in metrics.jsonl; train with --eval-every N to log them."]
     lines = ["| | step | FCD | classifier score |", "|---|---|---|---|"]
     picks = [("final", evaluated[-1])]
     for label, key, best in (("best FCD", "fcd", min), ("best classifier score", "classifier_score", max)):

@@ -67,7 +67,7 @@ def test_a_run_without_grids_or_evaluations_gets_plot_and_summary_only(run_dir):
     assert write_report(run_dir) == [run_dir / "losses.png", run_dir / "report.md"]
     text = (run_dir / "report.md").read_text()
     assert "No readable config.json." in text
-    assert "No evaluations in metrics.jsonl; train with --every to log them." in text
+    assert "No evaluations in metrics.jsonl; train with --eval-every N to log them." in text
 
 
 @pytest.mark.parametrize("metrics, message", [
