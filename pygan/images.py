@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pygan.files import write_bytes_atomically
+from pygan.files import atomic_writer
 
 
 def grid(images: torch.Tensor, columns: int | None = None, gap: int = 2) -> np.ndarray:
@@ -35,6 +34,10 @@ def save_grid(images: torch.Tensor, path: Path, columns: int | None = None, scal
         pixels = pixels[:, :, 0]
     picture = Image.fromarray(pixels)
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    write_bytes_atomically(Path(path), buffer.getvalue())
+    save_image(picture, path, format="PNG")
+
+
+def save_image(picture: Image.Image, path: Path, **options) -> None:
+    """Write a Pillow image atomically; ``options`` go to ``Image.save``."""
+    with atomic_writer(Path(path)) as stream:
+        picture.save(stream, **options)

@@ -3,13 +3,12 @@ needed)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pygan.files import write_bytes_atomically
+from pygan.images import save_image
 
 PANELS = [("loss", ["d_loss", "g_loss"]), ("accuracy", ["d_acc", "g_acc"])]
 COLOURS = ["#1f77b4", "#d62728"]
@@ -62,6 +61,4 @@ def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
             if len(points) > 1:
                 draw.line(points, fill=COLOURS[index], width=2)
             draw.text((right - 160 + 80 * index, top + 8), key, fill=COLOURS[index])
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    write_bytes_atomically(Path(path), buffer.getvalue())
+    save_image(picture, path, format="PNG")

@@ -7,18 +7,19 @@ Reads what the built-in plugins write during training (``metrics.jsonl``,
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from pygan.errors import PyganError
-from pygan.files import write_bytes_atomically
-from pygan.plot import PANELS, plot_metrics
 # The built-in plugins that write a run's files name them.
 from pygan_plugins import metrics_log, sample_grids
+
+from pygan.errors import PyganError
+from pygan.files import write_bytes_atomically
+from pygan.images import save_image
+from pygan.plot import PANELS, plot_metrics
 
 GIF_FILE = "samples.gif"
 REPORT_FILE = "report.md"
@@ -81,9 +82,7 @@ def write_gif(grids: list[tuple[int, Path]], path: Path) -> None:
             frame.paste(grid.convert("RGB"), (0, CAPTION_HEIGHT))
         ImageDraw.Draw(frame).text((4, 2), f"step {step}", fill="black")
         frames.append(frame)
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0)
-    write_bytes_atomically(path, buffer.getvalue())
+    save_image(frames[0], path, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0)
 
 
 def markdown(run_dir: Path, config: dict, rows: list[dict], grids: list[tuple[int, Path]]) -> str:
