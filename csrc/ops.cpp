@@ -23,6 +23,14 @@ TORCH_LIBRARY(pygan, m) {
   m.def(
       "leaky_relu_conv2d_backward_weight(Tensor grad_output, Tensor x, SymInt[] weight_size, "
       "int[2] stride, int[4] padding, float negative_slope) -> Tensor");
+  // RMSprop with Keras' time decay, in place, unless skip is true:
+  //   lr_t = lr / (1 + decay * updates); v = alpha v + (1 - alpha) g^2;
+  //   p -= lr_t g / (sqrt(v) + eps); updates += 1.
+  // skip and updates are read on the device, so a training step that decides
+  // to skip a non-finite update never waits for the host (CUDA graphs).
+  m.def(
+      "rmsprop_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] square_avgs, Tensor(c!) updates, "
+      "Tensor skip, float lr, float decay, float alpha, float eps) -> ()");
 }
 
 namespace py = pybind11;

@@ -18,7 +18,11 @@ from pygan.errors import PyganError
 from pygan.files import atomic_writer
 
 FORMAT = "pygan-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# The oldest format a run can be resumed from: format 1 kept torch.optim's
+# optimizer and schedule state. Older checkpoints still give their weights to
+# `pygan sample` and `pygan eval`.
+RESUMABLE_FORMAT_VERSION = 2
 DIRECTORY = "checkpoints"
 
 

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also log metrics for TensorBoard into RUN_DIR/tensorboard (pip install 'pygan[tensorboard]')")
     train.add_argument("--skip-nonfinite", action="store_true", default=None,
                        help="skip updates whose loss is NaN or infinite instead of stopping")
+    train.add_argument("--sync-every", type=positive_int, metavar="N",
+                       help="read the metrics back from the device every N steps; every step is still logged "
+                            "(default 1 on the CPU, 100 on CUDA)")
+    train.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", default=None,
+                       help="on CUDA, run every step eagerly instead of replaying a captured CUDA graph")
     train.add_argument("--nproc", type=positive_int, metavar="N",
                        help="train data-parallel in N processes (runs torchrun; batch size is per process)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
@@ -110,7 +115,8 @@ def command_train(args) -> None:
 
     options = {key: getattr(args, key) for key in (
         "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision", "eval_every", "eval_n")}
+        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision", "eval_every", "eval_n",
+        "cuda_graphs", "sync_every")}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:

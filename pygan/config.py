@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "precision": "fp32",
     "eval_every": 0,
     "eval_n": 1000,
+    "cuda_graphs": True,
+    "sync_every": None,  # None: the device's default (see pygan.trainer)
 }
 # What --precision runs the networks in, under autocast; float32 weights and
 # optimizer state either way.
@@ -47,7 +49,8 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Settings that may differ when a run is resumed; any other would make the
 # continuation a different experiment.
 RESUMABLE_CHANGES = {"steps", "device", "data_dir", "sample_every", "checkpoint_every", "keep_checkpoints",
-                     "skip_nonfinite", "tensorboard", "eval_every", "eval_n"}
+                     "skip_nonfinite", "tensorboard", "eval_every", "eval_n",
+                     "cuda_graphs", "sync_every"}
 
 
 def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +77,8 @@ def check_config(config: dict[str, Any]) -> None:
     for key in ("steps", "batch_size", "d_steps"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise UsageError(f"--{key.replace('_', '-')} must be a positive whole number, not {config[key]!r}")
+    if config["sync_every"] is not None and (not isinstance(config["sync_every"], int) or config["sync_every"] <= 0):
+        raise UsageError(f"--sync-every must be a positive whole number, not {config['sync_every']!r}")
     for key in ("sample_every", "checkpoint_every", "keep_checkpoints", "eval_every"):
         if config[key] < 0:
             raise UsageError(f"--{key.replace('_', '-')} must be 0 (never) or positive, not {config[key]!r}")
@@ -99,7 +104,8 @@ def merge_resumed_config(saved: dict[str, Any], options: dict[str, Any]) -> dict
             flag = "--plugin" if key == "plugin" else f"--{key.replace('_', '-')}"
             raise UsageError(f"{flag} {value} contradicts the resumed run's {saved.get(key)}; "
                              f"drop {flag} to continue the run as it was started")
-    config = {**saved, **{key: value for key, value in options.items() if value is not None}}
+    # Settings added since the run was saved take their defaults.
+    config = {**DEFAULTS, **saved, **{key: value for key, value in options.items() if value is not None}}
     check_config(config)
     return config
 

@@ -55,6 +55,15 @@ class Processes:
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return int(value.item())
 
+    def any_on_device(self, flag: torch.Tensor) -> torch.Tensor:
+        """The bool tensor ``flag`` or-ed over all ranks, left on the device:
+        the host does not wait for it."""
+        if not self.distributed:
+            return flag
+        value = flag.to(torch.int32)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return value.bool()
+
     def gather(self, value) -> list:
         if not self.distributed:
             return [value]

@@ -4,7 +4,8 @@ loss and data set.
 Each step: fakes from the generator in inference mode; one discriminator
 update on real and fake together; one generator update through the frozen
 discriminator with the generator in training mode. RMSprop with Keras' time
-decay, lr_t = lr / (1 + decay * t), t the number of updates so far.
+decay, lr_t = lr / (1 + decay * t), t the number of updates so far
+(``pygan.optim``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,20 @@ from pygan.config import (
 from pygan.console import notice
 from pygan.distributed import Processes
 from pygan.errors import Interrupted, PyganError, UsageError
+from pygan.metric_rows import MetricRows
+from pygan.optim import LossScaler, RMSprop
 from pygan.plugins import Plugins
 from pygan.specs import Architecture, Loss
 
 SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
+# Eager steps before a training step is captured in a CUDA graph: the first
+# steps initialize what capture cannot (cuBLAS/cuDNN handles and workspaces,
+# lazily allocated state).
+GRAPH_WARMUP_STEPS = 3
+# --sync-every when not given: on the CPU reading a value back costs nothing;
+# on a GPU each read stalls the queue of work the host has run ahead with.
+DEFAULT_SYNC_EVERY = {"cpu": 1, "cuda": 100}
+
 
 def check_precision(precision: str, device: torch.device) -> None:
     if precision == "fp16" and device.type != "cuda":
@@ -51,20 +62,9 @@ def select_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def keras_time_decay(decay: float):
-    """The LambdaLR factor of Keras' ``decay`` argument."""
-    return lambda updates: 1.0 / (1.0 + decay * updates)
-
-
-def rmsprop(parameters, lr: float, decay: float):
-    """Keras' RMSprop (rho 0.9, epsilon 1e-7 added outside the square root,
-    as PyTorch does) with its time decay as a schedule stepped per update."""
-    optimizer = torch.optim.RMSprop(parameters, lr=lr, alpha=0.9, eps=1e-7)
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, keras_time_decay(decay))
-
-
 class NonFiniteLoss(Exception):
-    """A loss came out NaN or infinite; no update was made with it."""
+    """A loss (or, without loss scaling, a gradient) came out NaN or
+    infinite; no update was made with it."""
 
 
 class NoCallbacks:
@@ -100,29 +100,38 @@ def binary_accuracy(outputs: torch.Tensor, label: float, threshold: float) -> to
 
 
 class Trainer:
-    """Owns the networks, optimizers and random state of one run."""
+    """Owns the networks, optimizers and random state of one run.
+
+    A training step runs entirely on the device, with no value read back to
+    the host: its metrics go to a buffer (``MetricRows``) read every
+    ``sync_every`` steps, and a non-finite loss skips its update on the
+    device (``--skip-nonfinite``) or halts every later update until the host
+    reads the metrics and stops the run. On CUDA, after a few eager steps,
+    the whole step is captured once in a CUDA graph and replayed.
+    """
 
     def __init__(self, run: Run, data: torch.Tensor, plugins: Plugins, processes: Processes = Processes()) -> None:
         self.run, self.data, self.processes = run, data, processes
+        device = run.device
         # Only rank 0 reports, samples and writes the run folder.
         self.hook = plugins.hook if processes.is_main else NoCallbacks()
         # What training calls: gradient-averaging wrappers when data-parallel.
         self.train_discriminator = processes.wrap(run.discriminator)
         self.train_generator = processes.wrap(run.generator)
         config = run.config
-        self.optimizer_d, self.schedule_d = rmsprop(run.discriminator.parameters(), config["lr_d"], config["decay_d"])
-        self.optimizer_g, self.schedule_g = rmsprop(run.generator.parameters(), config["lr_g"], config["decay_g"])
+        self.optimizer_d = RMSprop(run.discriminator.parameters(), config["lr_d"], config["decay_d"])
+        self.optimizer_g = RMSprop(run.generator.parameters(), config["lr_g"], config["decay_g"])
         # One generator for everything the loop draws (real indices, noise), so
         # that its state in a checkpoint is all a resumed run needs; each rank
         # draws its own samples.
-        self.rng = torch.Generator(run.device).manual_seed(config["seed"] + processes.rank)
+        self.rng = torch.Generator(device).manual_seed(config["seed"] + processes.rank)
         fixed = torch.Generator().manual_seed(config["seed"] + 1)
-        self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(run.device)
-        check_precision(config["precision"], run.device)
+        self.fixed_noise = self.noise(SAMPLE_GRID_SIZE, fixed, torch.device("cpu")).to(device)
+        check_precision(config["precision"], device)
         self.autocast_dtype = PRECISIONS[config["precision"]]
         # Loss scaling (float16 only) keeps small gradients from flushing to
         # zero; one scaler per network since each has its own loss.
-        self.scalers = {network: torch.amp.GradScaler(run.device.type, enabled=config["precision"] == "fp16")
+        self.scalers = {network: LossScaler(device, enabled=config["precision"] == "fp16")
                         for network in ("discriminator", "generator")}
         penalty = config["penalty"]
         self.penalty = plugins.penalty(penalty) if penalty not in (None, "none") else None
@@ -131,8 +140,17 @@ class Trainer:
         self.ema_generator = None
         if config["ema"] is not None:
             self.ema_generator = copy.deepcopy(run.generator).requires_grad_(False).eval()
+        # Set on the device by a non-finite update (unless skipping them):
+        # every later update is skipped until the host sees it and stops.
+        self.halted = torch.zeros((), dtype=torch.bool, device=device)
+        self.skipped_updates = torch.zeros((), dtype=torch.int64, device=device)
+        self.metric_rows = MetricRows(config["sync_every"] or DEFAULT_SYNC_EVERY[device.type], device)
+        self.use_graphs = config["cuda_graphs"] and device.type == "cuda" and not processes.distributed
+        if config["cuda_graphs"] and device.type == "cuda" and processes.distributed and processes.is_main:
+            notice("CUDA graphs are off for data-parallel runs: each step runs eagerly")
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
         self.step_count = 0
-        self.skipped_updates = 0
         self.classifier = self.labelled_images = None  # set up by prepare_evaluation()
 
     def prepare_evaluation(self, plugins: Plugins) -> None:
@@ -150,20 +168,59 @@ class Trainer:
         return architecture.sample_noise(n, architecture.latent_size, rng or self.rng, device or self.run.device)
 
     def step(self) -> dict[str, float]:
-        """``d_steps`` discriminator updates (1 in the seed recipe), then one
-        generator update; returns the metrics of the last of each."""
-        for _ in range(self.run.config["d_steps"]):
-            metrics = self.discriminator_step()
-        metrics.update(self.generator_step())
-        self.step_count += 1
-        if self.skipped_updates:
-            metrics["skipped_updates"] = self.skipped_updates
-        if self.processes.distributed:
-            averages = self.processes.average(torch.tensor(list(metrics.values()), dtype=torch.float64))
-            metrics = dict(zip(metrics, averages.tolist()))
+        """One training step, and its metrics read back; raises
+        NonFiniteLoss if an update was not finite. ``train`` instead reads
+        the metrics back every ``sync_every`` steps."""
+        self.enqueue_step()
+        (step, metrics, problem), = self.read_metrics()[-1:]
+        if problem is not None:
+            raise NonFiniteLoss(problem)
         return metrics
 
-    def discriminator_step(self) -> dict[str, float]:
+    def enqueue_step(self) -> None:
+        """Run one training step, or queue it on the GPU (replaying the
+        captured step once it is captured). Reads nothing back."""
+        if self.graph is None and self.use_graphs and self.eager_steps >= GRAPH_WARMUP_STEPS:
+            self.graph = self._capture_step()
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self._eager_step()
+        self.metric_rows.advance()
+        self.step_count += 1
+
+    def _eager_step(self) -> None:
+        if not self.use_graphs:
+            self._step_on_device()
+        else:
+            # Warm-up steps run on a side stream, as CUDA graph capture requires.
+            side = torch.cuda.Stream(self.run.device)
+            side.wait_stream(torch.cuda.current_stream(self.run.device))
+            with torch.cuda.stream(side):
+                self._step_on_device()
+            torch.cuda.current_stream(self.run.device).wait_stream(side)
+        self.eager_steps += 1
+
+    def _capture_step(self) -> torch.cuda.CUDAGraph:
+        graph = torch.cuda.CUDAGraph()
+        graph.register_generator_state(self.rng)  # noise and real indices come from it
+        with torch.cuda.graph(graph):
+            self._step_on_device()
+        return graph
+
+    def _step_on_device(self) -> None:
+        """``d_steps`` discriminator updates (1 in the seed recipe), then one
+        generator update; records the metrics of the last of each."""
+        nonfinite = torch.zeros((), dtype=torch.bool, device=self.run.device)
+        for _ in range(self.run.config["d_steps"]):
+            metrics = self.discriminator_step()
+            nonfinite = nonfinite | metrics["d_nonfinite"]
+        metrics["d_nonfinite"] = nonfinite
+        metrics.update(self.generator_step())
+        metrics["skipped_updates"] = self.skipped_updates
+        self.metric_rows.record(metrics)
+
+    def discriminator_step(self) -> dict[str, torch.Tensor]:
         """The discriminator learns real (1) from fake (0); the fakes come from
         the generator in inference mode, as Keras' predict() makes them."""
         run, batch_size = self.run, self.run.config["batch_size"]
@@ -180,14 +237,15 @@ class Trainer:
             if self.penalty is not None:
                 penalty = self.penalty.compute(run.discriminator, real, fake)
                 loss = loss + run.config["penalty_weight"] * penalty
-                metrics["d_penalty"] = penalty.item()
-        lr = self._update("discriminator", loss, self.optimizer_d, self.schedule_d)
+                metrics["d_penalty"] = penalty
+        lr = self.optimizer_d.current_lr()
+        nonfinite = self._update("discriminator", loss, self.optimizer_d)
         with torch.no_grad():
             threshold = run.loss.decision_threshold
             accuracy = (binary_accuracy(real_logits, 1.0, threshold) + binary_accuracy(fake_logits, 0.0, threshold)) / 2
-        return {"d_loss": loss.item(), "d_acc": accuracy.item(), "lr_d": lr, **metrics}
+        return {"d_loss": loss, "d_acc": accuracy, "lr_d": lr, **metrics, "d_nonfinite": nonfinite}
 
-    def generator_step(self) -> dict[str, float]:
+    def generator_step(self) -> dict[str, torch.Tensor]:
         """The generator learns to have its fakes called real, through the
         frozen discriminator; its BatchNorm runs in training mode here."""
         run, batch_size = self.run, self.run.config["batch_size"]
@@ -197,35 +255,61 @@ class Trainer:
             with self.autocast():
                 logits = run.discriminator(self.train_generator(self.noise(batch_size)))
                 loss = run.loss.generator_loss(logits)
-            lr = self._update("generator", loss, self.optimizer_g, self.schedule_g)
+            lr = self.optimizer_g.current_lr()
+            nonfinite = self._update("generator", loss, self.optimizer_g)
         finally:
             run.discriminator.requires_grad_(True)
         if self.ema_generator is not None:
             self._update_ema()
         with torch.no_grad():
             accuracy = binary_accuracy(logits, 1.0, run.loss.decision_threshold)
-        return {"g_loss": loss.item(), "g_acc": accuracy.item(), "lr_g": lr}
+        return {"g_loss": loss, "g_acc": accuracy, "lr_g": lr, "g_nonfinite": nonfinite}
 
-    def _update(self, network: str, loss: torch.Tensor, optimizer, schedule) -> float:
-        """One optimizer update, if the loss is finite; returns the learning
-        rate it used. A non-finite loss stops the run, or with
-        ``skip_nonfinite`` leaves the network as it was."""
-        lr = optimizer.param_groups[0]["lr"]
-        if self.processes.any(int(not torch.isfinite(loss))):
-            if not self.run.config["skip_nonfinite"]:
-                raise NonFiniteLoss(f"the {network} loss is {loss.item()}")
-            self.skipped_updates += 1
-            return lr
+    def _update(self, network: str, loss: torch.Tensor, optimizer: RMSprop) -> torch.Tensor:
+        """One optimizer update, made on the device only if the loss and the
+        gradients are finite (and the run has not halted); returns whether
+        the loss (or without loss scaling, a gradient) was not finite.
+        Overflowing float16 gradients are the loss scaler's to handle."""
         scaler = self.scalers[network]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        schedule.step()
-        return lr
+        optimizer.zero_grad()
+        scaler.scaled(loss).backward()
+        overflowed = scaler.unscale_(optimizer.gradients())
+        nonfinite = torch.isfinite(loss.detach()).logical_not()
+        if not scaler.enabled:
+            nonfinite = nonfinite | overflowed
+        # The same decision on every rank, or their weights would part.
+        nonfinite = self.processes.any_on_device(nonfinite)
+        optimizer.step(skip=nonfinite | overflowed | self.halted)
+        scaler.update(overflowed)
+        if self.run.config["skip_nonfinite"]:
+            self.skipped_updates.add_(nonfinite)
+        else:
+            self.halted.logical_or_(nonfinite)
+        return nonfinite
+
+    def read_metrics(self) -> list[tuple[int, dict[str, float], str | None]]:
+        """The metrics of the steps since the last read, with their step
+        numbers, and for a step whose update was not finite (and not
+        skipped on purpose) what went wrong; waits for those steps."""
+        rows = self.metric_rows.read(self.processes)
+        reports = []
+        for step, metrics in enumerate(rows, self.step_count - len(rows) + 1):
+            problem = None
+            for prefix, network in (("d", "discriminator"), ("g", "generator")):
+                if metrics.pop(f"{prefix}_nonfinite") and not self.run.config["skip_nonfinite"] and problem is None:
+                    problem = (f"the {network} loss or its gradients are not finite "
+                               f"(loss {metrics[prefix + '_loss']})")
+            if not metrics["skipped_updates"]:
+                del metrics["skipped_updates"]
+            else:
+                metrics["skipped_updates"] = int(metrics["skipped_updates"])
+            reports.append((step, metrics, problem))
+        return reports
 
     def autocast(self):
-        return torch.autocast(self.run.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None)
+        # No cast cache: it would keep casts made during CUDA graph capture.
+        return torch.autocast(self.run.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None,
+                              cache_enabled=False)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -263,8 +347,7 @@ class Trainer:
             "discriminator": run.discriminator.state_dict(),
             "optimizer_d": self.optimizer_d.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(),
-            "schedule_d": self.schedule_d.state_dict(),
-            "schedule_g": self.schedule_g.state_dict(),
+            "skipped_updates": self.skipped_updates.cpu(),
             "scalers": {network: scaler.state_dict() for network, scaler in self.scalers.items()},
             "rng": self.processes.gather(self.rng.get_state()),  # one per rank
             "global_rng": checkpoint.capture_rng_states(),
@@ -277,12 +360,15 @@ class Trainer:
         if state["architecture"] != run.architecture.name:
             raise UsageError(f"{state['path']}: checkpoint of architecture {state['architecture']!r}, "
                              f"not {run.architecture.name!r}")
+        if state["format_version"] < checkpoint.RESUMABLE_FORMAT_VERSION:
+            raise UsageError(f"{state['path']} was written by pygan {state.get('pygan_version', '?')} in checkpoint "
+                             f"format {state['format_version']}, which this pygan cannot resume training from "
+                             f"(`pygan sample` and `pygan eval` still read it); start a new run")
         run.generator.load_state_dict(state["generator"])
         run.discriminator.load_state_dict(state["discriminator"])
         self.optimizer_d.load_state_dict(state["optimizer_d"])
         self.optimizer_g.load_state_dict(state["optimizer_g"])
-        self.schedule_d.load_state_dict(state["schedule_d"])
-        self.schedule_g.load_state_dict(state["schedule_g"])
+        self.skipped_updates.copy_(state["skipped_updates"])
         for network, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][network])
         if len(state["rng"]) != self.processes.world_size:
@@ -317,19 +403,22 @@ class Trainer:
         try:
             with stop_requests() as requested_stop:
                 while self.step_count < run.total_steps:
-                    try:
-                        metrics = self.step()
-                    except NonFiniteLoss as error:
-                        raise PyganError(self._nonfinite_message(self.step_count + 1, str(error))) from None
+                    self.enqueue_step()
                     step = self.step_count
-                    if config["eval_every"] and step % config["eval_every"] == 0 and self.processes.is_main:
-                        metrics.update(self.evaluation())
-                    self.hook.on_step_end(run=run, step=step, metrics=metrics)
-                    if config["sample_every"] and step % config["sample_every"] == 0:
-                        self.hook.on_sample(run=run, step=step, images=self.samples())
-                    if step == run.total_steps or (config["checkpoint_every"] and step % config["checkpoint_every"] == 0):
-                        self.save_checkpoint()
+                    evaluate = bool(config["eval_every"] and step % config["eval_every"] == 0 and self.processes.is_main)
+                    sample = bool(config["sample_every"] and step % config["sample_every"] == 0)
+                    save = step == run.total_steps or bool(config["checkpoint_every"]
+                                                           and step % config["checkpoint_every"] == 0)
                     stop_signal = self.processes.any(requested_stop())
+                    # Metrics are read back in batches, and always before
+                    # anything is written from the weights: a checkpoint or a
+                    # sample grid never shows a run that has gone non-finite.
+                    if self.metric_rows.full or evaluate or sample or save or stop_signal:
+                        self._report_metrics(evaluate)
+                    if sample:
+                        self.hook.on_sample(run=run, step=step, images=self.samples())
+                    if save:
+                        self.save_checkpoint()
                     if stop_signal:
                         path = self.save_checkpoint()
                         status = "interrupted"
@@ -340,6 +429,17 @@ class Trainer:
             status = "finished"
         finally:
             self.hook.on_run_end(run=run, step=self.step_count, status=status)
+
+    def _report_metrics(self, evaluate: bool) -> None:
+        """Pass the steps' metrics read back to the callbacks (with the
+        evaluation's at the latest step, if due), or stop at a non-finite one."""
+        reports = self.read_metrics()
+        for step, metrics, problem in reports:
+            if problem is not None:
+                raise PyganError(self._nonfinite_message(step, problem))
+            if evaluate and step == self.step_count:
+                metrics.update(self.evaluation())
+            self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
 
     def _nonfinite_message(self, step: int, problem: str) -> str:
         found = checkpoint.saved_in(self.run.out_dir)

@@ -1,12 +1,15 @@
 """The command line end to end: train, sample, resume, info, and bad input."""
 
 import json
+import shutil
 
 import pytest
 import torch
 from PIL import Image
 
 from conftest import pygan_command, require_mnist
+
+from pygan import checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +91,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_with_both_names(trained
     (lambda data: data[: len(data) // 2], "truncated, corrupt or not a checkpoint"),
     (lambda data: b"", "truncated, corrupt or not a checkpoint"),
     ("foreign", "not a pygan checkpoint"),
-    ("newer", "checkpoint format 99; this pygan reads format 1 and older: upgrade pygan"),
+    ("newer", f"checkpoint format 99; this pygan reads format {checkpoint.FORMAT_VERSION} and older: upgrade pygan"),
 ])
 def test_damaged_foreign_and_newer_checkpoints_are_refused_naming_the_file(trained_run, tmp_path, damage, message):
     out, _ = trained_run
@@ -106,6 +109,20 @@ def test_damaged_foreign_and_newer_checkpoints_are_refused_naming_the_file(train
     assert result.returncode == 1
     assert str(bad) in result.stderr and message in result.stderr
     assert not (tmp_path / "grid.png").exists()
+
+
+def test_a_checkpoint_of_an_older_format_still_samples_but_cannot_be_resumed(trained_run, tmp_path):
+    out, _ = trained_run
+    old_run = tmp_path / "old"
+    shutil.copytree(out, old_run)
+    newest = checkpoint.saved_in(old_run)[-1]
+    state = torch.load(newest, weights_only=True)
+    state["format_version"] = checkpoint.RESUMABLE_FORMAT_VERSION - 1
+    torch.save(state, newest)
+    assert pygan_command("sample", "--checkpoint", newest, "--out", tmp_path / "grid.png").returncode == 0
+    resumed = pygan_command("train", "--resume", old_run, "--steps", "100")
+    assert resumed.returncode == 2
+    assert f"{newest} was written by pygan" in resumed.stderr and "cannot resume training" in resumed.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -24,9 +24,12 @@ from pygan.errors import PyganError, UsageError
 from pygan.ops import reference
 
 if _extension.module is not None:
-    from pygan.ops import leaky_relu_conv2d as _registrations  # noqa: F401  (fake impls and autograd)
+    from pygan.ops import leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
+    from pygan.ops import rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["backend_info", "leaky_relu_conv2d"]
+__all__ = ["backend_info", "leaky_relu_conv2d", "rmsprop_step_"]
+# The compiled ops: a device has the fused backend when it has kernels for all.
+_OPS = ("pygan::leaky_relu_conv2d", "pygan::rmsprop_step_")
 
 _CHOICES = ("auto", "fused", "reference")
 # (backend, reason) per device type, decided by _select.
@@ -35,7 +38,7 @@ _selected: dict[str, tuple[str, str]] = {}
 
 def _has_kernel(device_type: str) -> bool:
     key = {"meta": "Meta"}.get(device_type, device_type.upper())
-    return torch._C._dispatch_has_kernel_for_dispatch_key("pygan::leaky_relu_conv2d", key)
+    return all(torch._C._dispatch_has_kernel_for_dispatch_key(op, key) for op in _OPS)
 
 
 def _decide(device_type: str) -> tuple[str, str]:
@@ -95,3 +98,15 @@ def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     if _select(x.device.type) == "fused":
         return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, [*stride], [*padding], float(negative_slope))
     return reference.leaky_relu_conv2d(x, weight, bias, stride, padding, negative_slope)
+
+
+def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_avgs: list[torch.Tensor],
+                  updates: torch.Tensor, skip: torch.Tensor, lr: float, decay: float, alpha: float,
+                  eps: float) -> None:
+    """One RMSprop update with Keras' time decay, in place, unless the bool
+    tensor ``skip`` is true; ``updates`` (int64) counts the updates made. See
+    ``pygan.ops.reference.rmsprop_step_``."""
+    if _select(updates.device.type) == "fused":
+        torch.ops.pygan.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)
+    else:
+        reference.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)

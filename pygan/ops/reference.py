@@ -20,3 +20,20 @@ def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     if (top, bottom, left, right) != (pad_h, pad_h, pad_w, pad_w):
         activated = F.pad(activated, (left - pad_w, right - pad_w, top - pad_h, bottom - pad_h))
     return F.conv2d(activated, weight, bias, tuple(stride), (pad_h, pad_w))
+
+
+def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_avgs: list[torch.Tensor],
+                  updates: torch.Tensor, skip: torch.Tensor, lr: float, decay: float, alpha: float,
+                  eps: float) -> None:
+    """RMSprop with Keras' time decay, in place, unless ``skip`` (a bool
+    tensor) is true: ``lr_t = lr / (1 + decay * updates)``, ``v = alpha v +
+    (1 - alpha) g^2``, ``p -= lr_t g / (sqrt(v) + eps)``, ``updates += 1``.
+    Written with torch.optim.RMSprop's operations, in its order, and with no
+    host synchronization: skip and updates stay tensors."""
+    lr_t = (lr / (1 + decay * updates.double())).float()
+    for param, grad, square_avg in zip(params, grads, square_avgs):
+        new_square_avg = (square_avg * alpha).addcmul_(grad, grad, value=1 - alpha)
+        new_param = param - lr_t * (grad / new_square_avg.sqrt().add_(eps))
+        square_avg.copy_(torch.where(skip, square_avg, new_square_avg))
+        param.copy_(torch.where(skip, param, new_param))
+    updates.add_(skip.logical_not())

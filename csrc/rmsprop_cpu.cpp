@@ -1,0 +1,48 @@
+// CPU kernel of pygan::rmsprop_step_: one pass over each parameter, reading
+// the skip flag and the update count from tensors (see ops.cpp).
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+
+#include "rmsprop.h"
+
+namespace pygan {
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;
+
+void rmsprop_step_cpu(at::TensorList params, at::TensorList grads, at::TensorList square_avgs,
+                      const at::Tensor& updates, const at::Tensor& skip, double lr, double decay, double alpha,
+                      double eps) {
+  check_rmsprop_step(params, grads, square_avgs, updates, skip, c10::DeviceType::CPU);
+  if (*skip.const_data_ptr<bool>()) {
+    return;
+  }
+  int64_t& count = *updates.mutable_data_ptr<int64_t>();
+  // The same float32 arithmetic, in the same order, as torch.optim.RMSprop.
+  const auto lr_t = static_cast<float>(lr / (1.0 + decay * static_cast<double>(count)));
+  const auto rho = static_cast<float>(alpha), one_minus_rho = static_cast<float>(1.0 - alpha);
+  const auto epsilon = static_cast<float>(eps);
+  for (size_t i = 0; i < params.size(); ++i) {
+    float* param = params[i].mutable_data_ptr<float>();
+    const float* grad = grads[i].const_data_ptr<float>();
+    float* square_avg = square_avgs[i].mutable_data_ptr<float>();
+    at::parallel_for(0, params[i].numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        const float g = grad[j];
+        const float v = square_avg[j] * rho + one_minus_rho * g * g;
+        square_avg[j] = v;
+        param[j] -= lr_t * (g / (std::sqrt(v) + epsilon));
+      }
+    });
+  }
+  ++count;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pygan, CPU, m) { m.impl("rmsprop_step_", &rmsprop_step_cpu); }
+
+}  // namespace pygan
