@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real MNIST test split lies beside the repository (../shared/data/mnist);
@@ -45,3 +46,14 @@ def pygan_command(*args: str, env: dict | None = None, cwd: Path | None = None,
 @pytest.fixture
 def pygan():
     return pygan_command
+
+
+@pytest.fixture(scope="module")
+def no_tf32():
+    """cuDNN and cuBLAS convolutions and products in full float32: cuDNN
+    allows TF32 by default, whose 10-bit mantissa is far outside float32
+    tolerances. Module-wide, so hypothesis tests can use it too."""
+    previous = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = previous

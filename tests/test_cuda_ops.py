@@ -11,7 +11,8 @@ from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
+              pytest.mark.usefixtures("no_tf32")]
 
 ops = torch.ops.pygan
 # (x shape, weight shape, stride, padding): the seed discriminator's layers at
@@ -27,15 +28,6 @@ CASES = [
     ((1, 67, 5, 5), (3, 67, 1, 1), (2, 2), (0, 0, 0, 0)),
 ]
 SLOPES = [0.0, 0.2, 1.0]
-
-
-@pytest.fixture(autouse=True)
-def no_tf32():
-    """The definition's convolutions in full float32 (cuDNN allows TF32 by default)."""
-    previous = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def definition(x, weight, bias, stride, padding, negative_slope):
@@ -211,3 +203,14 @@ def test_cuda_graph_capture_replays_forward_and_backward():
     # cuBLAS may pick other algorithms under capture: equal up to rounding.
     for r, e in zip(replayed, eager):
         torch.testing.assert_close(r, e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_autocast_runs_the_kernels_in_its_dtype(dtype):
+    x = torch.rand(4, 32, 14, 14, device="cuda")
+    weight, bias = torch.randn(64, 32, 5, 5, device="cuda") / 10, torch.randn(64, device="cuda")
+    with torch.autocast("cuda", dtype=dtype):
+        out = pygan.ops.leaky_relu_conv2d(x, weight, bias, (2, 2), (1, 2, 1, 2), 0.2)
+    assert out.dtype == dtype
+    expected = definition(x, weight, bias, (2, 2), (1, 2, 1, 2), 0.2)
+    torch.testing.assert_close(out.float(), expected, rtol=2e-2, atol=2e-2)

@@ -17,6 +17,8 @@ DEVICES = [
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
 ]
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+# The definition's float32 convolutions on CUDA must not round through TF32.
+pytestmark = pytest.mark.usefixtures("no_tf32")
 
 
 def definition(x, weight, bias, stride, padding, negative_slope):

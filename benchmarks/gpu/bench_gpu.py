@@ -1,7 +1,10 @@
 """GPU timings of the fused op against the pure-torch (cuDNN) reference:
 the seed discriminator's forward+backward at batch 64 and 4096, and each of
 its layers at batch 64. CUDA events around each call, after a warm-up; the
-median of many repetitions. Writes a JSON file and prints a ratio table.
+median of many repetitions. Then the seed's whole training step (batch 64),
+wall time per step over a few hundred steps: plain PyTorch run eagerly (the
+reference ops, torch's own kernels), the fused ops eagerly, and the fused
+ops replayed from a CUDA graph. Writes a JSON file and prints the tables.
 
     python benchmarks/gpu/bench_gpu.py --out bench.json
 """
@@ -12,10 +15,16 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
+import time
+from pathlib import Path
 
 import torch
 
 import pygan.ops
+from pygan.config import resolve_config
+from pygan.plugins import load_plugins
+from pygan.trainer import GRAPH_WARMUP_STEPS, create_trainer
 
 LAYERS = [  # (name, channels, size, out_channels, stride, padding)
     ("block1", 1, 28, 32, 2, (1, 2, 1, 2)),
@@ -77,10 +86,36 @@ def layer_case(layer, batch: int, backward: bool):
     return lambda: torch.autograd.grad(pygan.ops.leaky_relu_conv2d(*args), inputs, grad)
 
 
+def training_step_ms(backend: str, graphs: bool, steps: int) -> float:
+    """Wall milliseconds per training step, reading the metrics back as
+    ``pygan train`` does (every --sync-every steps)."""
+    use_backend(backend)
+    plugins = load_plugins()
+    config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "cuda_graphs": graphs})
+    data = torch.rand(10_000, 1, 28, 28, device="cuda")
+    with tempfile.TemporaryDirectory() as out:
+        trainer = create_trainer(plugins, config, Path(out), data)
+
+        def run(count: int) -> None:
+            for _ in range(count):
+                trainer.enqueue_step()
+                if trainer.metric_rows.full:
+                    trainer.read_metrics()
+            trainer.read_metrics()
+            torch.cuda.synchronize()
+
+        run(GRAPH_WARMUP_STEPS + 20)
+        assert (trainer.graph is not None) == graphs
+        start = time.perf_counter()
+        run(steps)
+        return (time.perf_counter() - start) * 1e3 / steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="bench_gpu.json")
     parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=500, help="timed training steps per variant")
     options = parser.parse_args()
 
     # (name, make the step, repetitions, TF32 allowed)
@@ -103,6 +138,15 @@ def main() -> None:
         times["speedup"] = times["reference"] / times["fused"]
         results["cases"][name] = times
         print(f"{name:42} {times['reference']:13.4f} {times['fused']:10.4f} {times['speedup']:8.2f}x", flush=True)
+
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = True, False  # torch's defaults
+    steps = {"plain torch, eager": training_step_ms("reference", False, options.steps),
+             "fused, eager": training_step_ms("fused", False, options.steps),
+             "fused, CUDA graph": training_step_ms("fused", True, options.steps)}
+    results["training_step_ms"] = steps
+    print(f"\n{'training step, dcgan batch 64':42} {'ms/step':>13} {'40,000 steps':>13}")
+    for name, ms in steps.items():
+        print(f"{name:42} {ms:13.3f} {ms * 40:12.1f}s")
     with open(options.out, "w") as file:
         json.dump(results, file, indent=2)
 
