@@ -81,8 +81,12 @@ def on_train_start(run):
 
 @hookspec
 def on_step_end(run, step, metrics):
-    """Called after every training step with the step number (1-based) and a
-    dict of floats: ``d_loss``, ``d_acc``, ``g_loss``, ``g_acc``, ``lr_d``, ``lr_g``.
+    """Called for every training step, in order, with the step number
+    (1-based) and a dict of floats: ``d_loss``, ``d_acc``, ``g_loss``,
+    ``g_acc``, ``lr_d``, ``lr_g``. The metrics are read back from the device
+    every ``--sync-every`` steps, so on a GPU the calls come in batches, up to
+    that many steps after the step ran; always before the step's sample grid
+    or checkpoint.
 
     Example::
 

@@ -51,7 +51,9 @@ class Loss:
     ``discriminator_loss(real_logits, fake_logits)`` is minimised by the
     discriminator; ``generator_loss(fake_logits)`` by the generator. The
     trainer reports as accuracy how often an output above
-    ``decision_threshold`` (0 for logits) rightly says "real".
+    ``decision_threshold`` (0 for logits) rightly says "real". Both are
+    tensor code only: on CUDA the training step is captured in a graph (see
+    the README, "Training on a GPU").
     """
 
     name: str

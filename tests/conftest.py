@@ -17,6 +17,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("PYGAN_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
 
 
+# Tests of kernels run on every device type pygan has kernels for.
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="no CUDA device"))]
+
+
 def require_mnist() -> Path:
     """The MNIST test split's folder. In CI its absence fails the test; on a
     user's machine, which has no ../shared, it skips it."""

@@ -1,13 +1,15 @@
-"""The fused op's CUDA kernels: the same function as the float64 definition
-(TF32 off), 16-bit inputs with float32 accumulation, the seed discriminator
-against the CPU, CUDA-graph capture, no synchronization, and opcheck."""
+"""What only the fused op's CUDA kernels have: 16-bit inputs with float32
+accumulation against the float64 definition (TF32 off), the fake impls'
+strides, autocast, the seed discriminator against the CPU, CUDA-graph
+capture and no synchronization. The tests every device shares (gradcheck,
+opcheck, the equivalence sweeps) are parametrized over devices in
+test_ops_autograd.py and test_ops_equivalence.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
 
@@ -93,42 +95,6 @@ def test_outputs_have_the_fake_impls_strides():
     gw = ops.leaky_relu_conv2d_backward_weight(grad, x, weight.shape, stride, padding, 0.2)
     for real, fake_value in [(out, fake_out), (gx, fake_gx), (gw, fake_gw)]:
         assert real.shape == fake_value.shape and real.stride() == fake_value.stride()
-
-
-@pytest.mark.parametrize("slope", SLOPES)
-def test_gradcheck_and_gradgradcheck(slope):
-    x, weight, bias, stride, padding = make(CASES[4], torch.float64)
-    # |v| >= 0.1: the numerical derivative never straddles the activation's kink.
-    x = x.sign() * (x.abs() + 0.1)
-    inputs = tuple(t.requires_grad_() for t in (x, weight, bias))
-
-    def f(x, weight, bias):
-        return ops.leaky_relu_conv2d(x, weight, bias, stride, padding, slope)
-
-    assert gradcheck(f, inputs)
-    assert gradgradcheck(f, inputs)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
-def test_opcheck(dtype):
-    x, weight, bias, stride, padding = make(CASES[4], dtype)
-    grad_output = torch.randn(2, 4, 3, 8, dtype=dtype, device="cuda")
-    for requires_grad in (x, weight, bias, grad_output):
-        requires_grad.requires_grad_()
-    torch.library.opcheck(ops.leaky_relu_conv2d.default, (x, weight, bias, stride, padding, 0.2))
-    torch.library.opcheck(ops.leaky_relu_conv2d.default, (x, weight, None, stride, padding, 0.2))
-    torch.library.opcheck(ops.leaky_relu_conv2d_backward_input.default, (grad_output, x, weight, stride, padding, 0.2))
-    torch.library.opcheck(ops.leaky_relu_conv2d_backward_weight.default,
-                          (grad_output, x, list(weight.shape), stride, padding, 0.2))
-
-
-def test_empty_batch():
-    x = torch.randn(0, 3, 8, 8, device="cuda", requires_grad=True)
-    weight = torch.randn(4, 3, 5, 5, device="cuda", requires_grad=True)
-    out = ops.leaky_relu_conv2d(x, weight, None, [2, 2], [1, 2, 1, 2], 0.2)
-    assert out.shape == (0, 4, 4, 4)
-    (grad_weight,) = torch.autograd.grad(out.sum(), weight)
-    assert torch.equal(grad_weight, torch.zeros_like(weight))
 
 
 def test_rejects_mixed_devices():

@@ -1,5 +1,6 @@
-"""Autograd of the fused op: numerical gradient checks (first and second
-order), torch.library.opcheck, and torch.compile of the seed discriminator."""
+"""Autograd of the fused op on every device: numerical gradient checks
+(first and second order), torch.library.opcheck, and torch.compile of the
+seed discriminator."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
+from conftest import DEVICES
 
 ops = torch.ops.pygan
 
@@ -21,21 +23,24 @@ CASES = [
 SLOPES = [0.0, 0.2, 1.0]
 
 
-def away_from_zero(*shape):
+def away_from_zero(*shape, device="cpu"):
     """Values with |v| >= 0.1: the numerical derivative never straddles the activation's kink."""
     values = torch.rand(*shape, dtype=torch.float64) + 0.1
-    return (values * torch.randint(0, 2, shape, dtype=torch.float64).mul(2).sub(1)).requires_grad_()
+    signs = torch.randint(0, 2, shape, dtype=torch.float64).mul(2).sub(1)
+    return (values * signs).to(device).requires_grad_()
 
 
-def inputs(case):
+def inputs(case, device):
     x_shape, weight_shape, stride, padding = case
-    return away_from_zero(*x_shape), away_from_zero(*weight_shape), away_from_zero(weight_shape[0]), stride, padding
+    return (away_from_zero(*x_shape, device=device), away_from_zero(*weight_shape, device=device),
+            away_from_zero(weight_shape[0], device=device), stride, padding)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("slope", SLOPES)
 @pytest.mark.parametrize("case", CASES)
-def test_gradcheck_and_gradgradcheck(case, slope):
-    x, weight, bias, stride, padding = inputs(case)
+def test_gradcheck_and_gradgradcheck(case, slope, device):
+    x, weight, bias, stride, padding = inputs(case, device)
 
     def f(x, weight, bias):
         return ops.leaky_relu_conv2d(x, weight, bias, stride, padding, slope)
@@ -44,21 +49,22 @@ def test_gradcheck_and_gradgradcheck(case, slope):
     assert gradgradcheck(f, (x, weight, bias))
 
 
-@pytest.mark.parametrize("case", CASES[:1])
-def test_backward_ops_have_gradients(case):
-    x, weight, _, stride, padding = inputs(case)
-    grad_output = away_from_zero(*ops.leaky_relu_conv2d(x, weight, None, stride, padding, 0.2).shape)
+@pytest.mark.parametrize("device", DEVICES)
+def test_backward_ops_have_gradients(device):
+    x, weight, _, stride, padding = inputs(CASES[0], device)
+    grad_output = away_from_zero(*ops.leaky_relu_conv2d(x, weight, None, stride, padding, 0.2).shape, device=device)
     assert gradcheck(lambda g, w: ops.leaky_relu_conv2d_backward_input(g, x, w, stride, padding, 0.2),
                      (grad_output, weight))
     assert gradcheck(lambda g, x: ops.leaky_relu_conv2d_backward_weight(g, x, weight.shape, stride, padding, 0.2),
                      (grad_output, x))
 
 
-def test_gradient_penalty_matches_the_reference():
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradient_penalty_matches_the_reference(device):
     """A WGAN-GP style penalty differentiates the input gradient once more."""
     from pygan.ops import reference
 
-    x, weight, bias, stride, padding = inputs(CASES[0])
+    x, weight, bias, stride, padding = inputs(CASES[0], device)
 
     def penalty(op):
         out = op(x, weight, bias, stride, padding, 0.2)
@@ -70,10 +76,14 @@ def test_gradient_penalty_matches_the_reference():
         torch.testing.assert_close(fused_grad, reference_grad, rtol=1e-10, atol=1e-10 * scale)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_opcheck(dtype):
-    x, weight, bias, stride, padding = (t.to(dtype) if isinstance(t, torch.Tensor) else t for t in inputs(CASES[0]))
-    grad_output = torch.randn(2, 4, 3, 8, dtype=dtype, requires_grad=True)
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_opcheck(dtype, device):
+    if dtype == torch.bfloat16 and device == "cpu":
+        pytest.skip("the CPU kernels take float32 and float64 (autocast casts bfloat16 to float32 for them)")
+    x, weight, bias, stride, padding = (t.detach().to(dtype).requires_grad_() if isinstance(t, torch.Tensor) else t
+                                        for t in inputs(CASES[0], device))
+    grad_output = torch.randn(2, 4, 3, 8, dtype=dtype, device=device, requires_grad=True)
     torch.library.opcheck(ops.leaky_relu_conv2d.default, (x, weight, bias, stride, padding, 0.2))
     torch.library.opcheck(ops.leaky_relu_conv2d.default, (x, weight, None, stride, padding, 0.2))
     torch.library.opcheck(ops.leaky_relu_conv2d_backward_input.default, (grad_output, x, weight, stride, padding, 0.2))
@@ -82,12 +92,13 @@ def test_opcheck(dtype):
 
 
 @pytest.mark.slow
-def test_compiled_discriminator_matches_eager():
+@pytest.mark.parametrize("device", DEVICES)
+def test_compiled_discriminator_matches_eager(device, no_tf32):
     from pygan_plugins.dcgan import Discriminator
 
     torch.manual_seed(0)
-    discriminator = Discriminator()
-    images = torch.rand(4, 1, 28, 28)
+    discriminator = Discriminator().to(device)
+    images = torch.rand(4, 1, 28, 28, device=device)
 
     def step(model):
         model.zero_grad(set_to_none=True)

@@ -10,12 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pygan.ops
+from conftest import DEVICES
 from pygan.ops import reference
 
-DEVICES = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")),
-]
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 # The definition's float32 convolutions on CUDA must not round through TF32.
 pytestmark = pytest.mark.usefixtures("no_tf32")
@@ -123,14 +120,20 @@ def test_seed_layers(device, dtype, layer):
     check_op(fused, x, weight, bias, (stride, stride), padding, 0.2)
 
 
-def test_empty_batch_has_the_output_shape():
-    out = fused(torch.randn(0, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [2, 2], [1, 2, 1, 2], 0.2)
+@pytest.mark.parametrize("device", DEVICES)
+def test_an_empty_batch_has_the_output_shape_and_zero_weight_gradient(device):
+    x = torch.randn(0, 3, 8, 8, device=device, requires_grad=True)
+    weight = torch.randn(4, 3, 5, 5, device=device, requires_grad=True)
+    out = fused(x, weight, None, [2, 2], [1, 2, 1, 2], 0.2)
     assert out.shape == (0, 4, 4, 4)
+    (grad_weight,) = torch.autograd.grad(out.sum(), weight)
+    assert torch.equal(grad_weight, torch.zeros_like(weight))
 
 
-def test_leaky_relu_at_zero_and_signed_zero_match_torch():
-    x = torch.tensor([0.0, -0.0, 1.0, -1.0]).view(1, 4, 1, 1)
-    weight = torch.eye(4).view(4, 4, 1, 1)
+@pytest.mark.parametrize("device", DEVICES)
+def test_leaky_relu_at_zero_and_signed_zero_match_torch(device):
+    x = torch.tensor([0.0, -0.0, 1.0, -1.0], device=device).view(1, 4, 1, 1)
+    weight = torch.eye(4, device=device).view(4, 4, 1, 1)
     assert torch.equal(fused(x, weight, None, [1, 1], [0, 0, 0, 0], 0.2), F.leaky_relu(x, 0.2))
 
 
@@ -162,16 +165,17 @@ def run_discriminator(monkeypatch, backend: str, images: torch.Tensor):
     monkeypatch.setenv("PYGAN_OPS", backend)
     monkeypatch.setattr(pygan.ops, "_selected", {})
     torch.manual_seed(0)
-    discriminator = Discriminator().double()
+    discriminator = Discriminator().to(images.device, torch.float64)
     images = images.clone().requires_grad_()
     logits = discriminator(images)
     logits.sum().backward()
-    assert pygan.ops._selected["cpu"][0] == backend
+    assert pygan.ops._selected[images.device.type][0] == backend
     return [logits, images.grad] + [p.grad for p in discriminator.parameters()]
 
 
-def test_discriminator_is_the_same_on_both_backends(monkeypatch):
-    images = torch.rand(6, 1, 28, 28, dtype=torch.float64)
+@pytest.mark.parametrize("device", DEVICES)
+def test_discriminator_is_the_same_on_both_backends(monkeypatch, device):
+    images = torch.rand(6, 1, 28, 28, dtype=torch.float64, device=device)
     for fused_value, reference_value in zip(run_discriminator(monkeypatch, "fused", images),
                                             run_discriminator(monkeypatch, "reference", images)):
         assert_matches(fused_value, reference_value)

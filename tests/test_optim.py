@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import DEVICES
 from pygan import checkpoint
 from pygan.config import resolve_config
 from pygan.ops import reference
@@ -14,8 +15,6 @@ from pygan.optim import LossScaler, RMSprop
 from pygan.plugins import load_plugins
 from pygan.trainer import create_trainer, prepare_out_dir
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                                 reason="needs a CUDA device"))]
 LR, DECAY, ALPHA, EPS = 1e-3, 0.5, 0.9, 1e-7
 
 
