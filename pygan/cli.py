@@ -215,6 +215,8 @@ def command_info(args) -> None:
     info = ops.backend_info()
     if info["extension_loaded"]:
         print(f"extension: pygan._C loaded (CUDA kernels built: {'yes' if info['extension_with_cuda'] else 'no'})")
+        kernels = ", ".join(f"{op} ({', '.join(devices)})" for op, devices in info["kernels"].items())
+        print(f"compiled kernels: {kernels}")
     else:
         print(f"extension: NOT loaded: {info['extension_error']}")
     print(f"op backends (PYGAN_OPS={info['requested']}):")

@@ -164,6 +164,7 @@ def test_info_reports_versions_extension_and_devices():
     assert "pygan 0.1.0" in result.stdout and "devices: cpu" in result.stdout
     assert "extension: pygan._C loaded" in result.stdout
     assert "  cpu: fused (compiled kernel)" in result.stdout
+    assert "compiled kernels: leaky_relu_conv2d (cpu" in result.stdout and ", rmsprop_step_ (cpu" in result.stdout
 
 
 def test_info_says_when_the_reference_is_forced():

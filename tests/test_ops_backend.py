@@ -84,6 +84,8 @@ def test_backend_info(fresh):
     info = pygan.ops.backend_info()
     assert info["extension_loaded"] and info["extension_error"] is None
     assert info["devices"]["cpu"] == {"compiled_kernel": True, "selected": "fused", "reason": "compiled kernel"}
+    expected_devices = ["cpu", "cuda"] if info["extension_with_cuda"] else ["cpu"]
+    assert info["kernels"] == {"leaky_relu_conv2d": expected_devices, "rmsprop_step_": expected_devices}
 
 
 def test_backend_info_reports_a_required_missing_extension(no_extension):

@@ -36,9 +36,9 @@ _CHOICES = ("auto", "fused", "reference")
 _selected: dict[str, tuple[str, str]] = {}
 
 
-def _has_kernel(device_type: str) -> bool:
+def _has_kernel(device_type: str, ops: tuple[str, ...] = _OPS) -> bool:
     key = {"meta": "Meta"}.get(device_type, device_type.upper())
-    return all(torch._C._dispatch_has_kernel_for_dispatch_key(op, key) for op in _OPS)
+    return all(torch._C._dispatch_has_kernel_for_dispatch_key(op, key) for op in ops)
 
 
 def _decide(device_type: str) -> tuple[str, str]:
@@ -82,8 +82,12 @@ def backend_info() -> dict:
             backend, reason = "error", str(error)
         backends[device_type] = {"compiled_kernel": _extension.module is not None and _has_kernel(device_type),
                                  "selected": backend, "reason": reason}
+    kernels = {op.split("::")[1]: [device for device in ("cpu", "cuda")
+                                   if _extension.module is not None and _has_kernel(device, (op,))]
+               for op in _OPS}
     return {
         "extension_loaded": _extension.module is not None,
+        "kernels": kernels,  # op -> the device types it has compiled kernels for
         "extension_error": _extension.error,
         "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
         "requested": os.environ.get("PYGAN_OPS", "auto"),
