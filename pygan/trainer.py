@@ -172,7 +172,7 @@ class Trainer:
         NonFiniteLoss if an update was not finite. ``train`` instead reads
         the metrics back every ``sync_every`` steps."""
         self.enqueue_step()
-        (step, metrics, problem), = self.read_metrics()[-1:]
+        (_, metrics, problem), = self.read_metrics()[-1:]
         if problem is not None:
             raise NonFiniteLoss(problem)
         return metrics
