@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-# The built-in plugins that write a run's files name them.
-from pygan_plugins import metrics_log, sample_grids
-
 from pygan.errors import PyganError
 from pygan.files import write_bytes_atomically
 from pygan.images import save_image
 from pygan.plot import PANELS, plot_metrics
+from pygan.run_folder import LOSS_PLOT, METRICS, SAMPLES, read_metrics
 
 GIF_FILE = "samples.gif"
 REPORT_FILE = "report.md"
@@ -33,9 +31,9 @@ def write_report(run_dir: Path) -> list[Path]:
     """Write the plot, the GIF (when the run saved sample grids) and the
     Markdown summary into ``run_dir``; return their paths."""
     run_dir = Path(run_dir)
-    rows = _read_rows(run_dir / metrics_log.FILE)
+    rows = _read_rows(run_dir / METRICS)
     config = _read_config(run_dir / "config.json")
-    written = [run_dir / metrics_log.PLOT]
+    written = [run_dir / LOSS_PLOT]
     plot_metrics(rows, written[0], title=f"{config.get('plugin', '')} ({config.get('loss', '')})")
     grids = grids_of(run_dir)
     if grids:
@@ -48,7 +46,7 @@ def write_report(run_dir: Path) -> list[Path]:
 
 def _read_rows(path: Path) -> list[dict]:
     try:
-        rows = metrics_log.read_metrics(path)
+        rows = read_metrics(path)
     except FileNotFoundError:
         raise PyganError(f"{path.parent}: no {path.name}; is it a pygan run folder?") from None
     except (OSError, ValueError) as error:  # ValueError covers a line cut short by a crash
@@ -69,7 +67,7 @@ def _read_config(path: Path) -> dict:
 def grids_of(run_dir: Path) -> list[tuple[int, Path]]:
     """The run's sample grids as (step, path), in step order (numerically:
     names outgrow their zero padding after step 99,999)."""
-    folder = run_dir / sample_grids.DIRECTORY
+    folder = run_dir / SAMPLES
     return sorted((int(path.stem), path) for path in folder.glob("*.png") if path.stem.isdigit())
 
 
@@ -102,7 +100,7 @@ def markdown(run_dir: Path, config: dict, rows: list[dict], grids: list[tuple[in
         if values:
             lines.append(f"| {key} | {np.mean(values):.4f} |")
     lines += ["", "## Evaluation", ""] + evaluation_lines(rows)
-    lines += ["", "## Files", "", f"- loss and accuracy curves: {metrics_log.PLOT}"]
+    lines += ["", "## Files", "", f"- loss and accuracy curves: {LOSS_PLOT}"]
     if grids:
         lines.append(f"- samples over training: {GIF_FILE} ({len(grids)} grids, steps {grids[0][0]:,} "
                      f"to {grids[-1][0]:,})")

@@ -6,19 +6,12 @@ import json
 import pygan
 from pygan.files import write_bytes_atomically
 from pygan.plot import plot_metrics
-
-FILE = "metrics.jsonl"
-PLOT = "losses.png"
-
-
-def read_metrics(path):
-    with open(path) as stream:
-        return [json.loads(line) for line in stream if line.strip()]
+from pygan.run_folder import LOSS_PLOT, METRICS, read_metrics
 
 
 @pygan.hookimpl
 def on_train_start(run):
-    path = run.out_dir / FILE
+    path = run.out_dir / METRICS
     if path.exists():
         # A resumed run continues from its checkpoint: steps logged after it
         # were undone, and are logged again as they are retrained.
@@ -38,6 +31,6 @@ def on_run_end(run, step, status):
     if stream is None:
         return
     stream.close()
-    rows = read_metrics(run.out_dir / FILE)
+    rows = read_metrics(run.out_dir / METRICS)
     if rows:
-        plot_metrics(rows, run.out_dir / PLOT, title=f"{run.config['plugin']} ({run.config['loss']})")
+        plot_metrics(rows, run.out_dir / LOSS_PLOT, title=f"{run.config['plugin']} ({run.config['loss']})")

@@ -3,12 +3,11 @@
 
 import pygan
 from pygan.images import save_grid
-
-DIRECTORY = "samples"
+from pygan.run_folder import SAMPLES
 
 
 @pygan.hookimpl
 def on_sample(run, step, images):
-    folder = run.out_dir / DIRECTORY
+    folder = run.out_dir / SAMPLES
     folder.mkdir(exist_ok=True)
     save_grid(images, folder / f"{step:05d}.png")
