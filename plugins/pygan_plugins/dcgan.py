@@ -46,7 +46,10 @@ class Discriminator(nn.Module):
         nn.init.zeros_(self.classify.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.blocks(images).flatten(1))
+        # Keras' Flatten of its channels-last tensor: (height, width, channel)
+        # order. The fused op's output is channels-last in memory, so this
+        # is a view; flattening (channel, height, width) would copy it.
+        return self.classify(self.blocks(images).permute(0, 2, 3, 1).flatten(1))
 
     def probability(self, images: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self(images))
