@@ -27,6 +27,8 @@ timeout 300 $PYTHON -m pip install --no-build-isolation --no-deps -v \
   -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 . > "$OUT/build.log" 2>&1 \
   || { echo "build failed: see $OUT/build.log"; tail -40 "$OUT/build.log"; exit 1; }
 grep "pygan: torch CUDA" "$OUT/build.log"
+# The runtime pin must name the torch that is there (pip would otherwise fetch another).
+$PYTHON -m pip check 2>&1 | grep -i pygan || echo "pip check: pygan's requirements are met"
 $PYTHON -m pygan info >> "$OUT/info.txt" 2>&1
 tail -20 "$OUT/info.txt"
 
