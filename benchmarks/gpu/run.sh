@@ -11,6 +11,9 @@
 # test split to a device machine without copying it, from the repository root:
 #   ln -s ../shared/data .gpu-data   (and: echo /.gpu-data >> .git/info/exclude)
 # then carry ".gpu-data/mnist" in the device call.
+# Python packages the machine lacks travel as wheels in .whl/ (carried, and
+# excluded from git), e.g. for the tests' expecttest:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl expecttest
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu-out}
 mkdir -p "$OUT"
@@ -22,6 +25,10 @@ PYTHON="${PYTHON:-python3} -P"
 MNIST=${PYGAN_TEST_MNIST_DIR:-$PWD/.gpu-data/mnist}
 if [ -d "$MNIST" ]; then export PYGAN_TEST_MNIST_DIR=$MNIST; else MNIST=; fi
 
+if ls .whl/*.whl > /dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 nvidia-smi > "$OUT/info.txt" 2>&1
 timeout 300 $PYTHON -m pip install --no-build-isolation --no-deps -v \
   -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 . > "$OUT/build.log" 2>&1 \
