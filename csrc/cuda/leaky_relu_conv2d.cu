@@ -17,6 +17,8 @@
 // while the current one is multiplied out of shared memory.
 #include "leaky_relu_conv2d.cuh"
 
+#include "launch.cuh"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -268,14 +270,17 @@ struct BackwardInput {
   T* grad_x;             // [N, H, W, C]
   acc_t slope;
   int rows, cols, k_begin, k_end;
+  // Phases along the width: min(stride_w, width), since a phase at or past
+  // the image's edge has no pixel (and a stride can exceed the grid's limit).
+  int phases_w;
   // Set by slice: the phase, its pixels per sample along each axis, its first
   // tap and number of taps along each axis.
   int phase_h, phase_w, size_h, size_w, tap_h, tap_w, taps_h, taps_w;
 
   __device__ BackwardInput slice(int z) const {
     BackwardInput g = *this;
-    g.phase_h = z / s.stride_w;
-    g.phase_w = z % s.stride_w;
+    g.phase_h = z / phases_w;
+    g.phase_w = z % phases_w;
     g.size_h = ceil_div(s.height - g.phase_h, s.stride_h);  // 0 when the phase lies outside the image
     g.size_w = ceil_div(s.width - g.phase_w, s.stride_w);
     g.tap_h = (g.phase_h + s.pad_top) % s.stride_h;
@@ -380,7 +385,9 @@ __global__ void sum_splits(const typename Accum<T>::type* workspace, int splits,
   using A = typename Accum<T>::type;
   const int taps = s.kernel_h * s.kernel_w, patch = taps * s.channels;
   const int total = s.out_channels * patch;
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+  // One thread per element: the grid covers total (a grid-stride step could overflow int).
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < total) {
     const int tap = i % taps, c = (i / taps) % s.channels, o = i / patch;
     const A* partial = workspace + o * patch + tap * s.channels + c;
     A sum = 0;
@@ -393,7 +400,7 @@ template <typename Problem>
 cudaError_t launch_gemm(const Problem& problem, int max_rows, int slices, cudaStream_t stream) {
   if (max_rows > 0 && problem.cols > 0 && slices > 0) {
     const dim3 grid(ceil_div(max_rows, kTileM), ceil_div(problem.cols, kTileN), slices);
-    implicit_gemm<<<grid, kThreads, 0, stream>>>(problem);
+    PYGAN_LAUNCH(implicit_gemm, grid, kThreads, stream, problem);
   }
   return cudaGetLastError();
 }
@@ -444,9 +451,10 @@ cudaError_t leaky_relu_conv2d_backward_input(DType dtype, const ConvShape& shape
                              static_cast<const T*>(weight), static_cast<T*>(grad_x), static_cast<A>(negative_slope)};
     problem.cols = shape.channels;
     problem.k_begin = 0;
+    problem.phases_w = std::min(shape.stride_w, shape.width);
     // Phase (0, 0) has the most pixels; slice() sets each phase's own extents.
     const int max_rows = shape.batch * ceil_div(shape.height, shape.stride_h) * ceil_div(shape.width, shape.stride_w);
-    return launch_gemm(problem, max_rows, shape.stride_h * shape.stride_w, stream);
+    return launch_gemm(problem, max_rows, std::min(shape.stride_h, shape.height) * problem.phases_w, stream);
   });
 }
 
@@ -481,8 +489,8 @@ cudaError_t leaky_relu_conv2d_backward_weight(DType dtype, const ConvShape& shap
     const cudaError_t error = launch_gemm(problem, problem.rows, splits, stream);
     const int total = problem.rows * problem.cols;
     if (error != cudaSuccess || total == 0) return error;
-    sum_splits<T><<<ceil_div(total, kThreads), kThreads, 0, stream>>>(static_cast<const A*>(workspace), splits,
-                                                                      shape, static_cast<T*>(grad_weight));
+    PYGAN_LAUNCH(sum_splits<T>, ceil_div(total, kThreads), kThreads, stream, static_cast<const A*>(workspace), splits,
+                 shape, static_cast<T*>(grad_weight));
     return cudaGetLastError();
   });
 }

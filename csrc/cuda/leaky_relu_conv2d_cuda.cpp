@@ -44,10 +44,17 @@ void check_tensor(const char* name, const at::Tensor& t, const at::Tensor& x) {
               " but the input has dtype ", x.scalar_type());
 }
 
-// The kernels index with 32-bit integers.
+// The kernels index with 32-bit integers, and round extents up to whole
+// tiles and splits (by less than 2^21) on the way.
+constexpr int64_t kMaxElements = (int64_t{1} << 31) - (int64_t{1} << 21);
+// A grid's y and z extents: a GEMM's column tiles (64 columns each), the
+// input gradient's stride phases.
+constexpr int64_t kMaxGridYZ = 65535;
+constexpr int64_t kTileColumns = 64;
+
 void check_size(const char* name, int64_t elements) {
-  TORCH_CHECK(elements <= std::numeric_limits<int32_t>::max(), kOp, ": ", name, " has ", elements,
-              " elements; the CUDA kernels support fewer than 2^31");
+  TORCH_CHECK(elements <= kMaxElements, kOp, ": ", name, " has ", elements,
+              " elements; the CUDA kernels support at most ", kMaxElements);
 }
 
 cuda::ConvShape make_shape(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
@@ -60,6 +67,10 @@ cuda::ConvShape make_shape(const at::Tensor& x, at::IntArrayRef weight_size, at:
               ": stride must be two positive integers, got ", stride);
   TORCH_CHECK(padding.size() == 4 && *std::min_element(padding.begin(), padding.end()) >= 0, kOp,
               ": padding must be four non-negative integers (top, bottom, left, right), got ", padding);
+  constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
+  TORCH_CHECK(std::max(stride[0], stride[1]) <= kMaxInt &&
+                  *std::max_element(padding.begin(), padding.end()) <= kMaxInt,
+              kOp, ": stride ", stride, " and padding ", padding, " must be below 2^31 on CUDA");
   TORCH_CHECK(weight_size[1] == x.size(1), kOp, ": the weight expects ", weight_size[1],
               " input channels but the input has ", x.size(1));
   const int64_t padded_h = x.size(2) + padding[0] + padding[1];
@@ -72,6 +83,13 @@ cuda::ConvShape make_shape(const at::Tensor& x, at::IntArrayRef weight_size, at:
   check_size("the weight", c10::multiply_integers(weight_size));
   check_size("the output", x.size(0) * weight_size[0] * out_h * out_w);
   check_size("the padded input", x.size(0) * x.size(1) * padded_h * padded_w);
+  const int64_t widest = std::max({weight_size[0], x.size(1), weight_size[1] * weight_size[2] * weight_size[3]});
+  TORCH_CHECK(widest <= kMaxGridYZ * kTileColumns, kOp, ": ", widest,
+              " channels (or weight elements per output channel) exceed the CUDA kernels' grid, at most ",
+              kMaxGridYZ * kTileColumns);
+  const int64_t phases = std::min(stride[0], x.size(2)) * std::min(stride[1], x.size(3));
+  TORCH_CHECK(phases <= kMaxGridYZ, kOp, ": stride ", stride, " over a ", x.size(2), "x", x.size(3),
+              " input makes ", phases, " input-gradient phases; the CUDA kernels support at most ", kMaxGridYZ);
   // Every extent below is at most an element count checked above.
   const auto i = [](int64_t v) { return static_cast<int>(v); };
   return cuda::ConvShape{i(x.size(0)),      i(x.size(1)),      i(x.size(2)),       i(x.size(3)),

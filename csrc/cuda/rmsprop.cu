@@ -5,6 +5,8 @@
 
 #include "rmsprop.cuh"
 
+#include "launch.cuh"
+
 namespace pygan {
 namespace cuda {
 namespace {
@@ -68,9 +70,9 @@ cudaError_t rmsprop_step(int count, float* const* params, const float* const* gr
       largest = std::max(largest, numels[first + t]);
     }
     const auto blocks = static_cast<unsigned>(std::min<int64_t>((largest + kThreads - 1) / kThreads, kMaxBlocksPerTensor));
-    rmsprop_step_kernel<<<dim3(blocks, size), kThreads, 0, stream>>>(batch, skip, updates, settings);
+    PYGAN_LAUNCH(rmsprop_step_kernel, dim3(blocks, size), kThreads, stream, batch, skip, updates, settings);
   }
-  count_update_kernel<<<1, 1, 0, stream>>>(skip, updates);
+  PYGAN_LAUNCH(count_update_kernel, 1, 1, stream, skip, updates);
   return cudaGetLastError();
 }
 

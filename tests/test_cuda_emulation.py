@@ -1,0 +1,215 @@
+"""The CUDA kernels' arithmetic, tested without a GPU.
+
+csrc/cuda/*.cu are compiled by the host C++ compiler against the small
+runtime in tests/cuda_emulation/ (csrc/cuda/launch.cuh turns each launch
+into CPU threads, one per CUDA thread, with __syncthreads a barrier), and
+their results compared with the float64 definition of the op. This catches
+errors of indexing, tiling, padding, stride phases and split reductions on
+every CI run. What only a GPU shows (its memory model, real float16
+rounding, speed) is tests/test_cuda_ops.py's, on a GPU. Every buffer is
+surrounded by NaN guard elements, and outputs start as NaN, so a write out of
+bounds or an element never written fails the comparison.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import REPO_ROOT
+from pygan.ops import reference
+
+CUDA_DIR = REPO_ROOT / "csrc" / "cuda"
+EMULATION_DIR = Path(__file__).resolve().parent / "cuda_emulation"
+GUARD = 17  # NaN elements either side of every buffer
+DTYPES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}  # pygan::cuda::DType
+# The emulated 16-bit types hold a float: their paths are tested for indexing, at float32 precision.
+TOLERANCE = {"float32": 1e-5, "float64": 1e-11, "float16": 1e-5, "bfloat16": 1e-5}
+SEED_LAYERS = [  # (N, C, H, W, O, KH, KW, stride, padding) of the seed discriminator at batch 2
+    (2, 1, 28, 28, 32, 5, 5, (2, 2), (1, 2, 1, 2)),
+    (2, 32, 14, 14, 64, 5, 5, (2, 2), (1, 2, 1, 2)),
+    (2, 64, 7, 7, 128, 5, 5, (2, 2), (2, 2, 2, 2)),
+    (2, 128, 4, 4, 256, 5, 5, (1, 1), (2, 2, 2, 2)),
+]
+ODD_SHAPES = [
+    (2, 3, 6, 7, 4, 3, 3, (2, 1), (0, 1, 2, 1)),
+    (0, 3, 6, 7, 4, 3, 3, (2, 1), (0, 1, 2, 1)),  # an empty batch
+    (3, 5, 9, 11, 7, 1, 1, (3, 4), (1, 2, 0, 3)),  # strides larger than the kernel
+    (2, 3, 5, 5, 2, 2, 2, (4, 3), (1, 0, 2, 1)),
+    (1, 70, 5, 6, 67, 3, 2, (1, 2), (1, 1, 0, 2)),  # channels that fill no whole tile
+    (2, 17, 3, 3, 65, 3, 3, (1, 1), (0, 0, 0, 0)),
+    (2, 3, 1, 2, 3, 4, 4, (2, 3), (3, 0, 1, 2)),  # an image smaller than the kernel
+    (1, 2, 3, 3, 3, 1, 1, (256, 257), (0, 0, 0, 0)),  # more stride phases than a grid's z extent
+    (5, 6, 13, 10, 9, 3, 5, (3, 2), (2, 0, 4, 1)),
+]
+
+
+def find_compiler() -> str | None:
+    return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory):
+    compiler = find_compiler()
+    if compiler is None:
+        message = "no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + "; CI builds the extension, so it must have one")
+        pytest.skip(message)
+    library = tmp_path_factory.mktemp("cuda_emulation") / "kernels.so"
+    command = [compiler, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-DPYGAN_CUDA_EMULATION",
+               "-I", str(EMULATION_DIR), "-I", str(CUDA_DIR), "-x", "c++", *map(str, sorted(CUDA_DIR.glob("*.cu"))),
+               "-x", "none", str(EMULATION_DIR / "exports.cpp"), "-o", str(library)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
+    lib = ctypes.CDLL(str(library))
+    p, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+    lib.forward.argtypes = [i, p, p, p, p, d, p]
+    lib.backward_input.argtypes = [i, p, p, p, p, d, p]
+    lib.backward_weight_splits.argtypes = [p, i]
+    lib.backward_weight_workspace.argtypes = [p, i]
+    lib.backward_weight_workspace.restype = ctypes.c_longlong
+    lib.backward_weight.argtypes = [i, p, p, p, d, i, p, p]
+    lib.rmsprop.argtypes = [i, p, p, p, p, p, p, d, d, d, d]
+    return lib
+
+
+class Buffer:
+    """A flat array with NaN guards on both sides; ``pointer`` is its first element."""
+
+    def __init__(self, values: np.ndarray | None, size: int, dtype) -> None:
+        self.array = np.full(size + 2 * GUARD, np.nan, dtype=dtype)
+        if values is not None:
+            self.array[GUARD:GUARD + size] = values.reshape(-1)
+        self.size = size
+
+    @property
+    def pointer(self) -> int:
+        return self.array.ctypes.data + GUARD * self.array.itemsize
+
+    @property
+    def values(self) -> np.ndarray:
+        assert np.isnan(self.array[:GUARD]).all() and np.isnan(self.array[GUARD + self.size:]).all(), \
+            "a kernel wrote outside its buffer"
+        return self.array[GUARD:GUARD + self.size]
+
+
+def nhwc(t: torch.Tensor) -> np.ndarray:
+    return t.detach().permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def definition(case, slope, bias, seed=0):
+    """Inputs, and the float64 definition's output and gradients (x, weight)."""
+    n, c, h, w, o, kh, kw, stride, (top, bottom, left, right) = case
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=generator, dtype=torch.float64)
+    if x.numel():
+        x.view(-1)[::7] = 0.0  # leaky_relu'(0) is the slope, as in torch
+    weight = torch.randn(o, c, kh, kw, generator=generator, dtype=torch.float64)
+    b = torch.randn(o, generator=generator, dtype=torch.float64) if bias else None
+    x_, weight_ = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    out = F.conv2d(F.pad(F.leaky_relu(x_, slope), (left, right, top, bottom)), weight_, b, stride)
+    grad_out = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+    grad_x, grad_weight = torch.autograd.grad(out, (x_, weight_), grad_out)
+    return x, weight, b, grad_out, out.detach(), grad_x, grad_weight
+
+
+def conv_shape(case):
+    n, c, h, w, o, kh, kw, (sh, sw), (top, bottom, left, right) = case
+    out_h, out_w = (h + top + bottom - kh) // sh + 1, (w + left + right - kw) // sw + 1
+    return (ctypes.c_int * 13)(n, c, h, w, o, kh, kw, out_h, out_w, sh, sw, top, left)
+
+
+def assert_close(actual: np.ndarray, expected: torch.Tensor, dtype: str) -> None:
+    expected = expected.reshape(-1).numpy()
+    assert not np.isnan(actual).any(), f"{np.isnan(actual).sum()} elements never written"
+    scale = max(np.abs(expected).max(initial=0.0), 1.0)
+    error = np.abs(actual - expected).max(initial=0.0)
+    assert error <= TOLERANCE[dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
+
+
+def run_op(kernels, case, dtype, slope=0.2, bias=True, splits=None, multiprocessors=132):
+    x, weight, b, grad_out, out, grad_x, grad_weight = definition(case, slope, bias)
+    element = np.float64 if dtype == "float64" else np.float32  # emulated 16-bit types hold a float
+    code, shape = DTYPES[dtype], conv_shape(case)
+    x_buf, weight_buf, grad_out_buf = (Buffer(nhwc(t), t.numel(), element) for t in (x, weight, grad_out))
+    bias_buf = Buffer(b.numpy(), b.numel(), element) if bias else None
+
+    out_buf = Buffer(None, out.numel(), element)
+    assert kernels.forward(code, shape, x_buf.pointer, weight_buf.pointer, bias_buf.pointer if bias else None,
+                           slope, out_buf.pointer) == 0
+    assert_close(out_buf.values, torch.from_numpy(nhwc(out)), dtype)
+
+    grad_x_buf = Buffer(None, x.numel(), element)
+    assert kernels.backward_input(code, shape, grad_out_buf.pointer, x_buf.pointer, weight_buf.pointer, slope,
+                                  grad_x_buf.pointer) == 0
+    assert_close(grad_x_buf.values, torch.from_numpy(nhwc(grad_x)), dtype)
+
+    splits = splits or kernels.backward_weight_splits(shape, multiprocessors)
+    workspace = Buffer(None, kernels.backward_weight_workspace(shape, splits), element)
+    grad_weight_buf = Buffer(None, weight.numel(), element)
+    assert kernels.backward_weight(code, shape, grad_out_buf.pointer, x_buf.pointer, slope, splits,
+                                   workspace.pointer, grad_weight_buf.pointer) == 0
+    assert not np.isnan(workspace.values).any(), "a split left part of the workspace unwritten"
+    assert_close(grad_weight_buf.values, grad_weight, dtype)  # [O, C, KH, KW], contiguous
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", SEED_LAYERS, ids=["block1", "block2", "block3", "block4"])
+def test_seed_layers_match_the_definition(kernels, case, dtype):
+    run_op(kernels, case, dtype)
+
+
+@pytest.mark.parametrize("case", ODD_SHAPES, ids=lambda case: "N{}C{}_{}x{}_O{}_k{}x{}_s{}_p{}".format(*case))
+def test_odd_shapes_match_the_definition(kernels, case):
+    run_op(kernels, case, "float64")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_the_16_bit_paths_index_as_float32(kernels, dtype):
+    run_op(kernels, ODD_SHAPES[0], dtype)
+    run_op(kernels, SEED_LAYERS[1], dtype)
+
+
+@pytest.mark.parametrize("slope, bias", [(0.0, True), (1.0, False), (-0.5, True)])
+def test_slopes_and_no_bias(kernels, slope, bias):
+    run_op(kernels, ODD_SHAPES[4], "float64", slope=slope, bias=bias)
+
+
+@pytest.mark.parametrize("splits", [1, 2, 3, 7, 100])
+def test_every_weight_gradient_split_sums_to_the_definition(kernels, splits):
+    run_op(kernels, ODD_SHAPES[-1], "float64", splits=splits)
+
+
+@pytest.mark.parametrize("multiprocessors", [1, 4, 132])
+def test_the_chosen_split_count_sums_to_the_definition(kernels, multiprocessors):
+    run_op(kernels, (40, 2, 8, 8, 3, 3, 3, (1, 1), (1, 1, 1, 1)), "float64", multiprocessors=multiprocessors)
+
+
+def test_rmsprop_kernel_matches_the_reference_across_launch_batches(kernels):
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(16, 8, 5, 5), (7,), ()] + [(3, 5)] * 50  # more tensors than one launch takes (48)
+    params = [torch.randn(shape, generator=generator) for shape in shapes]
+    expected = [p.clone() for p in params]
+    square_avgs = [torch.zeros_like(p) for p in params]
+    expected_avgs = [torch.zeros_like(p) for p in params]
+    updates, expected_updates = torch.zeros((), dtype=torch.int64), torch.zeros((), dtype=torch.int64)
+    pointers = lambda tensors: (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])  # noqa: E731
+    numels = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
+    for skip in (False, True, False):
+        grads = [torch.randn(p.shape, generator=generator) for p in params]
+        skip_flag = torch.tensor(skip)
+        assert kernels.rmsprop(len(params), pointers(params), pointers(grads), pointers(square_avgs), numels,
+                               skip_flag.data_ptr(), updates.data_ptr(), 1e-3, 0.5, 0.9, 1e-7) == 0
+        reference.rmsprop_step_(expected, grads, expected_avgs, expected_updates, skip_flag, 1e-3, 0.5, 0.9, 1e-7)
+    assert updates.item() == expected_updates.item() == 2
+    for actual, wanted in zip(params + square_avgs, expected + expected_avgs):
+        torch.testing.assert_close(actual, wanted, rtol=1e-6, atol=1e-7)
