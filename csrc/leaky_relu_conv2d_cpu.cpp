@@ -32,11 +32,10 @@
 #include <vector>
 
 #include "gemm.h"
+#include "leaky_relu_conv2d_checks.h"
 
 namespace pygan {
 namespace {
-
-constexpr const char* kOp = "pygan::leaky_relu_conv2d";
 
 // A chunk of patch rows is at least kChunkRows rows, for the register tiles
 // to reach full speed, and grows to kChunkElements elements when its rows are
@@ -45,14 +44,7 @@ constexpr const char* kOp = "pygan::leaky_relu_conv2d";
 constexpr int64_t kChunkRows = 192;
 constexpr int64_t kChunkElements = 128 * 1024;
 
-struct Geometry {
-  int64_t batch, channels, height, width;
-  int64_t out_channels, kernel_h, kernel_w;
-  int64_t out_h, out_w;
-  int64_t stride_h, stride_w, pad_top, pad_left;
-
-  int64_t patch() const { return kernel_h * kernel_w * channels; }
-};
+using Geometry = ConvGeometry;
 
 struct Range {
   int64_t begin, end;
@@ -118,42 +110,13 @@ void for_each_row(const Geometry& g, const Region& r, int64_t first, int64_t end
   }
 }
 
-void check_tensor(const char* name, const at::Tensor& t, const at::Tensor& x) {
-  TORCH_CHECK(t.device().is_cpu(), kOp, ": ", name, " must be on the CPU, got ", t.device());
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), kOp, ": ", name, " has dtype ", t.scalar_type(),
-              " but the input has dtype ", x.scalar_type());
-}
-
+// The CPU's own checks; check_geometry does the rest.
 Geometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
                        at::IntArrayRef padding) {
-  TORCH_CHECK(x.device().is_cpu(), kOp, ": the input must be on the CPU, got ", x.device());
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, kOp,
+  TORCH_CHECK(x.device().is_cpu(), kConvOp, ": the input must be on the CPU, got ", x.device());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, kConvOp,
               ": supports float32 and float64, got ", x.scalar_type());
-  TORCH_CHECK(x.dim() == 4, kOp, ": expected a 4-d input (N, C, H, W), got shape ", x.sizes());
-  TORCH_CHECK(weight_size.size() == 4, kOp, ": expected a 4-d weight (O, C, KH, KW), got shape ", weight_size);
-  TORCH_CHECK(stride.size() == 2 && stride[0] > 0 && stride[1] > 0, kOp,
-              ": stride must be two positive integers, got ", stride);
-  TORCH_CHECK(padding.size() == 4 && *std::min_element(padding.begin(), padding.end()) >= 0, kOp,
-              ": padding must be four non-negative integers (top, bottom, left, right), got ", padding);
-  TORCH_CHECK(weight_size[1] == x.size(1), kOp, ": the weight expects ", weight_size[1],
-              " input channels but the input has ", x.size(1));
-  const int64_t padded_h = x.size(2) + padding[0] + padding[1];
-  const int64_t padded_w = x.size(3) + padding[2] + padding[3];
-  TORCH_CHECK(padded_h >= weight_size[2] && padded_w >= weight_size[3], kOp, ": the padded input (",
-              padded_h, "x", padded_w, ") is smaller than the kernel (", weight_size[2], "x", weight_size[3], ")");
-  return Geometry{x.size(0),      x.size(1),      x.size(2),
-                  x.size(3),      weight_size[0], weight_size[2],
-                  weight_size[3], (padded_h - weight_size[2]) / stride[0] + 1,
-                  (padded_w - weight_size[3]) / stride[1] + 1,
-                  stride[0],      stride[1],      padding[0],
-                  padding[2]};
-}
-
-void check_grad_output(const at::Tensor& grad_output, const at::Tensor& x, const Geometry& g) {
-  check_tensor("grad_output", grad_output, x);
-  const std::vector<int64_t> output_size{g.batch, g.out_channels, g.out_h, g.out_w};
-  TORCH_CHECK(grad_output.sizes() == output_size, kOp, ": grad_output has shape ", grad_output.sizes(),
-              " but the output has shape ", output_size);
+  return check_geometry(x, weight_size, stride, padding);
 }
 
 // [N, C, H, W] in any layout -> the [N*H*W, C] matrix of its NHWC copy (a view
@@ -359,12 +322,8 @@ void for_each_padded_sample(const Geometry& g, const Padded& p, int64_t parts, c
 at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
   const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
-  check_tensor("weight", weight, x);
-  if (bias) {
-    check_tensor("bias", *bias, x);
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == g.out_channels, kOp, ": expected a bias of shape [",
-                g.out_channels, "], got ", bias->sizes());
-  }
+  check_operand("weight", weight, x);
+  check_bias(bias, x, g);
   at::Tensor output = at::empty({g.batch, g.out_channels, g.out_h, g.out_w},
                                 x.options().memory_format(at::MemoryFormat::ChannelsLast));
   const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -420,7 +379,7 @@ at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, c
                                                 const at::Tensor& weight, at::IntArrayRef stride,
                                                 at::IntArrayRef padding, double negative_slope) {
   const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
-  check_tensor("weight", weight, x);
+  check_operand("weight", weight, x);
   check_grad_output(grad_output, x, g);
   at::Tensor grad_x = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
   const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);

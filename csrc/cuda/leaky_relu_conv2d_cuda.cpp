@@ -17,11 +17,10 @@
 #include <vector>
 
 #include "leaky_relu_conv2d.cuh"
+#include "leaky_relu_conv2d_checks.h"
 
 namespace pygan {
 namespace {
-
-constexpr const char* kOp = "pygan::leaky_relu_conv2d";
 
 cuda::DType dtype_of(const at::Tensor& x) {
   switch (x.scalar_type()) {
@@ -34,14 +33,8 @@ cuda::DType dtype_of(const at::Tensor& x) {
     case at::kBFloat16:
       return cuda::DType::kBFloat16;
     default:
-      TORCH_CHECK(false, kOp, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
+      TORCH_CHECK(false, kConvOp, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
   }
-}
-
-void check_tensor(const char* name, const at::Tensor& t, const at::Tensor& x) {
-  TORCH_CHECK(t.device() == x.device(), kOp, ": ", name, " is on ", t.device(), " but the input is on ", x.device());
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), kOp, ": ", name, " has dtype ", t.scalar_type(),
-              " but the input has dtype ", x.scalar_type());
 }
 
 // The kernels index with 32-bit integers, and round extents up to whole
@@ -53,69 +46,52 @@ constexpr int64_t kMaxGridYZ = 65535;
 constexpr int64_t kTileColumns = 64;
 
 void check_size(const char* name, int64_t elements) {
-  TORCH_CHECK(elements <= kMaxElements, kOp, ": ", name, " has ", elements,
+  TORCH_CHECK(elements <= kMaxElements, kConvOp, ": ", name, " has ", elements,
               " elements; the CUDA kernels support at most ", kMaxElements);
 }
 
-cuda::ConvShape make_shape(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
+// The CUDA kernels' own checks, around check_geometry's: the device, the
+// dtypes, and the ranges of their 32-bit indices and grid extents.
+ConvGeometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
                            at::IntArrayRef padding) {
-  TORCH_CHECK(x.is_cuda(), kOp, ": the input must be a CUDA tensor, got ", x.device());
+  TORCH_CHECK(x.is_cuda(), kConvOp, ": the input must be a CUDA tensor, got ", x.device());
   dtype_of(x);
-  TORCH_CHECK(x.dim() == 4, kOp, ": expected a 4-d input (N, C, H, W), got shape ", x.sizes());
-  TORCH_CHECK(weight_size.size() == 4, kOp, ": expected a 4-d weight (O, C, KH, KW), got shape ", weight_size);
-  TORCH_CHECK(stride.size() == 2 && stride[0] > 0 && stride[1] > 0, kOp,
-              ": stride must be two positive integers, got ", stride);
-  TORCH_CHECK(padding.size() == 4 && *std::min_element(padding.begin(), padding.end()) >= 0, kOp,
-              ": padding must be four non-negative integers (top, bottom, left, right), got ", padding);
+  const ConvGeometry g = check_geometry(x, weight_size, stride, padding);
   constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
-  TORCH_CHECK(std::max(stride[0], stride[1]) <= kMaxInt &&
+  TORCH_CHECK(std::max(g.stride_h, g.stride_w) <= kMaxInt &&
                   *std::max_element(padding.begin(), padding.end()) <= kMaxInt,
-              kOp, ": stride ", stride, " and padding ", padding, " must be below 2^31 on CUDA");
-  TORCH_CHECK(weight_size[1] == x.size(1), kOp, ": the weight expects ", weight_size[1],
-              " input channels but the input has ", x.size(1));
-  const int64_t padded_h = x.size(2) + padding[0] + padding[1];
-  const int64_t padded_w = x.size(3) + padding[2] + padding[3];
-  TORCH_CHECK(padded_h >= weight_size[2] && padded_w >= weight_size[3], kOp, ": the padded input (",
-              padded_h, "x", padded_w, ") is smaller than the kernel (", weight_size[2], "x", weight_size[3], ")");
-  const int64_t out_h = (padded_h - weight_size[2]) / stride[0] + 1;
-  const int64_t out_w = (padded_w - weight_size[3]) / stride[1] + 1;
+              kConvOp, ": stride ", stride, " and padding ", padding, " must be below 2^31 on CUDA");
   check_size("the input", x.numel());
-  check_size("the weight", c10::multiply_integers(weight_size));
-  check_size("the output", x.size(0) * weight_size[0] * out_h * out_w);
-  check_size("the padded input", x.size(0) * x.size(1) * padded_h * padded_w);
-  const int64_t widest = std::max({weight_size[0], x.size(1), weight_size[1] * weight_size[2] * weight_size[3]});
-  TORCH_CHECK(widest <= kMaxGridYZ * kTileColumns, kOp, ": ", widest,
+  check_size("the weight", g.out_channels * g.patch());
+  check_size("the output", g.batch * g.out_channels * g.out_h * g.out_w);
+  check_size("the padded input",
+             g.batch * g.channels * (g.height + padding[0] + padding[1]) * (g.width + padding[2] + padding[3]));
+  const int64_t widest = std::max({g.out_channels, g.channels, g.patch()});
+  TORCH_CHECK(widest <= kMaxGridYZ * kTileColumns, kConvOp, ": ", widest,
               " channels (or weight elements per output channel) exceed the CUDA kernels' grid, at most ",
               kMaxGridYZ * kTileColumns);
-  const int64_t phases = std::min(stride[0], x.size(2)) * std::min(stride[1], x.size(3));
-  TORCH_CHECK(phases <= kMaxGridYZ, kOp, ": stride ", stride, " over a ", x.size(2), "x", x.size(3),
+  const int64_t phases = std::min(g.stride_h, g.height) * std::min(g.stride_w, g.width);
+  TORCH_CHECK(phases <= kMaxGridYZ, kConvOp, ": stride ", stride, " over a ", g.height, "x", g.width,
               " input makes ", phases, " input-gradient phases; the CUDA kernels support at most ", kMaxGridYZ);
-  // Every extent below is at most an element count checked above.
-  const auto i = [](int64_t v) { return static_cast<int>(v); };
-  return cuda::ConvShape{i(x.size(0)),      i(x.size(1)),      i(x.size(2)),       i(x.size(3)),
-                         i(weight_size[0]), i(weight_size[2]), i(weight_size[3]),  i(out_h),
-                         i(out_w),          i(stride[0]),      i(stride[1]),       i(padding[0]),
-                         i(padding[2])};
+  return g;
 }
 
-void check_grad_output(const at::Tensor& grad_output, const at::Tensor& x, const cuda::ConvShape& s) {
-  check_tensor("grad_output", grad_output, x);
-  const std::vector<int64_t> output_size{s.batch, s.out_channels, s.out_h, s.out_w};
-  TORCH_CHECK(grad_output.sizes() == output_size, kOp, ": grad_output has shape ", grad_output.sizes(),
-              " but the output has shape ", output_size);
+// Every extent is at most an element count make_geometry checked.
+cuda::ConvShape cuda_shape(const ConvGeometry& g) {
+  const auto i = [](int64_t v) { return static_cast<int>(v); };
+  return cuda::ConvShape{i(g.batch),    i(g.channels), i(g.height),   i(g.width),    i(g.out_channels),
+                         i(g.kernel_h), i(g.kernel_w), i(g.out_h),    i(g.out_w),    i(g.stride_h),
+                         i(g.stride_w), i(g.pad_top),  i(g.pad_left)};
 }
 
 at::Tensor channels_last(const at::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
 
 at::Tensor leaky_relu_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                                   at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
-  const cuda::ConvShape s = make_shape(x, weight.sizes(), stride, padding);
-  check_tensor("weight", weight, x);
-  if (bias) {
-    check_tensor("bias", *bias, x);
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == s.out_channels, kOp, ": expected a bias of shape [",
-                s.out_channels, "], got ", bias->sizes());
-  }
+  const ConvGeometry g = make_geometry(x, weight.sizes(), stride, padding);
+  const cuda::ConvShape s = cuda_shape(g);
+  check_operand("weight", weight, x);
+  check_bias(bias, x, g);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor out = at::empty({s.batch, s.out_channels, s.out_h, s.out_w},
                              x.options().memory_format(at::MemoryFormat::ChannelsLast));
@@ -131,9 +107,10 @@ at::Tensor leaky_relu_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight,
 at::Tensor leaky_relu_conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::Tensor& x,
                                                  const at::Tensor& weight, at::IntArrayRef stride,
                                                  at::IntArrayRef padding, double negative_slope) {
-  const cuda::ConvShape s = make_shape(x, weight.sizes(), stride, padding);
-  check_tensor("weight", weight, x);
-  check_grad_output(grad_output, x, s);
+  const ConvGeometry g = make_geometry(x, weight.sizes(), stride, padding);
+  const cuda::ConvShape s = cuda_shape(g);
+  check_operand("weight", weight, x);
+  check_grad_output(grad_output, x, g);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor grad_x = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
   const at::Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
@@ -148,8 +125,9 @@ at::Tensor leaky_relu_conv2d_backward_weight_cuda(const at::Tensor& grad_output,
                                                   c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
                                                   at::IntArrayRef padding, double negative_slope) {
   const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
-  const cuda::ConvShape s = make_shape(x, weight_sizes, stride, padding);
-  check_grad_output(grad_output, x, s);
+  const ConvGeometry g = make_geometry(x, weight_sizes, stride, padding);
+  const cuda::ConvShape s = cuda_shape(g);
+  check_grad_output(grad_output, x, g);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor grad_weight = at::empty(weight_sizes, x.options());
   const at::Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
