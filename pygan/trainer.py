@@ -203,9 +203,14 @@ class Trainer:
 
     def _capture_step(self) -> torch.cuda.CUDAGraph:
         graph = torch.cuda.CUDAGraph()
-        graph.register_generator_state(self.rng)  # noise and real indices come from it
-        with torch.cuda.graph(graph):
-            self._step_on_device()
+        try:
+            graph.register_generator_state(self.rng)  # noise and real indices come from it
+            with torch.cuda.graph(graph):
+                self._step_on_device()
+        except Exception as error:  # whatever capture refuses (a host read in a plugin, say)
+            reason = str(error).partition("\n")[0]
+            raise PyganError(f"capturing the training step in a CUDA graph failed ({type(error).__name__}: "
+                             f"{reason}); train with --no-cuda-graphs") from error
         return graph
 
     def _step_on_device(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from conftest import pygan_command
 from pygan import checkpoint
@@ -82,3 +83,24 @@ def test_a_graphed_run_resumes_to_the_same_weights(tmp_path, mnist_dir):
     for name, value in whole["generator"].items():
         torch.testing.assert_close(value, halves["generator"][name], rtol=1e-4, atol=1e-6)
     assert torch.equal(whole["rng"][0], halves["rng"][0])
+
+
+def test_a_loss_that_reads_a_value_back_fails_capture_with_a_way_out(tmp_path):
+    import pygan
+    from pygan.errors import PyganError
+
+    class HostReadingLoss:
+        @pygan.hookimpl
+        def register_losses(self, register):
+            def discriminator_loss(real, fake):
+                loss = F.softplus(-real).mean() + F.softplus(fake).mean()
+                return loss * 0 + loss.item()  # .item() synchronizes: capture refuses it
+            register(pygan.Loss("host-read", discriminator_loss, lambda fake: F.softplus(-fake).mean()))
+
+    plugins = load_plugins()
+    plugins.add("host-read", HostReadingLoss())
+    config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "loss": "host-read"})
+    prepare_out_dir(tmp_path, resuming=False)
+    trainer = create_trainer(plugins, config, tmp_path, torch.rand(64, 1, 28, 28, device="cuda"))
+    with pytest.raises(PyganError, match="capturing the training step in a CUDA graph failed .*--no-cuda-graphs"):
+        run_steps(trainer, GRAPH_WARMUP_STEPS + 1)
