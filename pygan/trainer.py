@@ -180,6 +180,9 @@ class Trainer:
     def enqueue_step(self) -> None:
         """Run one training step, or queue it on the GPU (replaying the
         captured step once it is captured). Reads nothing back."""
+        if self.metric_rows.full:
+            raise RuntimeError(f"the metrics of the last {self.metric_rows.capacity} steps are not read yet: "
+                               f"call read_metrics() before running more steps")
         if self.graph is None and self.use_graphs and self.eager_steps >= GRAPH_WARMUP_STEPS:
             self.graph = self._capture_step()
         if self.graph is not None:

@@ -194,3 +194,17 @@ def test_the_checkpoint_format_holds_the_device_side_state(tmp_path):
     assert state["format_version"] == checkpoint.FORMAT_VERSION
     assert state["optimizer_d"]["updates"].item() == 2 and state["skipped_updates"].item() == 0
     assert set(state["scalers"]["generator"]) == {"scale", "growth_tracker"}
+
+
+def test_running_more_steps_than_the_metrics_buffer_holds_is_refused(tmp_path):
+    plugins = load_plugins()
+    config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 4, "sync_every": 2})
+    prepare_out_dir(tmp_path, resuming=False)
+    trainer = create_trainer(plugins, config, tmp_path, torch.rand(16, 1, 28, 28))
+    trainer.enqueue_step()
+    trainer.enqueue_step()
+    with pytest.raises(RuntimeError, match="call read_metrics"):
+        trainer.enqueue_step()
+    assert [step for step, _, _ in trainer.read_metrics()] == [1, 2]
+    trainer.enqueue_step()
+    assert trainer.step_count == 3
