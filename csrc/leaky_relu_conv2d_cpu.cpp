@@ -423,9 +423,12 @@ at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, c
   return grad_x;
 }
 
-at::Tensor leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output, const at::Tensor& x,
-                                                 c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
-                                                 at::IntArrayRef padding, double negative_slope) {
+std::tuple<at::Tensor, at::Tensor> leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output,
+                                                                         const at::Tensor& x,
+                                                                         c10::SymIntArrayRef weight_size,
+                                                                         at::IntArrayRef stride,
+                                                                         at::IntArrayRef padding,
+                                                                         double negative_slope) {
   const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
   const Geometry g = make_geometry(x, weight_sizes, stride, padding);
   check_grad_output(grad_output, x, g);
@@ -487,7 +490,7 @@ at::Tensor leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output, 
     scalar_t* dst = grad_weight.data_ptr<scalar_t>();
     for_each_weight_element(g, [&](int64_t i, int64_t j) { dst[i] = src[j]; });
   });
-  return grad_weight;
+  return {grad_weight, grad_rows.sum(0)};
 }
 
 }  // namespace

@@ -19,10 +19,12 @@ TORCH_LIBRARY(pygan, m) {
   m.def(
       "leaky_relu_conv2d_backward_input(Tensor grad_output, Tensor x, Tensor weight, "
       "int[2] stride, int[4] padding, float negative_slope) -> Tensor");
-  // d loss / d weight: grad_output correlated with leaky_relu(x).
+  // d loss / d weight: grad_output correlated with leaky_relu(x); and
+  // d loss / d bias: grad_output summed over every pixel, which the kernels
+  // get in the same pass over grad_output.
   m.def(
       "leaky_relu_conv2d_backward_weight(Tensor grad_output, Tensor x, SymInt[] weight_size, "
-      "int[2] stride, int[4] padding, float negative_slope) -> Tensor");
+      "int[2] stride, int[4] padding, float negative_slope) -> (Tensor grad_weight, Tensor grad_bias)");
   // RMSprop with Keras' time decay, in place, unless skip is true:
   //   lr_t = lr / (1 + decay * updates); v = alpha v + (1 - alpha) g^2;
   //   p -= lr_t g / (sqrt(v) + eps); updates += 1.

@@ -77,7 +77,7 @@ def kernels(tmp_path_factory):
     lib.backward_weight_splits.argtypes = [p, i]
     lib.backward_weight_workspace.argtypes = [p, i]
     lib.backward_weight_workspace.restype = ctypes.c_longlong
-    lib.backward_weight.argtypes = [i, p, p, p, d, i, p, p]
+    lib.backward_weight.argtypes = [i, p, p, p, d, i, p, p, p]
     lib.rmsprop.argtypes = [i, p, p, p, p, p, p, d, d, d, d]
     return lib
 
@@ -107,7 +107,7 @@ def nhwc(t: torch.Tensor) -> np.ndarray:
 
 
 def definition(case, slope, bias, seed=0):
-    """Inputs, and the float64 definition's output and gradients (x, weight)."""
+    """Inputs, and the float64 definition's output and gradients (x, weight, bias)."""
     n, c, h, w, o, kh, kw, stride, (top, bottom, left, right) = case
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, c, h, w, generator=generator, dtype=torch.float64)
@@ -119,7 +119,7 @@ def definition(case, slope, bias, seed=0):
     out = F.conv2d(F.pad(F.leaky_relu(x_, slope), (left, right, top, bottom)), weight_, b, stride)
     grad_out = torch.randn(out.shape, generator=generator, dtype=torch.float64)
     grad_x, grad_weight = torch.autograd.grad(out, (x_, weight_), grad_out)
-    return x, weight, b, grad_out, out.detach(), grad_x, grad_weight
+    return x, weight, b, grad_out, out.detach(), grad_x, grad_weight, grad_out.sum((0, 2, 3))
 
 
 def conv_shape(case):
@@ -137,7 +137,7 @@ def assert_close(actual: np.ndarray, expected: torch.Tensor, dtype: str) -> None
 
 
 def run_op(kernels, case, dtype, slope=0.2, bias=True, splits=None, multiprocessors=132):
-    x, weight, b, grad_out, out, grad_x, grad_weight = definition(case, slope, bias)
+    x, weight, b, grad_out, out, grad_x, grad_weight, grad_bias = definition(case, slope, bias)
     element = np.float64 if dtype == "float64" else np.float32  # emulated 16-bit types hold a float
     code, shape = DTYPES[dtype], conv_shape(case)
     x_buf, weight_buf, grad_out_buf = (Buffer(nhwc(t), t.numel(), element) for t in (x, weight, grad_out))
@@ -155,11 +155,12 @@ def run_op(kernels, case, dtype, slope=0.2, bias=True, splits=None, multiprocess
 
     splits = splits or kernels.backward_weight_splits(shape, multiprocessors)
     workspace = Buffer(None, kernels.backward_weight_workspace(shape, splits), element)
-    grad_weight_buf = Buffer(None, weight.numel(), element)
+    grad_weight_buf, grad_bias_buf = Buffer(None, weight.numel(), element), Buffer(None, grad_bias.numel(), element)
     assert kernels.backward_weight(code, shape, grad_out_buf.pointer, x_buf.pointer, slope, splits,
-                                   workspace.pointer, grad_weight_buf.pointer) == 0
+                                   workspace.pointer, grad_weight_buf.pointer, grad_bias_buf.pointer) == 0
     assert not np.isnan(workspace.values).any(), "a split left part of the workspace unwritten"
     assert_close(grad_weight_buf.values, grad_weight, dtype)  # [O, C, KH, KW], contiguous
+    assert_close(grad_bias_buf.values, grad_bias, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

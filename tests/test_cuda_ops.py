@@ -90,10 +90,10 @@ def test_outputs_have_the_fake_impls_strides():
         fake = [mode.from_tensor(t) for t in (x, weight, bias, grad)]
         fake_out = ops.leaky_relu_conv2d(*fake[:3], stride, padding, 0.2)
         fake_gx = ops.leaky_relu_conv2d_backward_input(fake[3], fake[0], fake[1], stride, padding, 0.2)
-        fake_gw = ops.leaky_relu_conv2d_backward_weight(fake[3], fake[0], weight.shape, stride, padding, 0.2)
+        fake_gw, fake_gb = ops.leaky_relu_conv2d_backward_weight(fake[3], fake[0], weight.shape, stride, padding, 0.2)
     gx = ops.leaky_relu_conv2d_backward_input(grad, x, weight, stride, padding, 0.2)
-    gw = ops.leaky_relu_conv2d_backward_weight(grad, x, weight.shape, stride, padding, 0.2)
-    for real, fake_value in [(out, fake_out), (gx, fake_gx), (gw, fake_gw)]:
+    gw, gb = ops.leaky_relu_conv2d_backward_weight(grad, x, weight.shape, stride, padding, 0.2)
+    for real, fake_value in [(out, fake_out), (gx, fake_gx), (gw, fake_gw), (gb, fake_gb)]:
         assert real.shape == fake_value.shape and real.stride() == fake_value.stride()
 
 

@@ -10,8 +10,9 @@
 //   forward          A = leaky_relu patches [N*OH*OW, KH*KW*C], B = weight^T [KH*KW*C, O]
 //   backward_input   A = grad_output patches of the transposed convolution, B = weight,
 //                    one GEMM per stride phase (below); the epilogue multiplies by leaky_relu'(x)
-//   backward_weight  A = grad_output^T [O, N*OH*OW], B = leaky_relu patches [N*OH*OW, KH*KW*C],
-//                    the long reduction split over blocks, then summed by sum_splits
+//   backward_weight  A = grad_output^T [O, N*OH*OW], B = [leaky_relu patches | ones] [N*OH*OW, KH*KW*C + 1]:
+//                    the weight gradient and, in its last column, the bias gradient; the long
+//                    reduction split over blocks, then summed by sum_splits
 //
 // Loads go through registers: the next K-tile is fetched from global memory
 // while the current one is multiplied out of shared memory.
@@ -331,9 +332,10 @@ struct BackwardInput {
   }
 };
 
-// grad_weight as the [O, KH*KW*C] matrix grad_output^T * patches, its
-// reduction over the batch's output pixels cut into slices (blockIdx.z), each
-// written to its own [O, KH*KW*C] part of the workspace.
+// grad_weight as the [O, KH*KW*C] matrix grad_output^T * patches, and
+// grad_bias as one more column, against a column of ones; the reduction over
+// the batch's output pixels cut into slices (blockIdx.z), each written to its
+// own [O, KH*KW*C + 1] part of the workspace.
 template <typename T>
 struct BackwardWeight {
   using acc_t = typename Accum<T>::type;
@@ -344,7 +346,7 @@ struct BackwardWeight {
   ConvShape s;
   const T* grad_output;  // [N, OH, OW, O]
   const T* x;            // [N, H, W, C]
-  acc_t* workspace;      // [splits, O, KH*KW*C]
+  acc_t* workspace;      // [splits, O, KH*KW*C + 1]
   acc_t slope;
   int rows, cols, k_begin, k_end;
   int split_size, split;
@@ -360,16 +362,19 @@ struct BackwardWeight {
   __device__ int a_row(int o) const { return o; }
   __device__ acc_t a(int o, int pixel) const { return to_acc(grad_output[pixel * s.out_channels + o]); }
 
-  // Tap (kh, kw, c) as its offset from an output pixel's window origin, and its channel.
+  // Tap (kh, kw, c) as its offset from an output pixel's window origin, and
+  // its channel; channel -1 is the bias column.
   struct Col {
     int dh, dw, c;
   };
   __device__ Col b_col(int n) const {
+    if (n == cols - 1) return {0, 0, -1};
     const int tap_row = s.kernel_w * s.channels;
     const int kh = n / tap_row, rest = n - kh * tap_row, kw = rest / s.channels;
     return {kh - s.pad_top, kw - s.pad_left, rest - kw * s.channels};
   }
   __device__ acc_t b(const Col& col, int pixel) const {
+    if (col.c < 0) return acc_t(1);
     const Pixel p = split_pixel(pixel, s.out_h, s.out_w);
     const int ih = p.h * s.stride_h + col.dh, iw = p.w * s.stride_w + col.dw;
     if (ih < 0 || ih >= s.height || iw < 0 || iw >= s.width) return acc_t(0);
@@ -379,21 +384,30 @@ struct BackwardWeight {
 };
 
 // grad_weight[o, c, kh, kw] = the sum over slices of workspace[slice, o, (kh, kw, c)],
-// in slice order.
+// and grad_bias[o] of workspace[slice, o, KH*KW*C], in slice order.
 template <typename T>
-__global__ void sum_splits(const typename Accum<T>::type* workspace, int splits, ConvShape s, T* grad_weight) {
+__global__ void sum_splits(const typename Accum<T>::type* workspace, int splits, ConvShape s, T* grad_weight,
+                           T* grad_bias) {
   using A = typename Accum<T>::type;
-  const int taps = s.kernel_h * s.kernel_w, patch = taps * s.channels;
-  const int total = s.out_channels * patch;
-  // One thread per element: the grid covers total (a grid-stride step could overflow int).
+  const int taps = s.kernel_h * s.kernel_w, patch = taps * s.channels, cols = patch + 1;
+  const int weights = s.out_channels * patch;
+  // One thread per element, the weights' then the biases': the grid covers
+  // them all (a grid-stride step could overflow int).
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < total) {
+  if (i >= weights + s.out_channels) return;
+  const A* partial;
+  T* result;
+  if (i < weights) {
     const int tap = i % taps, c = (i / taps) % s.channels, o = i / patch;
-    const A* partial = workspace + o * patch + tap * s.channels + c;
-    A sum = 0;
-    for (int z = 0; z < splits; ++z) sum += partial[z * s.out_channels * patch];
-    assign(grad_weight[i], sum);
+    partial = workspace + o * cols + tap * s.channels + c;
+    result = grad_weight + i;
+  } else {
+    partial = workspace + (i - weights) * cols + patch;
+    result = grad_bias + (i - weights);
   }
+  A sum = 0;
+  for (int z = 0; z < splits; ++z) sum += partial[z * s.out_channels * cols];
+  assign(*result, sum);
 }
 
 template <typename Problem>
@@ -459,7 +473,7 @@ cudaError_t leaky_relu_conv2d_backward_input(DType dtype, const ConvShape& shape
 }
 
 int leaky_relu_conv2d_backward_weight_splits(const ConvShape& shape, int multiprocessors) {
-  const int tiles = ceil_div(shape.out_channels, kTileM) * ceil_div(patch_size(shape), kTileN);
+  const int tiles = ceil_div(shape.out_channels, kTileM) * ceil_div(patch_size(shape) + 1, kTileN);
   const int k_tiles = ceil_div(shape.batch * shape.out_h * shape.out_w, kTileK);
   // About two blocks per multiprocessor, each reducing kMinTilesPerSplit K-tiles or more.
   const int wanted = ceil_div(2 * multiprocessors, std::max(tiles, 1));
@@ -468,19 +482,19 @@ int leaky_relu_conv2d_backward_weight_splits(const ConvShape& shape, int multipr
 }
 
 size_t leaky_relu_conv2d_backward_weight_workspace(const ConvShape& shape, int splits) {
-  return static_cast<size_t>(splits) * shape.out_channels * patch_size(shape);
+  return static_cast<size_t>(splits) * shape.out_channels * (patch_size(shape) + 1);
 }
 
 cudaError_t leaky_relu_conv2d_backward_weight(DType dtype, const ConvShape& shape, const void* grad_output,
                                               const void* x, double negative_slope, int splits, void* workspace,
-                                              void* grad_weight, cudaStream_t stream) {
+                                              void* grad_weight, void* grad_bias, cudaStream_t stream) {
   return dispatch(dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = typename Accum<T>::type;
     BackwardWeight<T> problem{shape, static_cast<const T*>(grad_output), static_cast<const T*>(x),
                               static_cast<A*>(workspace), static_cast<A>(negative_slope)};
     problem.rows = shape.out_channels;
-    problem.cols = patch_size(shape);
+    problem.cols = patch_size(shape) + 1;
     problem.k_begin = 0;
     problem.k_end = shape.batch * shape.out_h * shape.out_w;
     // Every slice is launched, empty ones too: they write the zeros that sum_splits reads.
@@ -490,7 +504,7 @@ cudaError_t leaky_relu_conv2d_backward_weight(DType dtype, const ConvShape& shap
     const int total = problem.rows * problem.cols;
     if (error != cudaSuccess || total == 0) return error;
     PYGAN_LAUNCH(sum_splits<T>, ceil_div(total, kThreads), kThreads, stream, static_cast<const A*>(workspace), splits,
-                 shape, static_cast<T*>(grad_weight));
+                 shape, static_cast<T*>(grad_weight), static_cast<T*>(grad_bias));
     return cudaGetLastError();
   });
 }

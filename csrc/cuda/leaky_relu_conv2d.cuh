@@ -49,10 +49,11 @@ int leaky_relu_conv2d_backward_weight_splits(const ConvShape& shape, int multipr
 // inputs, float32 otherwise).
 size_t leaky_relu_conv2d_backward_weight_workspace(const ConvShape& shape, int splits);
 
-// grad_weight = correlate(grad_output, leaky_relu(x)).
+// grad_weight = correlate(grad_output, leaky_relu(x)) as a contiguous [O, C,
+// KH, KW] tensor, and grad_bias = grad_output summed over every pixel, [O].
 cudaError_t leaky_relu_conv2d_backward_weight(DType dtype, const ConvShape& shape, const void* grad_output,
                                               const void* x, double negative_slope, int splits, void* workspace,
-                                              void* grad_weight, cudaStream_t stream);
+                                              void* grad_weight, void* grad_bias, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace pygan

@@ -66,7 +66,7 @@ ConvGeometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at:
   check_size("the output", g.batch * g.out_channels * g.out_h * g.out_w);
   check_size("the padded input",
              g.batch * g.channels * (g.height + padding[0] + padding[1]) * (g.width + padding[2] + padding[3]));
-  const int64_t widest = std::max({g.out_channels, g.channels, g.patch()});
+  const int64_t widest = std::max({g.out_channels, g.channels, g.patch() + 1});  // + 1: the bias column
   TORCH_CHECK(widest <= kMaxGridYZ * kTileColumns, kConvOp, ": ", widest,
               " channels (or weight elements per output channel) exceed the CUDA kernels' grid, at most ",
               kMaxGridYZ * kTileColumns);
@@ -121,15 +121,19 @@ at::Tensor leaky_relu_conv2d_backward_input_cuda(const at::Tensor& grad_output, 
   return grad_x;
 }
 
-at::Tensor leaky_relu_conv2d_backward_weight_cuda(const at::Tensor& grad_output, const at::Tensor& x,
-                                                  c10::SymIntArrayRef weight_size, at::IntArrayRef stride,
-                                                  at::IntArrayRef padding, double negative_slope) {
+std::tuple<at::Tensor, at::Tensor> leaky_relu_conv2d_backward_weight_cuda(const at::Tensor& grad_output,
+                                                                          const at::Tensor& x,
+                                                                          c10::SymIntArrayRef weight_size,
+                                                                          at::IntArrayRef stride,
+                                                                          at::IntArrayRef padding,
+                                                                          double negative_slope) {
   const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
   const ConvGeometry g = make_geometry(x, weight_sizes, stride, padding);
   const cuda::ConvShape s = cuda_shape(g);
   check_grad_output(grad_output, x, g);
   const c10::cuda::CUDAGuard guard(x.device());
   at::Tensor grad_weight = at::empty(weight_sizes, x.options());
+  at::Tensor grad_bias = at::empty({g.out_channels}, x.options());
   const at::Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
   // The multiprocessor count is cached by torch: no device query per call.
   const int splits =
@@ -140,8 +144,9 @@ at::Tensor leaky_relu_conv2d_backward_weight_cuda(const at::Tensor& grad_output,
   const at::Tensor workspace = at::empty({workspace_size}, x.options().dtype(accumulate));
   C10_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_weight(
       dtype_of(x), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), negative_slope, splits,
-      workspace.mutable_data_ptr(), grad_weight.mutable_data_ptr(), at::cuda::getCurrentCUDAStream()));
-  return grad_weight;
+      workspace.mutable_data_ptr(), grad_weight.mutable_data_ptr(), grad_bias.mutable_data_ptr(),
+      at::cuda::getCurrentCUDAStream()));
+  return {grad_weight, grad_bias};
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ a = leaky_relu(x) and m = leaky_relu'(x) (1 where x > 0, else the slope):
 
     forward          y  = conv(a, w) + b
     backward_input   gx = conv_transpose(gy, w) * m     (linear in gy and w; 0 a.e. in x)
-    backward_weight  gw = correlate(gy, a)              (linear in gy and in a)
+    backward_weight  gw = correlate(gy, a), gb = sum(gy) (linear in gy and in a)
 
 A negative slope of 1 makes leaky_relu the identity, which lets the fused ops
 express conv(m * v, w) and correlate(gy, m * v).
@@ -49,7 +49,7 @@ def _(grad_output, x, weight, stride, padding, negative_slope):
 
 @torch.library.register_fake("pygan::leaky_relu_conv2d_backward_weight")
 def _(grad_output, x, weight_size, stride, padding, negative_slope):
-    return x.new_empty(weight_size)
+    return x.new_empty(weight_size), x.new_empty(weight_size[0])
 
 
 def _activation_derivative(x: torch.Tensor, negative_slope: float) -> torch.Tensor:
@@ -69,9 +69,11 @@ def _backward_forward(ctx, grad):
     grad = grad.contiguous(memory_format=torch.channels_last)
     needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
     grad_x = _ops.leaky_relu_conv2d_backward_input(grad, x, weight, *ctx.conv) if needs_x else None
-    grad_weight = _ops.leaky_relu_conv2d_backward_weight(grad, x, weight.shape, *ctx.conv) if needs_weight else None
-    grad_bias = grad.sum((0, 2, 3)) if needs_bias else None
-    return grad_x, grad_weight, grad_bias, None, None, None
+    grad_weight = grad_bias = None
+    if needs_weight or needs_bias:
+        grad_weight, grad_bias = _ops.leaky_relu_conv2d_backward_weight(grad, x, weight.shape, *ctx.conv)
+    return (grad_x, grad_weight if needs_weight else None, grad_bias if needs_bias else None,
+            None, None, None)
 
 
 def _setup_backward_input(ctx, inputs, output):
@@ -87,7 +89,7 @@ def _backward_backward_input(ctx, grad):
     needs_grad_output, _, needs_weight = ctx.needs_input_grad[:3]
     d_grad_output = (_ops.leaky_relu_conv2d(masked, weight, None, stride, padding, 1.0)
                      if needs_grad_output else None)
-    d_weight = (_ops.leaky_relu_conv2d_backward_weight(grad_output, masked, weight.shape, stride, padding, 1.0)
+    d_weight = (_ops.leaky_relu_conv2d_backward_weight(grad_output, masked, weight.shape, stride, padding, 1.0)[0]
                 if needs_weight else None)
     # backward_input is piecewise constant in x: its derivative there is 0 almost everywhere.
     return d_grad_output, None, d_weight, None, None, None
@@ -99,11 +101,14 @@ def _setup_backward_weight(ctx, inputs, output):
     ctx.conv = (stride, padding, negative_slope)
 
 
-def _backward_backward_weight(ctx, grad):
+def _backward_backward_weight(ctx, grad_weight_grad, grad_bias_grad):
     grad_output, x = ctx.saved_tensors
     needs_grad_output, needs_x = ctx.needs_input_grad[:2]
-    d_grad_output = _ops.leaky_relu_conv2d(x, grad, None, *ctx.conv) if needs_grad_output else None
-    d_x = _ops.leaky_relu_conv2d_backward_input(grad_output, x, grad, *ctx.conv) if needs_x else None
+    # The bias gradient sums grad_output over pixels: its derivative spreads
+    # grad_bias_grad over every pixel, which is what the forward's bias adds.
+    d_grad_output = (_ops.leaky_relu_conv2d(x, grad_weight_grad, grad_bias_grad, *ctx.conv)
+                     if needs_grad_output else None)
+    d_x = _ops.leaky_relu_conv2d_backward_input(grad_output, x, grad_weight_grad, *ctx.conv) if needs_x else None
     return d_grad_output, d_x, None, None, None, None
 
 

@@ -32,9 +32,9 @@ long long backward_weight_workspace(const int* shape, int splits) {
 }
 
 int backward_weight(int dtype, const int* shape, const void* grad_output, const void* x, double slope, int splits,
-                    void* workspace, void* grad_weight) {
+                    void* workspace, void* grad_weight, void* grad_bias) {
   return leaky_relu_conv2d_backward_weight(DType(dtype), shape_of(shape), grad_output, x, slope, splits, workspace,
-                                           grad_weight, nullptr);
+                                           grad_weight, grad_bias, nullptr);
 }
 
 int rmsprop(int count, float* const* params, const float* const* grads, float* const* square_avgs,
