@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from itertools import chain
 
-import pytest
 import torch
 
 import pygan.ops
