@@ -145,8 +145,9 @@ class Trainer:
         self.halted = torch.zeros((), dtype=torch.bool, device=device)
         self.skipped_updates = torch.zeros((), dtype=torch.int64, device=device)
         self.metric_rows = MetricRows(config["sync_every"] or DEFAULT_SYNC_EVERY[device.type], device)
-        self.use_graphs = config["cuda_graphs"] and device.type == "cuda" and not processes.distributed
-        if config["cuda_graphs"] and device.type == "cuda" and processes.distributed and processes.is_main:
+        wants_graphs = config["cuda_graphs"] and device.type == "cuda"
+        self.use_graphs = wants_graphs and not processes.distributed
+        if wants_graphs and processes.distributed and processes.is_main:
             notice("CUDA graphs are off for data-parallel runs: each step runs eagerly")
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager_steps = 0
