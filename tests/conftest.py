@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The real MNIST test split lies beside the repository (../shared/data/mnist);
 # PYGAN_TEST_MNIST_DIR points elsewhere. Its absence fails the tests that need it.
 MNIST_DIR = Path(os.environ.get("PYGAN_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
+
+
+def leaky_relu_conv2d_definition(x, weight, bias, stride, padding, negative_slope):
+    """What the fused op computes, spelled out with torch's own ops: every
+    kernel and the reference are tested against it."""
+    top, bottom, left, right = padding
+    return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
 
 
 # Tests of kernels run on every device type pygan has kernels for.

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, leaky_relu_conv2d_definition
 from pygan.ops import reference
 
 CUDA_DIR = REPO_ROOT / "csrc" / "cuda"
@@ -106,7 +105,7 @@ def nhwc(t: torch.Tensor) -> np.ndarray:
     return t.detach().permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def definition(case, slope, bias, seed=0):
+def inputs_and_expected(case, slope, bias, seed=0):
     """Inputs, and the float64 definition's output and gradients (x, weight, bias)."""
     n, c, h, w, o, kh, kw, stride, (top, bottom, left, right) = case
     generator = torch.Generator().manual_seed(seed)
@@ -116,7 +115,7 @@ def definition(case, slope, bias, seed=0):
     weight = torch.randn(o, c, kh, kw, generator=generator, dtype=torch.float64)
     b = torch.randn(o, generator=generator, dtype=torch.float64) if bias else None
     x_, weight_ = x.clone().requires_grad_(), weight.clone().requires_grad_()
-    out = F.conv2d(F.pad(F.leaky_relu(x_, slope), (left, right, top, bottom)), weight_, b, stride)
+    out = leaky_relu_conv2d_definition(x_, weight_, b, stride, (top, bottom, left, right), slope)
     grad_out = torch.randn(out.shape, generator=generator, dtype=torch.float64)
     grad_x, grad_weight = torch.autograd.grad(out, (x_, weight_), grad_out)
     return x, weight, b, grad_out, out.detach(), grad_x, grad_weight, grad_out.sum((0, 2, 3))
@@ -137,7 +136,7 @@ def assert_close(actual: np.ndarray, expected: torch.Tensor, dtype: str) -> None
 
 
 def run_op(kernels, case, dtype, slope=0.2, bias=True, splits=None, multiprocessors=132):
-    x, weight, b, grad_out, out, grad_x, grad_weight, grad_bias = definition(case, slope, bias)
+    x, weight, b, grad_out, out, grad_x, grad_weight, grad_bias = inputs_and_expected(case, slope, bias)
     element = np.float64 if dtype == "float64" else np.float32  # emulated 16-bit types hold a float
     code, shape = DTYPES[dtype], conv_shape(case)
     x_buf, weight_buf, grad_out_buf = (Buffer(nhwc(t), t.numel(), element) for t in (x, weight, grad_out))

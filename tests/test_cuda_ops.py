@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
+from conftest import leaky_relu_conv2d_definition as definition
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
               pytest.mark.usefixtures("no_tf32")]
@@ -30,11 +30,6 @@ CASES = [
     ((1, 67, 5, 5), (3, 67, 1, 1), (2, 2), (0, 0, 0, 0)),
 ]
 SLOPES = [0.0, 0.2, 1.0]
-
-
-def definition(x, weight, bias, stride, padding, negative_slope):
-    top, bottom, left, right = padding
-    return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
 
 
 def fused_and_grads(x, weight, bias, stride, padding, slope, grad):

@@ -11,16 +11,12 @@ from hypothesis import strategies as st
 
 import pygan.ops
 from conftest import DEVICES
+from conftest import leaky_relu_conv2d_definition as definition
 from pygan.ops import reference
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 # The definition's float32 convolutions on CUDA must not round through TF32.
 pytestmark = pytest.mark.usefixtures("no_tf32")
-
-
-def definition(x, weight, bias, stride, padding, negative_slope):
-    top, bottom, left, right = padding
-    return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
 
 
 def fused(*args):
