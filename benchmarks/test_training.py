@@ -10,7 +10,7 @@ import torch
 import pygan.ops
 from pygan.config import resolve_config
 from pygan.plugins import load_plugins
-from pygan.trainer import create_trainer, prepare_out_dir
+from pygan.runner import create_runner, prepare_out_dir
 
 
 def test_training_step(benchmark, backend, tmp_path):
@@ -19,7 +19,7 @@ def test_training_step(benchmark, backend, tmp_path):
     config = resolve_config(plugins, {"plugin": "dcgan", "device": "cpu"})
     prepare_out_dir(tmp_path, resuming=False)
     data = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    trainer = create_trainer(plugins, config, tmp_path, data)
+    trainer = create_runner(plugins, config, tmp_path, data)
     trainer.step()  # the first step allocates
 
     benchmark(trainer.step)

@@ -1,8 +1,27 @@
-"""Checkpoint files: everything needed to continue a run exactly.
+"""Checkpoint files: everything needed to continue a run exactly, and the
+one place their layout is written and read.
 
 A checkpoint is a ``torch.save`` dict marked with a format name and version,
 written atomically, and read with ``weights_only=True`` so that opening a
-checkpoint someone sent you runs no code of theirs.
+checkpoint someone sent you runs no code of theirs. Format 3 holds:
+
+======================  ======================================================
+``architecture``        the architecture's registered name
+``image_shape``         [channels, height, width]
+``config``              the run's configuration (as config.json)
+``step``                the steps trained
+``networks``            state dicts: ``generator``, ``discriminator`` and, with
+                        ``--ema``, ``generator_ema``
+``engine``              per network: ``optimizers`` and loss ``scalers``;
+                        ``skipped_updates``
+``rng``                 the run's random generator state, one per process
+``global_rng``          torch's, numpy's and Python's global random states
+``fixed_latent``        the sample grids' latent: ``z`` and, when used,
+                        ``labels`` and ``codes``
+======================  ======================================================
+
+Formats 1 and 2 kept the networks at the top level (``generator``,
+``generator_ema``); ``pygan sample`` and ``pygan eval`` still read them.
 """
 
 from __future__ import annotations
@@ -14,15 +33,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from pygan.errors import PyganError
+from pygan.errors import PyganError, UsageError
 from pygan.files import atomic_writer
+from pygan.specs import Latent, Run
 
 FORMAT = "pygan-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # The oldest format a run can be resumed from: format 1 kept torch.optim's
-# optimizer and schedule state. Older checkpoints still give their weights to
-# `pygan sample` and `pygan eval`.
-RESUMABLE_FORMAT_VERSION = 2
+# optimizer and schedule state, format 2 one RMSprop per network outside any
+# engine state. Older checkpoints still give their weights to `pygan sample`
+# and `pygan eval`.
+RESUMABLE_FORMAT_VERSION = 3
 DIRECTORY = "checkpoints"
 
 
@@ -66,6 +87,54 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
                          f"{state['format_version']}; this pygan reads format {FORMAT_VERSION} and older: upgrade pygan")
     state["path"] = path
     return state
+
+
+def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torch.Tensor]) -> dict[str, Any]:
+    """A run's checkpoint contents (see the module docstring)."""
+    networks = {"generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict()}
+    if run.ema_generator is not None:
+        networks["generator_ema"] = run.ema_generator.state_dict()
+    return {
+        "architecture": run.architecture.name,
+        "image_shape": list(run.image_shape),
+        "config": run.config,
+        "step": engine_state["step"],
+        "networks": networks,
+        "engine": {key: value for key, value in engine_state.items() if key != "step"},
+        "rng": rng_states,
+        "global_rng": capture_rng_states(),
+        "fixed_latent": {key: value.cpu() for key, value in run.fixed_latent._asdict().items() if value is not None},
+    }
+
+
+def check_resumable(state: dict[str, Any], architecture: str) -> None:
+    if state["architecture"] != architecture:
+        raise UsageError(f"{state['path']}: checkpoint of architecture {state['architecture']!r}, "
+                         f"not {architecture!r}")
+    if state["format_version"] < RESUMABLE_FORMAT_VERSION:
+        raise UsageError(f"{state['path']} was written by pygan {state.get('pygan_version', '?')} in checkpoint "
+                         f"format {state['format_version']}, which this pygan cannot resume training from "
+                         f"(`pygan sample` and `pygan eval` still read it); start a new run")
+
+
+def restore_run(state: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Load a checkpoint's networks and global random states into ``run``;
+    returns the engine's state and the per-process random states for the
+    caller to load."""
+    run.generator.load_state_dict(state["networks"]["generator"])
+    run.discriminator.load_state_dict(state["networks"]["discriminator"])
+    if run.ema_generator is not None:
+        run.ema_generator.load_state_dict(state["networks"]["generator_ema"])
+    restore_rng_states(state["global_rng"])
+    run.fixed_latent = Latent(**{key: value.to(run.device) for key, value in state["fixed_latent"].items()})
+    return {**state["engine"], "step": state["step"]}
+
+
+def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to draw samples with, from a checkpoint of any format: the
+    moving average where the run kept one, the better generator."""
+    networks = state["networks"] if state["format_version"] >= 3 else state
+    return networks.get("generator_ema", networks["generator"])
 
 
 def prune(run_dir: Path, keep: int) -> None:

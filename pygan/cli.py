@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
-from pygan import __version__, checkpoint
+from pygan import __version__
 from pygan.errors import PyganError, UsageError
+from pygan.options import add_arguments, flag
+from pygan.plugins import get_plugins
 
 
 def positive_int(text: str) -> int:
@@ -36,55 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a GAN", description=(
         "Train an architecture registered by a plugin. Options left out take the architecture's "
-        "defaults (see 'pygan plugins'). Writes config.json, metrics.jsonl, losses.png, "
-        "samples/NNNNN.png and checkpoints/NNNNNNNN.pt into --out."))
-    # Every option defaults to None, meaning "not given", so that the
-    # architecture's defaults apply and a resumed run can tell a contradiction.
-    train.add_argument("--plugin", help="architecture to train, e.g. dcgan")
-    train.add_argument("--loss", help="adversarial loss (default: the architecture's)")
-    train.add_argument("--penalty", help="discriminator penalty, e.g. r1 or gp ('none' for none; default: the loss's)")
-    train.add_argument("--penalty-weight", type=float, help="weight of --penalty (default 10)")
-    train.add_argument("--d-steps", type=positive_int, help="discriminator updates per generator update (default 1)")
-    train.add_argument("--dataset", help="data set of real samples (default: the architecture's)")
-    train.add_argument("--data-dir", help="where the data set's files are (default: the data set's cache)")
-    train.add_argument("--steps", type=positive_int, help="total training steps")
-    train.add_argument("--batch-size", type=positive_int, help="real (and fake) samples per step")
-    train.add_argument("--lr-d", type=float, help="discriminator learning rate")
-    train.add_argument("--lr-g", type=float, help="generator learning rate")
-    train.add_argument("--decay-d", type=float, help="discriminator learning-rate time decay (Keras 'decay')")
-    train.add_argument("--decay-g", type=float, help="generator learning-rate time decay (Keras 'decay')")
-    train.add_argument("--seed", type=int, help="random seed (default 0)")
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
+        "defaults (see 'pygan plugins'); plugins add options of their own. Writes config.json, "
+        "metrics.jsonl, losses.png, samples/NNNNN.png and checkpoints/NNNNNNNN.pt into --out."))
+    add_arguments(train, get_plugins().options.values())
     train.add_argument("--out", type=Path, help="run folder (default runs/PLUGIN-TIMESTAMP)")
-    train.add_argument("--sample-every", type=non_negative_int, help="steps between sample grids (default 500, 0 never)")
-    train.add_argument("--checkpoint-every", type=non_negative_int,
-                       help="steps between checkpoints (default 1000, 0 only at the end)")
-    train.add_argument("--keep-checkpoints", type=non_negative_int, help="newest checkpoints kept (default 3, 0 all)")
-    train.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
-                       help="run the networks in mixed precision (default fp32; fp16 needs CUDA)")
-    train.add_argument("--ema", type=float, metavar="DECAY",
-                       help="keep a moving average of the generator's weights (e.g. 0.999) for samples")
-    train.add_argument("--eval-every", type=non_negative_int, metavar="N",
-                       help="every N steps, log the Frechet classifier distance and classifier score (see pygan eval)")
-    train.add_argument("--eval-n", type=positive_int, help="samples per --eval-every evaluation (default 1000)")
-    train.add_argument("--tensorboard", action="store_true", default=None,
-                       help="also log metrics for TensorBoard into RUN_DIR/tensorboard (pip install 'pygan[tensorboard]')")
-    train.add_argument("--skip-nonfinite", action="store_true", default=None,
-                       help="skip updates whose loss is NaN or infinite instead of stopping")
-    train.add_argument("--sync-every", type=positive_int, metavar="N",
-                       help="read the metrics back from the device every N steps; every step is still logged "
-                            "(default 1 on the CPU, 100 on CUDA)")
-    train.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false", default=None,
-                       help="on CUDA, run every step eagerly instead of replaying a captured CUDA graph")
     train.add_argument("--nproc", type=positive_int, metavar="N",
                        help="train data-parallel in N processes (runs torchrun; batch size is per process)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
     sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
-    sample.add_argument("--n", type=positive_int, default=64, help="how many images (default 64)")
+    sample.add_argument("--n", type=positive_int, help="how many images (default 64; with --class-grid, per class, "
+                        "default 10)")
     sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default samples.png)")
     sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
+    chosen = sample.add_mutually_exclusive_group()
+    chosen.add_argument("--class", dest="label", type=non_negative_int, metavar="C",
+                        help="draw class C only (conditional architectures)")
+    chosen.add_argument("--class-grid", action="store_true",
+                        help="one row per class, --n images each (default 10) (conditional architectures)")
+    chosen.add_argument("--sweep", metavar="codeK",
+                        help="vary code K from -2 to 2 along each row, one row per class (architectures with codes)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     evaluate = commands.add_parser("eval", help="measure a trained generator against labelled real data", description=(
@@ -110,13 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_train(args) -> None:
-    from pygan import distributed, trainer
-    from pygan.plugins import get_plugins
+    from pygan import distributed, runner
 
-    options = {key: getattr(args, key) for key in (
-        "plugin", "loss", "penalty", "penalty_weight", "d_steps", "dataset", "data_dir", "steps", "batch_size", "lr_d", "lr_g", "decay_d", "decay_g",
-        "seed", "device", "sample_every", "checkpoint_every", "keep_checkpoints", "skip_nonfinite", "ema", "tensorboard", "precision", "eval_every", "eval_n",
-        "cuda_graphs", "sync_every")}
+    plugins = get_plugins()
+    options = {name: getattr(args, name) for name in plugins.options}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
     if args.resume is None and args.plugin is None:
@@ -127,62 +98,70 @@ def command_train(args) -> None:
 
         out = Path("runs") / f"{args.plugin}-{datetime.now():%Y%m%d-%H%M%S}"
     try:
-        run = trainer.train(get_plugins(), options, out, args.resume)
+        run = runner.train(plugins, options, out, args.resume)
     finally:
         distributed.stop()
     if run.processes.is_main:
         print(f"run finished at step {run.total_steps}: {run.out_dir}")
 
 
-def load_generator(checkpoint_path: Path, device: torch.device):
-    """The checkpoint's state, and a function ``draw(count, rng)`` of images
-    from its generator in inference mode."""
-    from pygan.plugins import get_plugins
-
-    state = checkpoint.load(checkpoint_path, map_location=device)
-    architecture = get_plugins().architecture(state["architecture"])
-    generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
-    # The moving average, where the run kept one, is the better generator.
-    generator.load_state_dict(state.get("generator_ema", state["generator"]))
-    generator.eval()
-
-    def draw(count: int, rng: torch.Generator) -> torch.Tensor:
-        with torch.no_grad():
-            return generator(architecture.sample_noise(count, architecture.latent_size, rng, device))
-
-    return state, draw
+DEFAULT_SAMPLES = 64
+CLASS_GRID_COLUMNS = 10  # images per class of --class-grid
+SWEEP_COLUMNS = 10  # images per row of --sweep
 
 
 def command_sample(args) -> None:
+    from pygan import sampling
     from pygan.images import save_grid
-    from pygan.trainer import select_device
+    from pygan.runner import select_device
 
     device = select_device(args.device)
-    state, draw = load_generator(args.checkpoint, device)
+    state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
-    save_grid(draw(args.n, rng), args.out, columns=math.ceil(math.sqrt(args.n)))
-    print(f"{args.n} samples of {state['architecture']} at step {state['step']} written to {args.out}")
+    if args.class_grid:
+        columns = args.n or CLASS_GRID_COLUMNS
+        latent = sampling.class_grid_latent(architecture, columns, rng, device)
+    elif args.sweep is not None:
+        code = args.sweep.removeprefix("code")
+        if not code.isdigit():
+            raise UsageError(f"--sweep takes code1, code2, ..., not {args.sweep!r}")
+        columns = SWEEP_COLUMNS
+        latent = sampling.sweep_latent(architecture, int(code) - 1, columns, rng, device)
+    else:
+        n = args.n or DEFAULT_SAMPLES
+        columns, labels = math.ceil(math.sqrt(n)), None
+        if args.label is not None:
+            sampling.require_classes(architecture, "--class")
+            if args.label >= architecture.classes:
+                raise UsageError(f"--class {args.label}: architecture {architecture.name!r} generates classes 0 to "
+                                 f"{architecture.classes - 1}")
+            labels = torch.full((n,), args.label, device=device)
+        latent = architecture.draw_latent(n, rng, device, labels)
+    images = sampling.generate(architecture, generator, latent)
+    save_grid(images, args.out, columns=columns)
+    print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
 
 
 def command_eval(args) -> None:
-    from pygan import evaluation
-    from pygan.plugins import get_plugins
-    from pygan.trainer import select_device
+    from pygan import evaluation, sampling
+    from pygan.data import as_batch
+    from pygan.runner import select_device
 
     device = select_device(args.device)
-    state, draw = load_generator(args.checkpoint, device)
+    plugins = get_plugins()
+    state, architecture, generator = sampling.load_generator(plugins, args.checkpoint, device)
     config = state["config"]
-    dataset = get_plugins().dataset(args.dataset or config["dataset"])
+    dataset = plugins.dataset(args.dataset or config["dataset"])
     if dataset.load_labelled is None:
         raise UsageError(f"data set {dataset.name!r} has no labels; evaluation needs a labelled data set "
                          f"(one whose plugin sets load_labelled), chosen with --dataset")
     # The run's own --data-dir only fits when comparing with the run's data set.
     data_dir = args.data_dir or (config["data_dir"] if dataset.name == config["dataset"] else None)
-    images, labels = dataset.load_labelled(Path(data_dir) if data_dir else None)
+    images, labels = as_batch(dataset.name, dataset.load_labelled(Path(data_dir) if data_dir else None))
     classifier = evaluation.load_classifier(dataset.name, images, labels, device)
-    rng = torch.Generator(device).manual_seed(args.seed)
-    results = evaluation.evaluate(lambda count: draw(count, rng), images, classifier, args.n, seed=args.seed)
+    draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
+    results = evaluation.evaluate(draw, images, classifier, args.n, seed=args.seed, classes=architecture.classes)
     results = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name, **results}
     if args.json:
         print(json.dumps(results, indent=2))
@@ -192,6 +171,9 @@ def command_eval(args) -> None:
     print(f"  Fréchet classifier distance  {results['fcd']:10.4f}   (lower is better; real data ~0)")
     print(f"  classifier score             {results['classifier_score']:10.4f}   "
           f"(higher is better; real data {results['real_classifier_score']:.4f})")
+    if "label_accuracy" in results:
+        print(f"  label accuracy               {results['label_accuracy']:10.2%}   "
+              f"(samples recognised as the class asked for; chance {1 / architecture.classes:.0%})")
     print(f"  classifier accuracy          {results['classifier_accuracy']:10.2%}   (on held-out real images)")
     print("  class shares  " + "  ".join(f"{label}: {share:.1%}" for label, share in enumerate(results["class_shares"])))
     if results["mode_collapse"]:
@@ -228,12 +210,15 @@ def command_info(args) -> None:
 
 
 def command_plugins(args) -> None:
-    from pygan.plugins import external_plugins_disabled, get_plugins
+    from pygan.plugins import external_plugins_disabled
 
     plugins = get_plugins()
     for info in plugins.loaded:
         print(f"{info.name}  ({info.distribution or 'no distribution'} {info.version})".rstrip())
         for kind, names in info.registers.items():
+            if kind == "option":
+                print(f"    options {', '.join(flag(plugins.options[name]) for name in names)}")
+                continue
             for name in names:
                 record = plugins.registered[kind][name]
                 description = f": {record.description}" if record.description else ""

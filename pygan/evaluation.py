@@ -226,25 +226,32 @@ def class_shares(probabilities) -> list[float]:
     return (counts.double() / len(p)).tolist()
 
 
-def evaluate(generator_fn: Callable[[int], torch.Tensor], real_images: torch.Tensor, classifier: Classifier,
-             n: int, seed: int = 0) -> dict:
-    """Compare ``n`` samples of ``generator_fn(count) -> images in [0, 1]``
-    with ``n`` real images drawn at random (by ``seed``) from ``real_images``.
+def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], real_images: torch.Tensor,
+             classifier: Classifier, n: int, seed: int = 0, classes: int = 0) -> dict:
+    """Compare ``n`` samples of ``generator_fn(count, labels) -> images in
+    [0, 1]`` with ``n`` real images drawn at random (by ``seed``) from
+    ``real_images``. For a conditional generator (``classes`` > 0) the
+    samples are asked for the classes 0, 1, 2, ... in turn, spread evenly,
+    and ``labels`` is their int64 (count,) tensor; else it is None.
 
     Returns the FCD, the classifier score of the samples and of the real
-    images, each class's share of the samples, and ``mode_collapse``: True
-    when one class holds more than half of them.
+    images, each class's share of the samples, ``mode_collapse`` (True when
+    one class holds more than half of them) and, for conditional
+    generators, ``label_accuracy``: how often the classifier recognises the
+    class asked for.
     """
     if not 2 <= n <= len(real_images):
         raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
                          f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
     real_features, real_probabilities = classifier.embed(real_images[chosen])
-    samples = [generator_fn(min(EVAL_BATCH, n - start)).cpu() for start in range(0, n, EVAL_BATCH)]
+    asked = torch.arange(n) % classes if classes else None
+    samples = [generator_fn(min(EVAL_BATCH, n - start), None if asked is None else asked[start:start + EVAL_BATCH])
+               .cpu() for start in range(0, n, EVAL_BATCH)]
     fake_features, fake_probabilities = classifier.embed(torch.cat(samples))
     shares = class_shares(fake_probabilities)
     dominant = int(np.argmax(shares))
-    return {
+    results = {
         "n": n,
         "fcd": frechet_distance(real_features, fake_features),
         "classifier_score": classifier_score(fake_probabilities),
@@ -255,3 +262,11 @@ def evaluate(generator_fn: Callable[[int], torch.Tensor], real_images: torch.Ten
         "mode_collapse": shares[dominant] > COLLAPSE_SHARE,
         "classifier_accuracy": classifier.accuracy,
     }
+    if asked is not None:
+        results["label_accuracy"] = label_accuracy(fake_probabilities, asked)
+    return results
+
+
+def label_accuracy(probabilities, asked: torch.Tensor) -> float:
+    """The share of samples the classifier puts in the class they were asked for."""
+    return float((torch.as_tensor(probabilities).argmax(dim=1) == asked).double().mean())

@@ -1,20 +1,60 @@
-"""The update side of a training step, kept entirely on the device: RMSprop
-with Keras' time decay as one fused op per network, float16 loss scaling,
-and the decision to skip an update whose loss or gradients are not finite.
+"""The update side of a training step, kept entirely on the device:
+optimizers that skip an update on the device when told to, and float16
+loss scaling.
 
 Nothing here reads a tensor back to the host, so a whole training step can
-be captured in a CUDA graph and replayed (torch.optim and torch.amp's
-GradScaler each synchronize once per step to make those decisions).
+be captured in a CUDA graph and replayed (torch.optim's plain optimizers and
+torch.amp's GradScaler each synchronize once per step to make those
+decisions).
+
+Every optimizer here has the methods the engine calls (``DeviceOptimizer``);
+the ``optimizers`` plugin registers them by name.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 import torch
 from torch import nn
 
 from pygan import ops
+
+
+class DeviceOptimizer(Protocol):
+    """What the engine needs of an optimizer (``pygan.specs.Optimizer.build``
+    returns one)."""
+
+    def current_lr(self) -> torch.Tensor:
+        """The learning rate the next update will use, a 0-d tensor on the device."""
+
+    def zero_grad(self) -> None: ...
+
+    def gradients(self) -> list[torch.Tensor]:
+        """Every parameter's gradient (zeros for one that got none)."""
+
+    def step(self, skip: torch.Tensor) -> None:
+        """Update from the gradients, unless the bool tensor ``skip`` is true."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def trainable(parameters: Iterable[nn.Parameter]) -> list[nn.Parameter]:
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        raise ValueError("an optimizer was given no trainable parameters")
+    return params
+
+
+def gradients_of(params: list[nn.Parameter]) -> list[torch.Tensor]:
+    """Every parameter's gradient; one that got none (unused in the loss) is
+    a zero gradient."""
+    for param in params:
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+    return [param.grad for param in params]
 
 
 class RMSprop:
@@ -24,9 +64,7 @@ class RMSprop:
 
     def __init__(self, parameters: Iterable[nn.Parameter], lr: float, decay: float, alpha: float = 0.9,
                  eps: float = 1e-7) -> None:
-        self.params = [p for p in parameters if p.requires_grad]
-        if not self.params:
-            raise ValueError("RMSprop was given no trainable parameters")
+        self.params = trainable(parameters)
         self.lr, self.decay, self.alpha, self.eps = lr, decay, alpha, eps
         self.square_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.updates = torch.zeros((), dtype=torch.int64, device=self.params[0].device)
@@ -40,12 +78,7 @@ class RMSprop:
             param.grad = None
 
     def gradients(self) -> list[torch.Tensor]:
-        """Every parameter's gradient; one that got none (unused in the
-        loss) is a zero gradient."""
-        for param in self.params:
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
-        return [param.grad for param in self.params]
+        return gradients_of(self.params)
 
     @torch.no_grad()
     def step(self, skip: torch.Tensor) -> None:
@@ -65,6 +98,48 @@ class RMSprop:
         for mine, saved in zip(self.square_avgs, state["square_avgs"]):
             mine.copy_(saved)
         self.updates.copy_(state["updates"])
+
+
+class Adam:
+    """torch's own Adam (Kingma & Ba, 2015) in its fused implementation,
+    which skips an update on the device when told to (the ``found_inf``
+    input torch.amp uses) and, made capturable, runs inside a CUDA graph.
+    ``weight_decay`` is Adam's L2 penalty added to the gradient, as
+    ``torch.optim.Adam`` has it."""
+
+    def __init__(self, parameters: Iterable[nn.Parameter], lr: float, betas: tuple[float, float],
+                 weight_decay: float = 0.0, eps: float = 1e-8) -> None:
+        self.params = trainable(parameters)
+        device = self.params[0].device
+        self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=tuple(betas), eps=eps,
+                                          weight_decay=weight_decay, fused=True,
+                                          capturable=device.type == "cuda")
+        self.lr = torch.tensor(lr, dtype=torch.float64, device=device)
+
+    def current_lr(self) -> torch.Tensor:
+        return self.lr
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
+
+    def gradients(self) -> list[torch.Tensor]:
+        return gradients_of(self.params)
+
+    @torch.no_grad()
+    def step(self, skip: torch.Tensor) -> None:
+        self.gradients()
+        self.optimizer.found_inf = skip.float()
+        try:
+            self.optimizer.step()
+        finally:
+            del self.optimizer.found_inf
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)
 
 
 class LossScaler:

@@ -10,8 +10,19 @@ from PIL import Image, ImageDraw
 
 from pygan.images import save_image
 
-PANELS = [("loss", ["d_loss", "g_loss"]), ("accuracy", ["d_acc", "g_acc"])]
-COLOURS = ["#1f77b4", "#d62728"]
+# Metrics are plotted by name: every "*_loss" on the loss panel, every
+# "*_acc" on the accuracy panel.
+PANELS = [("loss", "_loss"), ("accuracy", "_acc")]
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def panel_keys(rows: list[dict], suffix: str) -> list[str]:
+    """The metrics ending in ``suffix``, in the order they first appear."""
+    return list(dict.fromkeys(key for row in rows for key in row if key.endswith(suffix)))
+
+
+def training_keys(rows: list[dict]) -> list[str]:
+    return [key for _, suffix in PANELS for key in panel_keys(rows, suffix)]
 WIDTH, PANEL_HEIGHT, MARGIN = 900, 300, 50
 
 
@@ -32,7 +43,8 @@ def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
     window = max(1, len(rows) // 200)
     picture = Image.new("RGB", (WIDTH, PANEL_HEIGHT * len(PANELS)), "white")
     draw = ImageDraw.Draw(picture)
-    for panel, (label, keys) in enumerate(PANELS):
+    for panel, (label, suffix) in enumerate(PANELS):
+        keys = panel_keys(rows, suffix)[:len(COLOURS)]
         top = panel * PANEL_HEIGHT
         left, right, bottom = MARGIN + 20, WIDTH - 20, top + PANEL_HEIGHT - MARGIN
         series = {key: (np.array([row["step"] for row in rows if key in row], dtype=float),
@@ -60,5 +72,5 @@ def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
             points = [(x_of(s), y_of(v)) for s, v in zip(key_steps, values) if np.isfinite(v)]
             if len(points) > 1:
                 draw.line(points, fill=COLOURS[index], width=2)
-            draw.text((right - 160 + 80 * index, top + 8), key, fill=COLOURS[index])
+            draw.text((right - 80 * (len(series) - index), top + 8), key, fill=COLOURS[index])
     save_image(picture, path, format="PNG")

@@ -8,6 +8,7 @@ entry-point name, and skipped: the rest of pygan keeps working.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import os
@@ -19,7 +20,7 @@ import pluggy
 from pygan import hookspecs
 from pygan.console import notice
 from pygan.errors import UsageError
-from pygan.specs import Architecture, Dataset, Loss, Penalty
+from pygan.specs import Architecture, Dataset, Loss, Optimizer, Option, Penalty, Recipe
 
 ENTRY_POINT_GROUP = "pygan"
 BUILTIN_DISTRIBUTION = "pygan"
@@ -30,7 +31,12 @@ REGISTRATION_HOOKS = {
     "register_architectures": {Architecture: "architecture"},
     "register_losses": {Loss: "loss", Penalty: "penalty"},
     "register_datasets": {Dataset: "dataset"},
+    "register_recipes": {Recipe: "recipe"},
+    "register_optimizers": {Optimizer: "optimizer"},
+    "register_options": {Option: "option"},
 }
+# pygan's own options, registered before any plugin, plugins disabled or not.
+CORE_PLUGIN = "core"
 KINDS = [kind for records in REGISTRATION_HOOKS.values() for kind in records.values()]
 
 
@@ -111,7 +117,11 @@ class Plugins:
                         raise ValueError(f"{kind} {record.name!r} is already registered by plugin {taken!r}")
                     collected.append((kind, record))
 
-                impl.function(register)
+                def register_each(record, register=register):
+                    for one in expand_per_network(record):
+                        register(one)
+
+                impl.function(register_each)
         return collected
 
     def _fail(self, name: str, distribution: str, error: Exception) -> None:
@@ -139,6 +149,33 @@ class Plugins:
     def penalty(self, name: str) -> Penalty:
         return self.get("penalty", name)
 
+    def recipe(self, name: str) -> Recipe:
+        return self.get("recipe", name)
+
+    def optimizer(self, name: str) -> Optimizer:
+        return self.get("optimizer", name)
+
+    @property
+    def options(self) -> dict[str, Option]:
+        """Every declared option by config key, in declaration order (pygan's own first)."""
+        return self.registered["option"]
+
+    def owner(self, kind: str, name: str) -> str:
+        """The plugin that registered a record."""
+        return self._owner[kind, name]
+
+
+NETWORK_SUFFIXES = {"_d": "discriminator", "_g": "generator"}
+
+
+def expand_per_network(record):
+    """A per-network ``Option`` as its two options, one per network; any
+    other record as itself."""
+    if not (isinstance(record, Option) and record.per_network):
+        return [record]
+    return [dataclasses.replace(record, name=record.name + suffix, help=f"{record.help} ({network})")
+            for suffix, network in NETWORK_SUFFIXES.items()]
+
 
 def external_plugins_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
@@ -146,7 +183,12 @@ def external_plugins_disabled() -> bool:
 
 def load_plugins() -> Plugins:
     """Load every plugin in the entry-point group, built-ins first."""
+    from pygan import core_options
+
     plugins = Plugins()
+    from pygan import __version__
+
+    plugins.add(CORE_PLUGIN, core_options, BUILTIN_DISTRIBUTION, __version__)
     skip_external = external_plugins_disabled()
     entry_points = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from pygan.errors import PyganError
 from pygan.files import write_bytes_atomically
 from pygan.images import save_image
-from pygan.plot import PANELS, plot_metrics
+from pygan.plot import plot_metrics, training_keys
 from pygan.run_folder import LOSS_PLOT, METRICS, SAMPLES, read_metrics
 
 GIF_FILE = "samples.gif"
@@ -24,7 +24,6 @@ REPORT_FILE = "report.md"
 FINAL_WINDOW = 100  # steps averaged for the final losses and accuracies
 FRAME_MS = 250
 CAPTION_HEIGHT = 16
-TRAINING_KEYS = [key for _, keys in PANELS for key in keys]
 
 
 def write_report(run_dir: Path) -> list[Path]:
@@ -51,7 +50,7 @@ def _read_rows(path: Path) -> list[dict]:
         raise PyganError(f"{path.parent}: no {path.name}; is it a pygan run folder?") from None
     except (OSError, ValueError) as error:  # ValueError covers a line cut short by a crash
         raise PyganError(f"{path}: cannot be read as JSON lines: {error}") from None
-    if not any(key in row for row in rows for key in TRAINING_KEYS):
+    if not training_keys(rows):
         raise PyganError(f"{path}: no training steps logged yet, nothing to report")
     return rows
 
@@ -90,12 +89,13 @@ def markdown(run_dir: Path, config: dict, rows: list[dict], grids: list[tuple[in
         lines += [f"| {key} | {value} |" for key, value in sorted(config.items())]
     else:
         lines.append("No readable config.json.")
-    training = [row for row in rows if any(key in row for key in TRAINING_KEYS)]
+    keys = training_keys(rows)
+    training = [row for row in rows if any(key in row for key in keys)]
     lines += ["", "## Training", "",
               f"{training[-1]['step']:,} steps. Final values (mean of the last "
               f"{min(FINAL_WINDOW, len(training))} steps logged):", "",
               "| metric | value |", "|---|---|"]
-    for key in TRAINING_KEYS:
+    for key in keys:
         values = [row[key] for row in training[-FINAL_WINDOW:] if key in row]
         if values:
             lines.append(f"| {key} | {np.mean(values):.4f} |")

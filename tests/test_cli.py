@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import pygan_command, require_mnist
 
-from pygan import checkpoint
+from pygan import __version__, checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,14 @@ def test_train_writes_grids_metrics_plot_config_and_a_checkpoint(trained_run):
     assert (out / "losses.png").is_file()
     state = torch.load(out / "checkpoints" / "00000030.pt", weights_only=True)
     assert state["step"] == 30 and state["architecture"] == "dcgan"
-    assert {"generator", "discriminator", "optimizer_d", "optimizer_g", "rng", "fixed_noise"} <= set(state)
+    assert {"networks", "engine", "rng", "global_rng", "fixed_latent", "config", "image_shape"} <= set(state)
+    assert set(state["networks"]) == {"generator", "discriminator"}
+    assert set(state["engine"]["optimizers"]) == {"generator", "discriminator"}
 
 
 def test_train_shows_progress_with_rate_and_losses(trained_run):
     _, result = trained_run
-    assert "30/30" in result.stderr and "step/s" in result.stderr and "D loss" in result.stderr
+    assert "30/30" in result.stderr and "step/s" in result.stderr and "d_loss 0." in result.stderr and "g_acc " in result.stderr
     assert "only the 10,000-image test split" in result.stderr
 
 
@@ -111,15 +113,23 @@ def test_damaged_foreign_and_newer_checkpoints_are_refused_naming_the_file(train
     assert not (tmp_path / "grid.png").exists()
 
 
+def format_2(state):
+    """A checkpoint as pygan 0.1 wrote it (format 2): the networks at the top level."""
+    old = {key: value for key, value in state.items() if key not in ("networks", "engine", "fixed_latent")}
+    return {**old, **state["networks"], "format_version": 2, "fixed_noise": state["fixed_latent"]["z"]}
+
+
 def test_a_checkpoint_of_an_older_format_still_samples_but_cannot_be_resumed(trained_run, tmp_path):
     out, _ = trained_run
     old_run = tmp_path / "old"
     shutil.copytree(out, old_run)
     newest = checkpoint.saved_in(old_run)[-1]
     state = torch.load(newest, weights_only=True)
-    state["format_version"] = checkpoint.RESUMABLE_FORMAT_VERSION - 1
-    torch.save(state, newest)
-    assert pygan_command("sample", "--checkpoint", newest, "--out", tmp_path / "grid.png").returncode == 0
+    torch.save(format_2(state), newest)
+    new_grid, old_grid = tmp_path / "new.png", tmp_path / "old.png"
+    assert pygan_command("sample", "--checkpoint", out, "--seed", "3", "--out", new_grid).returncode == 0
+    assert pygan_command("sample", "--checkpoint", newest, "--seed", "3", "--out", old_grid).returncode == 0
+    assert new_grid.read_bytes() == old_grid.read_bytes()  # the same weights, read from either layout
     resumed = pygan_command("train", "--resume", old_run, "--steps", "100")
     assert resumed.returncode == 2
     assert f"{newest} was written by pygan" in resumed.stderr and "cannot resume training" in resumed.stderr
@@ -131,7 +141,12 @@ def test_a_checkpoint_of_an_older_format_still_samples_but_cannot_be_resumed(tra
     (["--plugin", "dcgan", "--dataset", "nope"], "unknown dataset 'nope'; available: "),
     (["--plugin", "dcgan", "--steps", "0"], "--steps: must be a positive whole number, not 0"),
     (["--plugin", "dcgan", "--batch-size", "-4"], "--batch-size: must be a positive whole number, not -4"),
-    (["--plugin", "dcgan", "--lr-d", "0"], "--lr-d must be positive"),
+    (["--plugin", "dcgan", "--lr-d", "0"], "--lr-d: must be a finite number above 0, not 0"),
+    (["--plugin", "dcgan", "--lr-g", "inf"], "--lr-g: must be a finite number above 0, not inf"),
+    (["--plugin", "dcgan", "--seed", str(2 ** 64)], "--seed: must be a whole number from 0 to"),
+    (["--plugin", "dcgan", "--betas-d", "0.5"], "--betas-d: not a valid betas: '0.5'"),
+    (["--plugin", "dcgan", "--optimizer-g", "nope"], "unknown optimizer 'nope'; available: adam, rmsprop"),
+    (["--plugin", "dcgan", "--recipe", "nope"], "unknown recipe 'nope'; available: alternating"),
     ([], "choose an architecture with --plugin"),
 ])
 def test_usage_errors_exit_2_with_a_clear_message(tmp_path, args, message):
@@ -161,7 +176,7 @@ def test_info_reports_versions_extension_and_devices():
     result = pygan_command("info")
     assert result.returncode == 0, result.stderr
     assert f"torch {torch.__version__}" in result.stdout
-    assert "pygan 0.1.0" in result.stdout and "devices: cpu" in result.stdout
+    assert f"pygan {__version__}" in result.stdout and "devices: cpu" in result.stdout
     assert "extension: pygan._C loaded" in result.stdout
     assert "  cpu: fused (compiled kernel)" in result.stdout
     assert "compiled kernels: leaky_relu_conv2d (cpu" in result.stdout and ", rmsprop_step_ (cpu" in result.stdout

@@ -11,7 +11,8 @@ from conftest import pygan_command
 from pygan import checkpoint
 from pygan.config import resolve_config
 from pygan.plugins import load_plugins
-from pygan.trainer import GRAPH_WARMUP_STEPS, create_trainer, prepare_out_dir
+from pygan.engine import GRAPH_WARMUP_STEPS
+from pygan.runner import create_runner, prepare_out_dir
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -21,7 +22,7 @@ def cuda_trainer(out, **options):
     config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "sync_every": 50, **options})
     prepare_out_dir(out, resuming=False)
     data = torch.rand(512, 1, 28, 28, generator=torch.Generator().manual_seed(0)).cuda()
-    return create_trainer(plugins, config, out, data)
+    return create_runner(plugins, config, out, data)
 
 
 def run_steps(trainer, steps):
@@ -62,12 +63,12 @@ def test_steps_never_synchronize_eager_or_replayed(tmp_path):
 def test_mixed_precision_trains_finite_under_graphs(tmp_path, precision):
     trainer = cuda_trainer(tmp_path, precision=precision)
     reports = run_steps(trainer, 30)
-    assert trainer.graph is not None
+    assert trainer.engine.graph is not None
     assert all(problem is None for _, _, problem in reports)
     assert all(torch.isfinite(torch.tensor([m["d_loss"], m["g_loss"]])).all() for _, m, _ in reports)
-    assert trainer.optimizer_g.updates.item() >= 25  # float16 overflow may skip a few early updates
+    assert trainer.engine.optimizers["generator"].updates.item() >= 25  # float16 overflow may skip a few early updates
     if precision == "fp16":
-        assert trainer.scalers["generator"].scale.item() > 1
+        assert trainer.engine.scalers["generator"].scale.item() > 1
 
 
 def test_a_graphed_run_resumes_to_the_same_weights(tmp_path, mnist_dir):
@@ -80,8 +81,8 @@ def test_a_graphed_run_resumes_to_the_same_weights(tmp_path, mnist_dir):
     train("--resume", tmp_path / "halves", "--steps", "40")
     whole, halves = checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "halves")
     assert whole["step"] == halves["step"] == 40
-    for name, value in whole["generator"].items():
-        torch.testing.assert_close(value, halves["generator"][name], rtol=1e-4, atol=1e-6)
+    for name, value in whole["networks"]["generator"].items():
+        torch.testing.assert_close(value, halves["networks"]["generator"][name], rtol=1e-4, atol=1e-6)
     assert torch.equal(whole["rng"][0], halves["rng"][0])
 
 
@@ -101,6 +102,6 @@ def test_a_loss_that_reads_a_value_back_fails_capture_with_a_way_out(tmp_path):
     plugins.add("host-read", HostReadingLoss())
     config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "loss": "host-read"})
     prepare_out_dir(tmp_path, resuming=False)
-    trainer = create_trainer(plugins, config, tmp_path, torch.rand(64, 1, 28, 28, device="cuda"))
+    trainer = create_runner(plugins, config, tmp_path, torch.rand(64, 1, 28, 28, device="cuda"))
     with pytest.raises(PyganError, match="capturing the training step in a CUDA graph failed .*--no-cuda-graphs"):
         run_steps(trainer, GRAPH_WARMUP_STEPS + 1)

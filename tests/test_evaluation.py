@@ -116,7 +116,7 @@ def drawing_from(pool: torch.Tensor):
     """A stand-in generator handing out successive images of ``pool``."""
     position = 0
 
-    def draw(count: int) -> torch.Tensor:
+    def draw(count: int, labels=None) -> torch.Tensor:
         nonlocal position
         position += count
         return pool[position - count:position]
@@ -156,6 +156,30 @@ def test_a_generator_of_one_class_is_flagged_by_the_class_shares(mnist):
     result = evaluation.evaluate(drawing_from(ones), images, classifier, len(ones))
     assert result["mode_collapse"] and result["dominant_class"] == 1 and result["dominant_class_share"] > 0.95
     assert result["classifier_score"] < 1.5
+
+
+def conditional_stand_in(images, labels, fixed_class=None):
+    """A stand-in conditional generator: real images of the class asked
+    for, or always of ``fixed_class``."""
+    rng = torch.Generator().manual_seed(5)
+
+    def draw(count, asked):
+        chosen = asked if fixed_class is None else torch.full_like(asked, fixed_class)
+        picks = [torch.nonzero(labels == label).flatten() for label in chosen.tolist()]
+        return torch.stack([images[pool[torch.randint(len(pool), (), generator=rng)]] for pool in picks])
+
+    return draw
+
+
+def test_label_accuracy_measures_whether_the_generator_draws_the_class_asked_for(mnist):
+    images, labels, classifier = mnist
+    obedient = evaluation.evaluate(conditional_stand_in(images, labels), images, classifier, 1000, classes=10)
+    assert obedient["label_accuracy"] > 0.95
+    stuck = evaluation.evaluate(conditional_stand_in(images, labels, fixed_class=7), images, classifier, 1000,
+                                classes=10)
+    # Asked evenly for each class, a generator of 7s only is right one time in ten.
+    assert stuck["label_accuracy"] == pytest.approx(0.1, abs=0.02) and stuck["dominant_class"] == 7
+    assert "label_accuracy" not in evaluation.evaluate(drawing_from(images), images, classifier, 1000)
 
 
 @pytest.mark.parametrize("n", [1, 10_001])

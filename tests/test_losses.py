@@ -19,7 +19,7 @@ from pygan import _extension
 from pygan.config import resolve_config
 from pygan.layers import LeakyReLUConv2d
 from pygan.plugins import get_plugins
-from pygan.trainer import binary_accuracy
+from pygan_plugins.alternating import binary_accuracy
 
 LOSSES = ["bce", "nonsaturating", "hinge", "wgan-gp", "lsgan"]
 LN3 = math.log(3)
@@ -83,7 +83,7 @@ def test_a_loss_brings_its_default_penalty_and_penalty_overrides_it(options, pen
 
 def test_penalty_none_trains_without_one(tmp_path):
     trainer = make_trainer(tmp_path, loss="wgan-gp", penalty="none")
-    assert trainer.penalty is None
+    assert trainer.context.penalty is None
     assert "d_penalty" not in trainer.step()
 
 
@@ -165,7 +165,7 @@ import json, torch
 import pygan.ops
 from pygan.plugins import get_plugins
 from pygan.config import resolve_config
-from pygan.trainer import create_trainer
+from pygan.runner import create_runner
 
 plugins = get_plugins()
 results = {"backend": pygan.ops.backend_info()["devices"]["cpu"]["selected"]}
@@ -173,7 +173,7 @@ for name, options in [("wgan-gp", {"loss": "wgan-gp"}), ("bce+r1", {"loss": "bce
     config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 8, "device": "cpu", **options})
     torch.manual_seed(1)
     data = torch.rand(16, 1, 28, 28)
-    trainer = create_trainer(plugins, config, ".", data)
+    trainer = create_runner(plugins, config, ".", data)
     results[name] = [trainer.step()]
     # The first update starts from the same weights and batch on either backend:
     # its gradient (the penalty's double backward included) must agree closely.
@@ -224,7 +224,7 @@ def test_training_with_penalties_gives_the_same_results_on_the_fused_and_the_ref
 def test_d_steps_updates_the_discriminator_k_times_per_generator_update_and_reports_the_penalty(tmp_path):
     trainer = make_trainer(tmp_path, loss="wgan-gp", d_steps=3)
     metrics = [trainer.step() for _ in range(2)]
-    assert (trainer.optimizer_d.updates.item(), trainer.optimizer_g.updates.item()) == (6, 2)
+    assert (trainer.engine.optimizers["discriminator"].updates.item(), trainer.engine.optimizers["generator"].updates.item()) == (6, 2)
     assert all(m["d_penalty"] >= 0 for m in metrics)
 
 

@@ -3,6 +3,7 @@ skipped with a report, external plugins disabled on request, and a real
 third-party package installed and trained."""
 
 import importlib.metadata
+import json
 import subprocess
 import sys
 import textwrap
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import pygan
+from pygan import __version__
 from pygan.plugins import Plugins, get_plugins
 
 from conftest import REPO_ROOT
 
-BUILTINS = {"dcgan", "bce", "losses", "mnist", "npz", "progress", "metrics_log", "sample_grids", "tensorboard"}
+BUILTINS = {"dcgan", "alternating", "optimizers", "constraints", "bce", "losses", "mnist", "npz", "progress",
+            "metrics_log", "sample_grids", "evaluation", "tensorboard"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:
@@ -55,7 +59,7 @@ def test_builtins_are_registered_through_the_entry_point_group():
 def test_plugins_command_lists_name_distribution_and_registrations(pygan):
     result = pygan("plugins")
     assert result.returncode == 0, result.stderr
-    assert "dcgan  (pygan 0.1.0)" in result.stdout
+    assert f"dcgan  (pygan {__version__})" in result.stdout
     assert "architecture dcgan" in result.stdout
     assert "loss bce" in result.stdout
     assert "hooks on_sample" in result.stdout
@@ -66,9 +70,9 @@ def test_a_broken_plugin_is_reported_once_by_name_and_skipped(pygan, broken_site
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("plugin 'broken' (broken-plugin) was skipped: ModuleNotFoundError") == 1
     assert "broken  (broken-plugin)  FAILED: ModuleNotFoundError: No module named 'no_such_module'" in result.stdout
-    assert "dcgan  (pygan 0.1.0)" in result.stdout
+    assert f"dcgan  (pygan {__version__})" in result.stdout
     info = pygan("info", env={"PYTHONPATH": str(broken_site)})
-    assert info.returncode == 0 and "pygan 0.1.0" in info.stdout
+    assert info.returncode == 0 and f"pygan {__version__}" in info.stdout
 
 
 def test_a_plugin_registering_a_taken_name_is_skipped_and_the_first_kept(pygan, broken_site):
@@ -82,7 +86,7 @@ def test_disabling_external_plugins_loads_only_the_builtins(pygan, broken_site):
     result = pygan("plugins", env={"PYTHONPATH": str(broken_site), "PYGAN_DISABLE_PLUGINS": "1"})
     assert result.returncode == 0
     assert "broken" not in result.stdout + result.stderr and "copycat" not in result.stdout
-    assert "dcgan  (pygan 0.1.0)" in result.stdout
+    assert f"dcgan  (pygan {__version__})" in result.stdout
     assert "external plugins disabled" in result.stdout
 
 
@@ -126,7 +130,7 @@ def tiny_site(tmp_path_factory):
 def test_a_third_party_plugin_installs_lists_and_trains(pygan, tiny_site, tmp_path):
     env = {"PYTHONPATH": str(tiny_site)}
     listing = pygan("plugins", env=env)
-    assert "tiny  (pygan-tiny 1.0.0)" in listing.stdout
+    assert "tiny  (pygan-tiny 1.1.0)" in listing.stdout
     assert "architecture tiny" in listing.stdout
     images = tmp_path / "digits.npz"
     np.savez(images, images=np.random.default_rng(0).integers(0, 256, (50, 12, 10), dtype=np.uint8))
@@ -135,3 +139,43 @@ def test_a_third_party_plugin_installs_lists_and_trains(pygan, tiny_site, tmp_pa
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["00003.png", "00006.png"]
     assert (tmp_path / "run" / "checkpoints" / "00000006.pt").is_file()
+
+
+def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_option(pygan, tiny_site, tmp_path):
+    env = {"PYTHONPATH": str(tiny_site)}
+    listing = pygan("plugins", env=env).stdout
+    assert "recipe smoothed" in listing and "architecture tiny-cgan" in listing and "options --real-target" in listing
+    assert "--real-target" in pygan("train", "--help", env=env).stdout
+
+    def train(out, *args):
+        return pygan("train", "--plugin", "tiny-cgan", "--steps", "4", "--sample-every", "2", "--out", out, *args,
+                     env=env)
+
+    run = tmp_path / "run"
+    result = train(run, "--real-target", "0.8")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((run / "config.json").read_text())
+    assert (config["recipe"], config["real_target"], config["optimizer_d"]) == ("smoothed", 0.8, "adam")
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [set(row) for row in rows] == [{"step", "d_loss", "g_loss", "real_score"}] * 4
+    # The recipe reads the option: the discriminator's first loss depends on the real target.
+    unsmoothed = tmp_path / "unsmoothed"
+    assert train(unsmoothed, "--real-target", "1.0").returncode == 0
+    first = json.loads((unsmoothed / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["d_loss"] != rows[0]["d_loss"]
+
+    bad = train(tmp_path / "bad", "--real-target", "0.3")
+    assert bad.returncode == 2 and "--real-target: must lie in (0.5, 1], not 0.3" in bad.stderr
+    contradicting = pygan("train", "--resume", run, "--steps", "6", "--real-target", "0.7", env=env)
+    assert contradicting.returncode == 2 and "--real-target 0.7 contradicts the resumed run's 0.8" in contradicting.stderr
+
+    grid = tmp_path / "classes.png"
+    assert pygan("sample", "--checkpoint", run, "--class-grid", "--n", "5", "--out", grid, env=env).returncode == 0
+    with Image.open(grid) as picture:
+        assert picture.size == ((5 * 12 + 4 * 2) * 2, (3 * 12 + 2 * 2) * 2)  # 3 classes of 5, 2-pixel gaps, 2x
+    one_class = pygan("sample", "--checkpoint", run, "--class", "2", "--out", tmp_path / "two.png", env=env)
+    assert one_class.returncode == 0, one_class.stderr
+    beyond = pygan("sample", "--checkpoint", run, "--class", "3", "--out", tmp_path / "three.png", env=env)
+    assert beyond.returncode == 2 and "generates classes 0 to 2" in beyond.stderr
+    unconditional = pygan("sample", "--checkpoint", run, "--sweep", "code1", "--out", tmp_path / "s.png", env=env)
+    assert unconditional.returncode == 2 and "has no codes" in unconditional.stderr

@@ -18,7 +18,7 @@ from pygan import checkpoint
 from pygan.config import resolve_config
 from pygan.errors import PyganError
 from pygan.plugins import load_plugins
-from pygan.trainer import create_trainer, prepare_out_dir, stop_requests
+from pygan.runner import create_runner, prepare_out_dir, stop_requests
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +41,13 @@ def final_state(run_dir):
 def assert_same_training_state(a, b):
     assert a["step"] == b["step"]
     for key in ("generator", "discriminator"):
-        for name in a[key]:
-            assert torch.equal(a[key][name], b[key][name]), f"{key}.{name} differs"
+        for name in a["networks"][key]:
+            assert torch.equal(a["networks"][key][name], b["networks"][key][name]), f"{key}.{name} differs"
     assert len(a["rng"]) == len(b["rng"]) and all(map(torch.equal, a["rng"], b["rng"]))
-    for key in ("optimizer_d", "optimizer_g"):
-        assert torch.equal(a[key]["updates"], b[key]["updates"])
-        assert all(map(torch.equal, a[key]["square_avgs"], b[key]["square_avgs"]))
+    for key in ("generator", "discriminator"):
+        optimizer_a, optimizer_b = a["engine"]["optimizers"][key], b["engine"]["optimizers"][key]
+        assert torch.equal(optimizer_a["updates"], optimizer_b["updates"])
+        assert all(map(torch.equal, optimizer_a["square_avgs"], optimizer_b["square_avgs"]))
 
 
 def metrics_of(run_dir):
@@ -121,7 +122,7 @@ def nan_trainer(tmp_path, **options):
     config = resolve_config(plugins, {"plugin": "dcgan", "loss": "nan-at", "batch_size": 4, "steps": 5,
                                       "sample_every": 0, "checkpoint_every": 1, "keep_checkpoints": 0, **options})
     prepare_out_dir(tmp_path, resuming=False)
-    return create_trainer(plugins, config, tmp_path, torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    return create_runner(plugins, config, tmp_path, torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
 
 
 def test_a_nonfinite_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path):
@@ -134,7 +135,7 @@ def test_a_nonfinite_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_pat
                                  f"checkpoint is {last_good}. Lower the learning rates, or pass --skip-nonfinite "
                                  f"to skip such updates")
     assert checkpoint.saved_in(tmp_path) == [checkpoint.path_for(tmp_path, 1), last_good]
-    assert all(torch.isfinite(p).all() for p in checkpoint.load(last_good)["discriminator"].values())
+    assert all(torch.isfinite(p).all() for p in checkpoint.load(last_good)["networks"]["discriminator"].values())
 
 
 def test_skipping_nonfinite_updates_leaves_the_weights_as_they_were(tmp_path):
@@ -142,7 +143,7 @@ def test_skipping_nonfinite_updates_leaves_the_weights_as_they_were(tmp_path):
     trainer.train()
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row.get("skipped_updates", 0) for row in metrics] == [0, 0, 1, 1, 1]
-    assert trainer.optimizer_d.updates.item() == 4 and trainer.optimizer_g.updates.item() == 5
+    assert trainer.engine.optimizers["discriminator"].updates.item() == 4 and trainer.engine.optimizers["generator"].updates.item() == 5
     assert all(torch.isfinite(p).all() for p in trainer.run.discriminator.parameters())
 
 

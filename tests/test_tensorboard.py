@@ -9,7 +9,7 @@ import torch
 from pygan.config import resolve_config
 from pygan.errors import UsageError
 from pygan.plugins import get_plugins
-from pygan.trainer import create_trainer, prepare_out_dir
+from pygan.runner import create_runner, prepare_out_dir
 
 
 class RecordingWriter:
@@ -31,7 +31,7 @@ def tensorboard_trainer(tmp_path):
     config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 4, "steps": 2, "sample_every": 2,
                                       "checkpoint_every": 0, "tensorboard": True})
     prepare_out_dir(tmp_path, resuming=False)
-    return create_trainer(plugins, config, tmp_path, torch.rand(8, 1, 28, 28))
+    return create_runner(plugins, config, tmp_path, torch.rand(8, 1, 28, 28))
 
 
 def test_metrics_and_grids_go_to_tensorboard(tmp_path, monkeypatch):

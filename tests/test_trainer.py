@@ -6,7 +6,8 @@ import torch
 import pygan
 from pygan.config import resolve_config
 from pygan.plugins import get_plugins
-from pygan.trainer import create_trainer
+from pygan.runner import create_runner
+from pygan_plugins.alternating import discriminator_update, generator_update
 
 
 def make_trainer(tmp_path, **options):
@@ -14,7 +15,7 @@ def make_trainer(tmp_path, **options):
     config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 8, **options})
     torch.manual_seed(1)
     data = torch.rand(32, 1, 28, 28)
-    return create_trainer(plugins, config, tmp_path, data)
+    return create_runner(plugins, config, tmp_path, data)
 
 
 def snapshot(module):
@@ -30,7 +31,7 @@ def changed(before, module):
 def test_a_discriminator_update_leaves_the_generator_unchanged(tmp_path):
     trainer = make_trainer(tmp_path)
     generator, discriminator = snapshot(trainer.run.generator), snapshot(trainer.run.discriminator)
-    trainer.discriminator_step()
+    discriminator_update(trainer.context)
     assert changed(generator, trainer.run.generator) == set()  # running statistics included
     assert changed(discriminator, trainer.run.discriminator) == set(discriminator)
 
@@ -38,7 +39,7 @@ def test_a_discriminator_update_leaves_the_generator_unchanged(tmp_path):
 def test_a_generator_update_leaves_the_discriminator_unchanged(tmp_path):
     trainer = make_trainer(tmp_path)
     generator, discriminator = snapshot(trainer.run.generator), snapshot(trainer.run.discriminator)
-    trainer.generator_step()
+    generator_update(trainer.context)
     assert changed(discriminator, trainer.run.discriminator) == set()
     assert {"project.weight", "blocks.0.running_mean", "blocks.9.running_var"} <= changed(generator, trainer.run.generator)
     assert all(p.requires_grad for p in trainer.run.discriminator.parameters())
@@ -56,8 +57,8 @@ def batchnorm_modes_during(step, generator):
 
 def test_fakes_for_the_discriminator_use_running_statistics_and_the_generator_step_batch_statistics(tmp_path):
     trainer = make_trainer(tmp_path)
-    assert batchnorm_modes_during(trainer.discriminator_step, trainer.run.generator) == [False] * 4
-    assert batchnorm_modes_during(trainer.generator_step, trainer.run.generator) == [True] * 4
+    assert batchnorm_modes_during(lambda: discriminator_update(trainer.context), trainer.run.generator) == [False] * 4
+    assert batchnorm_modes_during(lambda: generator_update(trainer.context), trainer.run.generator) == [True] * 4
 
 
 def test_learning_rate_after_t_updates_is_keras_time_decay(tmp_path):
@@ -66,7 +67,7 @@ def test_learning_rate_after_t_updates_is_keras_time_decay(tmp_path):
     for t, metrics in enumerate(used):
         assert metrics["lr_d"] == pytest.approx(1e-3 / (1 + 0.5 * t), rel=1e-12)
         assert metrics["lr_g"] == pytest.approx(2e-3 / (1 + 0.25 * t), rel=1e-12)
-    assert trainer.optimizer_d.current_lr().item() == pytest.approx(1e-3 / (1 + 0.5 * 4), rel=1e-12)
+    assert trainer.engine.optimizers["discriminator"].current_lr().item() == pytest.approx(1e-3 / (1 + 0.5 * 4), rel=1e-12)
 
 
 def test_the_first_rmsprop_update_is_keras(tmp_path):
@@ -76,7 +77,7 @@ def test_the_first_rmsprop_update_is_keras(tmp_path):
     before = bias.detach().clone()
     grads = []
     bias.register_hook(lambda g: grads.append(g.clone()))
-    trainer.discriminator_step()
+    discriminator_update(trainer.context)
     g = grads[0]
     expected = before - 2e-4 * g / (torch.sqrt(0.1 * g * g) + 1e-7)
     torch.testing.assert_close(bias.detach(), expected, rtol=1e-6, atol=1e-9)
@@ -91,7 +92,7 @@ def test_dcgan_defaults_are_the_seed_recipe(tmp_path):
 
 
 def test_noise_is_uniform_in_minus_one_one(tmp_path):
-    noise = make_trainer(tmp_path).noise(10_000)
+    noise = make_trainer(tmp_path).context.latent(10_000).z
     assert noise.shape == (10_000, 100)
     assert -1 <= noise.min() < -0.99 and 0.99 < noise.max() <= 1
     assert noise.mean().abs() < 0.01
@@ -105,20 +106,20 @@ def test_same_seed_same_losses(tmp_path):
 
 def test_ema_is_a_moving_average_of_the_generator_saved_and_used_for_samples(tmp_path):
     trainer = make_trainer(tmp_path, ema=0.75)
-    before = snapshot(trainer.ema_generator)
+    before = snapshot(trainer.run.ema_generator)
     trainer.step()
     generator = dict(trainer.run.generator.named_parameters())
-    for name, average in trainer.ema_generator.named_parameters():
+    for name, average in trainer.run.ema_generator.named_parameters():
         torch.testing.assert_close(average, 0.75 * before[name] + 0.25 * generator[name].detach())
-    torch.testing.assert_close(trainer.ema_generator.blocks[0].running_mean, trainer.run.generator.blocks[0].running_mean)
+    torch.testing.assert_close(trainer.run.ema_generator.blocks[0].running_mean, trainer.run.generator.blocks[0].running_mean)
     state = trainer.state_dict()
-    assert state["generator_ema"]["project.weight"].equal(trainer.ema_generator.project.weight)
-    trainer.ema_generator.eval()
+    assert state["networks"]["generator_ema"]["project.weight"].equal(trainer.run.ema_generator.project.weight)
+    trainer.run.ema_generator.eval()
     with torch.no_grad():
-        torch.testing.assert_close(trainer.samples(), trainer.ema_generator(trainer.fixed_noise))
+        torch.testing.assert_close(trainer.run.sample(), trainer.run.ema_generator(trainer.run.fixed_latent.z))
 
 
 @pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
 def test_ema_decay_outside_0_1_is_refused(tmp_path, decay):
-    with pytest.raises(pygan.UsageError, match="--ema must lie between 0 and 1"):
+    with pytest.raises(pygan.UsageError, match="--ema must lie strictly between 0 and 1"):
         make_trainer(tmp_path, ema=decay)

@@ -24,7 +24,8 @@ import torch
 import pygan.ops
 from pygan.config import resolve_config
 from pygan.plugins import load_plugins
-from pygan.trainer import GRAPH_WARMUP_STEPS, create_trainer
+from pygan.engine import GRAPH_WARMUP_STEPS
+from pygan.runner import create_runner
 
 LAYERS = [  # (name, channels, size, out_channels, stride, padding)
     ("block1", 1, 28, 32, 2, (1, 2, 1, 2)),
@@ -94,18 +95,18 @@ def training_step_ms(backend: str, graphs: bool, steps: int) -> float:
     config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "cuda_graphs": graphs})
     data = torch.rand(10_000, 1, 28, 28, device="cuda")
     with tempfile.TemporaryDirectory() as out:
-        trainer = create_trainer(plugins, config, Path(out), data)
+        trainer = create_runner(plugins, config, Path(out), data)
 
         def run(count: int) -> None:
             for _ in range(count):
                 trainer.enqueue_step()
-                if trainer.metric_rows.full:
+                if trainer.engine.metric_rows.full:
                     trainer.read_metrics()
             trainer.read_metrics()
             torch.cuda.synchronize()
 
         run(GRAPH_WARMUP_STEPS + 20)
-        assert (trainer.graph is not None) == graphs
+        assert (trainer.engine.graph is not None) == graphs
         start = time.perf_counter()
         run(steps)
         return (time.perf_counter() - start) * 1e3 / steps

@@ -21,7 +21,7 @@ from typing import Mapping, Optional
 import numpy as np
 import torch
 
-from pygan import Dataset, PyganError, hookimpl
+from pygan import Batch, Dataset, PyganError, hookimpl
 from pygan.console import notice
 from pygan.download import cache_dir, download
 
@@ -95,10 +95,10 @@ def register_datasets(register):
                          load_labelled=functools.partial(load_labelled, source)))
 
 
-def load_images(source: IdxSource, data_dir: Optional[Path]) -> torch.Tensor:
-    """The training images as float32 (N, 1, 28, 28) in [0, 1]: a ``Dataset.load``."""
-    images, _ = load_split(source, data_dir, "train")
-    return images
+def load_images(source: IdxSource, data_dir: Optional[Path]) -> Batch:
+    """The training images, float32 (N, 1, 28, 28) in [0, 1], and their
+    labels: a ``Dataset.load``."""
+    return Batch(*load_split(source, data_dir, "train"))
 
 
 def load_labelled(source: IdxSource, data_dir: Optional[Path]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,5 @@
 """A progress bar for training: step, steps/s, ETA and the current losses
-and accuracies, on stderr."""
+and accuracies (every metric named "*_loss" or "*_acc"), on stderr."""
 
 from tqdm import tqdm
 
@@ -18,9 +18,8 @@ def on_train_start(run):
 def on_step_end(run, step, metrics):
     bar = run.state["progress"]
     if step % REFRESH_EVERY == 0 or step == run.total_steps:
-        bar.set_postfix_str(
-            f"D loss {metrics['d_loss']:.3f} acc {metrics['d_acc']:.2f} | "
-            f"G loss {metrics['g_loss']:.3f} acc {metrics['g_acc']:.2f}", refresh=False)
+        bar.set_postfix_str(" ".join(f"{name} {value:.3f}" for name, value in metrics.items()
+                                     if name.endswith(("_loss", "_acc"))), refresh=False)
     bar.update(1)
 
 

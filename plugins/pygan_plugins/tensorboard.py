@@ -17,6 +17,12 @@ def summary_writer(log_dir):
 
 
 @pygan.hookimpl
+def register_options(register):
+    register(pygan.Option("tensorboard", bool, False, "also log metrics for TensorBoard into RUN_DIR/tensorboard "
+                          "(pip install 'pygan[tensorboard]')", resumable=True))
+
+
+@pygan.hookimpl
 def on_train_start(run):
     if run.config.get("tensorboard"):
         run.state["tensorboard"] = summary_writer(run.out_dir / DIRECTORY)

@@ -1,0 +1,58 @@
+"""Evaluation while training (``--eval-every N``): every N steps, the
+Fréchet classifier distance, classifier score and dominant class share of
+``--eval-n`` fresh samples (and, for a conditional generator, its label
+accuracy) join that step's metrics. ``pygan eval`` measures a checkpoint
+the same way (``pygan.evaluation``)."""
+
+from pathlib import Path
+
+import torch
+
+import pygan
+from pygan import evaluation
+from pygan.data import as_batch
+from pygan.options import whole
+from pygan.sampling import sampler
+
+# What each evaluation adds to metrics.jsonl.
+LOGGED = ("fcd", "classifier_score", "dominant_class_share", "label_accuracy")
+# Evaluation draws its samples from a generator of its own, seeded apart
+# from training's (which uses the run's seed and seed + 1), so that
+# evaluating never changes training.
+SEED_OFFSET = 2
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(pygan.Option("eval_every", int, 0, "every N steps, log the Frechet classifier distance and classifier "
+                          "score of --eval-n samples (0: never; see pygan eval)", check=whole(minimum=0),
+                          resumable=True, metavar="N"))
+    register(pygan.Option("eval_n", int, 1000, "samples per --eval-every evaluation", check=whole(minimum=2),
+                          resumable=True, metavar="N"))
+
+
+@pygan.hookimpl
+def on_train_start(run):
+    if not run.config["eval_every"]:
+        return
+    dataset = run.dataset
+    if dataset.load_labelled is None:
+        raise pygan.UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels")
+    data_dir = run.config["data_dir"]
+    images, labels = as_batch(dataset.name, dataset.load_labelled(Path(data_dir) if data_dir else None))
+    run.state["evaluation"] = (evaluation.load_classifier(dataset.name, images, labels, run.device), images)
+
+
+@pygan.hookimpl
+def measure(run, step):
+    every = run.config["eval_every"]
+    if every and step % every == 0:
+        return lambda: evaluate(run)
+
+
+def evaluate(run) -> dict[str, float]:
+    classifier, images = run.state["evaluation"]
+    rng = torch.Generator(run.device).manual_seed(run.config["seed"] + SEED_OFFSET)
+    draw = sampler(run.architecture, run.sampling_generator, rng, run.device)
+    results = evaluation.evaluate(draw, images, classifier, run.config["eval_n"], classes=run.architecture.classes)
+    return {key: results[key] for key in LOGGED if key in results}

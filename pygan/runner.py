@@ -1,0 +1,304 @@
+"""A training run's life: setting it up from a configuration (new or
+resumed), stepping it through its recipe on the engine to its total,
+checkpoints, sample grids, Ctrl-C and SIGTERM, and the plugins' callbacks.
+
+The pieces: ``pygan.engine`` runs steps on the device; a recipe
+(``pygan.specs.Recipe``, a plugin) says what a step computes, through a
+``pygan.step.StepContext``; this module drives them.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import signal
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from pygan import checkpoint, distributed
+from pygan.config import merge_resumed_config, read_config, resolve_config, write_config
+from pygan.console import notice
+from pygan.data import InMemoryData, load_data
+from pygan.distributed import Processes
+from pygan.engine import Engine
+from pygan.errors import Interrupted, PyganError, UsageError
+from pygan.plugins import NETWORK_SUFFIXES, Plugins
+from pygan.sampling import fixed_latent
+from pygan.specs import Run
+from pygan.step import StepContext
+
+
+class NonFiniteLoss(Exception):
+    """A loss (or, without loss scaling, a gradient) came out NaN or
+    infinite; no update was made with it."""
+
+
+class NoCallbacks:
+    """Stands in for the plugins' callbacks on ranks other than 0: every
+    callback is accepted and ignored."""
+
+    def __getattr__(self, hook_name: str):
+        return lambda **kwargs: []
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.partition(":")[0] == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device cuda, but torch {torch.__version__} sees no CUDA device; use --device cpu")
+    if name.partition(":")[0] not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)
+
+
+class Runner:
+    """Steps a run through its recipe and keeps everything a checkpoint needs."""
+
+    def __init__(self, run: Run, engine: Engine, context: StepContext, recipe, rng: torch.Generator,
+                 plugins: Plugins) -> None:
+        self.run, self.engine, self.context, self.recipe, self.rng = run, engine, context, recipe, rng
+        self.processes: Processes = run.processes
+        # Only rank 0 reports, samples and writes the run folder.
+        self.hook = plugins.hook if self.processes.is_main else NoCallbacks()
+
+    @property
+    def step_count(self) -> int:
+        return self.engine.step_count
+
+    def step(self) -> dict[str, float]:
+        """One training step, and its metrics read back; raises
+        NonFiniteLoss if an update was not finite. ``train`` instead reads
+        the metrics back every ``--sync-every`` steps."""
+        self.enqueue_step()
+        (_, metrics, problem), = self.read_metrics()[-1:]
+        if problem is not None:
+            raise NonFiniteLoss(problem)
+        return metrics
+
+    def enqueue_step(self) -> None:
+        self.engine.enqueue(lambda: self.recipe.step(self.context))
+
+    def read_metrics(self) -> list[tuple[int, dict[str, float], str | None]]:
+        return self.engine.read()
+
+    # --- checkpoints ------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        # On every rank: it gathers their random states.
+        return checkpoint.training_state(self.run, self.engine.state_dict(), self.processes.gather(self.rng.get_state()))
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        checkpoint.check_resumable(state, self.run.architecture.name)
+        if len(state["rng"]) != self.processes.world_size:
+            raise UsageError(f"{state['path']} was written by a run of {len(state['rng'])} processes; "
+                             f"resume it with as many (--nproc {len(state['rng'])})")
+        self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
+        self.rng.set_state(state["rng"][self.processes.rank].cpu())
+
+    def save_checkpoint(self) -> Path:
+        path = checkpoint.path_for(self.run.out_dir, self.step_count)
+        state = self.state_dict()
+        if not self.processes.is_main:
+            return path
+        checkpoint.save(path, state)
+        checkpoint.prune(self.run.out_dir, self.run.config["keep_checkpoints"])
+        self.hook.on_checkpoint(run=self.run, step=self.step_count, path=path)
+        return path
+
+    # --- the run ----------------------------------------------------------------
+
+    def train(self) -> None:
+        """Step until the run's total, calling the plugins' callbacks."""
+        run, config = self.run, self.run.config
+        status = "failed"
+        self.hook.on_train_start(run=run)
+        # Written only once the plugins have accepted the run, so that a run
+        # that failed to start does not block the same --out from being used.
+        if self.processes.is_main:
+            write_config(run.out_dir, config)
+        try:
+            with stop_requests() as requested_stop:
+                while self.step_count < run.total_steps:
+                    self.enqueue_step()
+                    step = self.step_count
+                    measurements = [measure for measure in self.hook.measure(run=run, step=step) if measure]
+                    sample = bool(config["sample_every"] and step % config["sample_every"] == 0)
+                    save = step == run.total_steps or bool(config["checkpoint_every"]
+                                                           and step % config["checkpoint_every"] == 0)
+                    stop_signal = self.processes.any(requested_stop())
+                    # Metrics are read back in batches (on every rank at
+                    # once: reading averages them over ranks), and always
+                    # before anything is made from the weights: a
+                    # measurement, checkpoint or sample grid never shows a
+                    # run that has gone non-finite.
+                    if (self.engine.metric_rows.full or sample or save or stop_signal
+                            or self.processes.any(int(bool(measurements)))):
+                        self._report_metrics(measurements)
+                    if sample:
+                        self.hook.on_sample(run=run, step=step, images=run.sample())
+                    if save:
+                        self.save_checkpoint()
+                    if stop_signal:
+                        path = self.save_checkpoint()
+                        status = "interrupted"
+                        raise Interrupted(
+                            f"stopped at step {step}; checkpoint {path}\n"
+                            f"resume with: pygan train --resume {run.out_dir}", stop_signal)
+            self.processes.check_same_weights(run.generator, run.discriminator)
+            status = "finished"
+        finally:
+            self.hook.on_run_end(run=run, step=self.step_count, status=status)
+
+    def _report_metrics(self, measurements: list) -> None:
+        """Pass the steps' metrics read back to the callbacks, with what the
+        due measurements add to the latest step; or stop at a non-finite one."""
+        for step, metrics, problem in self.read_metrics():
+            if problem is not None:
+                raise PyganError(self._nonfinite_message(step, problem))
+            if step == self.step_count:
+                for measure in measurements:
+                    metrics.update(measure())
+            self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
+
+    def _nonfinite_message(self, step: int, problem: str) -> str:
+        found = checkpoint.saved_in(self.run.out_dir)
+        kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
+        return (f"step {step}: {problem}; training stopped, {kept}. Lower the learning rates, "
+                f"or pass --skip-nonfinite to skip such updates")
+
+
+@contextlib.contextmanager
+def stop_requests() -> Iterator:
+    """Turn the first Ctrl-C or SIGTERM into a request to stop after the
+    current step (the returned callable gives the signal number, or 0); a
+    second one aborts at once."""
+    received: list[int] = []
+
+    def handle(signal_number, frame):
+        if received:
+            raise KeyboardInterrupt
+        received.append(signal_number)
+        notice("stopping after this step and saving a checkpoint (press Ctrl-C again to abort at once)")
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {number: signal.signal(number, handle) for number in handled}
+    except ValueError:  # not the main thread: signals stay with whoever owns them
+        yield lambda: 0
+        return
+    try:
+        yield lambda: received[0] if received else 0
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
+    """Make the run folder, or fail before any training if it cannot be used."""
+    config_path = out_dir / "config.json"
+    if not resuming and config_path.exists():
+        raise UsageError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir} "
+                         f"or choose another --out")
+    try:
+        (out_dir / checkpoint.DIRECTORY).mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".pygan-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f"--out {out_dir} cannot be written: {error.strerror or error}") from None
+
+
+def seed_everything(seed: int, processes: Processes) -> None:
+    """Seed torch's global generator (the same on every rank: the networks'
+    initial weights must agree) and Python's and numpy's (per rank, as each
+    rank draws its own samples), so plugins drawing from any are
+    reproducible; checkpoints save all three."""
+    torch.manual_seed(seed)
+    random.seed(seed + processes.rank)
+    np.random.seed((seed + processes.rank) % 2 ** 32)
+
+
+def optimizer_for(plugins: Plugins, config: dict[str, Any], network: str, module: torch.nn.Module):
+    """The network's optimizer, built from its own settings (``lr_d`` and
+    the optimizer's options with the ``_d`` suffix, for the discriminator)."""
+    suffix = next(suffix for suffix, name in NETWORK_SUFFIXES.items() if name == network)
+    optimizer = plugins.optimizer(config["optimizer" + suffix])
+    settings = {name: config[name + suffix] for name in ("lr", *optimizer.options)}
+    return optimizer.build(list(module.parameters()), settings)
+
+
+def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path, data: InMemoryData | torch.Tensor,
+                  processes: Processes = Processes()) -> Runner:
+    """Build the networks (seeded), their optimizers, the engine and the
+    recipe's context for a resolved config and the data on its device."""
+    if isinstance(data, torch.Tensor):
+        data = InMemoryData(data)
+    architecture = plugins.architecture(config["plugin"])
+    device = data.images.device
+    seed_everything(config["seed"], processes)
+    generator = architecture.build_generator(data.image_shape).to(device)
+    discriminator = architecture.build_discriminator(data.image_shape).to(device)
+    run = Run(config=config, out_dir=Path(out_dir), architecture=architecture, loss=plugins.loss(config["loss"]),
+              generator=generator, discriminator=discriminator, device=device, image_shape=data.image_shape,
+              fixed_latent=fixed_latent(architecture, config["seed"], device), total_steps=config["steps"],
+              processes=processes, dataset=plugins.dataset(config["dataset"]))
+    engine = Engine(device, precision=config["precision"], skip_nonfinite=config["skip_nonfinite"],
+                    sync_every=config["sync_every"], cuda_graphs=config["cuda_graphs"], processes=processes)
+    wrapped = {network: engine.add_network(network, module, optimizer_for(plugins, config, network, module))
+               for network, module in (("discriminator", discriminator), ("generator", generator))}
+    for network, module in (("discriminator", discriminator), ("generator", generator)):
+        engine.after_update[network].append(
+            lambda network=network, module=module: plugins.hook.after_update(run=run, network=network, module=module))
+    if config["ema"] is not None:
+        # An exponential moving average of the generator's weights: smoother
+        # samples than the generator's latest, noisy, weights.
+        run.ema_generator = copy.deepcopy(generator).requires_grad_(False).eval()
+        engine.after_update["generator"].append(lambda: update_ema(run.ema_generator, generator, config["ema"]))
+    # One generator for everything the step draws (real indices, noise), so
+    # that its state in a checkpoint is all a resumed run needs; each rank
+    # draws its own samples.
+    rng = torch.Generator(device).manual_seed(config["seed"] + processes.rank)
+    engine.draws_from(rng)
+    penalty = None if config["penalty"] in (None, "none") else plugins.penalty(config["penalty"])
+    context = StepContext(run, engine, data, rng, penalty, wrapped)
+    return Runner(run, engine, context, plugins.recipe(config["recipe"]), rng, plugins)
+
+
+@torch.no_grad()
+def update_ema(average: torch.nn.Module, generator: torch.nn.Module, decay: float) -> None:
+    torch._foreach_lerp_(list(average.parameters()), list(generator.parameters()), 1 - decay)
+    for mean, buffer in zip(average.buffers(), generator.buffers()):
+        mean.copy_(buffer)  # running statistics are averages already
+
+
+def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resume: Path | None) -> Run:
+    """Set up a run (new or resumed) from command-line options and train it."""
+    if resume is not None:
+        out_dir = Path(resume)
+        config = merge_resumed_config(plugins, read_config(out_dir), options)
+    else:
+        config = resolve_config(plugins, options)
+    processes, device_name = distributed.start(config["device"])
+    device = select_device(device_name)
+    if processes.is_main:
+        prepare_out_dir(out_dir, resuming=resume is not None)
+        if processes.distributed:
+            notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
+                   f"process, {config['batch_size'] * processes.world_size} in all")
+    state = checkpoint.load(out_dir, map_location=device) if resume is not None else None
+    architecture = plugins.architecture(config["plugin"])
+    data = load_data(plugins.dataset(config["dataset"]), config["data_dir"], architecture, device)
+    runner = create_runner(plugins, config, out_dir, data, processes)
+    if state is not None:
+        runner.load_state_dict(state)
+        if runner.step_count >= config["steps"]:
+            raise UsageError(f"the run in {out_dir} is already at step {runner.step_count}; "
+                             f"give a larger --steps to extend it")
+    run = runner.run
+    run.start_step = runner.step_count
+    runner.train()
+    return run

@@ -1,0 +1,89 @@
+"""Drawing images from a generator: the run's fixed sample grid, a trained
+generator read from a checkpoint, one class, a grid of every class, a code
+swept across a row, and the evenly labelled samples evaluation compares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from pygan import checkpoint
+from pygan.errors import UsageError
+from pygan.plugins import Plugins
+from pygan.specs import Architecture, Latent
+
+SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
+SWEEP_RANGE = (-2.0, 2.0)  # the book's InfoGAN code sweep
+
+
+def fixed_latent(architecture: Architecture, seed: int, device: torch.device) -> Latent:
+    """The latent of a run's sample grids, drawn once from its own seed;
+    a conditional architecture's grid asks for classes 0, 1, 2, ... in turn."""
+    rng = torch.Generator().manual_seed(seed + 1)
+    labels = torch.arange(SAMPLE_GRID_SIZE) % architecture.classes if architecture.conditional else None
+    latent = architecture.draw_latent(SAMPLE_GRID_SIZE, rng, torch.device("cpu"), labels)
+    return to_device(latent, device)
+
+
+def to_device(latent: Latent, device: torch.device) -> Latent:
+    return Latent(*(None if part is None else part.to(device) for part in latent))
+
+
+def generate(architecture: Architecture, generator: nn.Module, latent: Latent) -> torch.Tensor:
+    """Images for ``latent``, the generator in inference mode."""
+    generator.eval()
+    with torch.no_grad():
+        return generator(*architecture.generator_inputs(latent))
+
+
+def sampler(architecture: Architecture, generator: nn.Module, rng: torch.Generator,
+            device: torch.device) -> Callable[[int, torch.Tensor | None], torch.Tensor]:
+    """``draw(count, labels)``: images of fresh latents from ``rng``, of the
+    given classes (for a conditional architecture; random ones if None)."""
+    def draw(count: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        labels = None if labels is None else labels.to(device)
+        return generate(architecture, generator, architecture.draw_latent(count, rng, device, labels))
+    return draw
+
+
+def class_grid_latent(architecture: Architecture, columns: int, rng: torch.Generator,
+                      device: torch.device) -> Latent:
+    """One row per class, ``columns`` samples each."""
+    require_classes(architecture, "--class-grid")
+    labels = torch.arange(architecture.classes, device=device).repeat_interleave(columns)
+    return architecture.draw_latent(len(labels), rng, device, labels)
+
+
+def sweep_latent(architecture: Architecture, code: int, columns: int, rng: torch.Generator,
+                 device: torch.device) -> Latent:
+    """One row per class (a single row for an unconditional architecture):
+    the same noise along a row, code number ``code`` (from 0) swept from -2
+    to 2 across it and the other codes held at 0."""
+    if not 0 <= code < architecture.codes:
+        have = f"codes code1 to code{architecture.codes}" if architecture.codes else "no codes"
+        raise UsageError(f"--sweep code{code + 1}: architecture {architecture.name!r} has {have}")
+    rows = max(architecture.classes, 1)
+    z = architecture.sample_noise(rows, architecture.latent_size, rng, device).repeat_interleave(columns, dim=0)
+    labels = torch.arange(rows, device=device).repeat_interleave(columns) if architecture.conditional else None
+    codes = torch.zeros(rows * columns, architecture.codes, device=device)
+    codes[:, code] = torch.linspace(*SWEEP_RANGE, columns, device=device).repeat(rows)
+    return Latent(z, labels, codes)
+
+
+def require_classes(architecture: Architecture, flag: str) -> None:
+    if not architecture.conditional:
+        raise UsageError(f"{flag} needs a conditional architecture; {architecture.name!r} generates no chosen class")
+
+
+def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[dict, Architecture, nn.Module]:
+    """A checkpoint's state (any format), its architecture, and its
+    generator (the moving average, where the run kept one) in inference mode."""
+    state = checkpoint.load(path, map_location=device)
+    architecture = plugins.architecture(state["architecture"])
+    generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
+    generator.load_state_dict(checkpoint.generator_weights(state))
+    generator.eval()
+    return state, architecture, generator
