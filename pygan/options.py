@@ -108,3 +108,17 @@ def _parser_type(option: Option) -> Callable[[str], Any]:
         return value
     convert.__name__ = getattr(option.type, "__name__", "value")
     return convert
+
+
+def markdown_table(options: Iterable[Option], owners: dict[str, str]) -> str:
+    """The README's option table: one row per option, its plugin, default and help."""
+    rows = ["| option | plugin | default | meaning |", "| --- | --- | --- | --- |"]
+    for option in options:
+        value = "" if option.type is bool else f" {option.metavar or option.name.upper()}"
+        default = "off" if option.type is bool and not option.default else (
+            "on" if option.type is bool else "(none)" if option.default is None else f"`{option.default}`")
+        if option.flag and option.flag.startswith("--no-"):
+            default = "graphs on" if option.default else "off"
+        help_text = option.help.replace("|", "\\|")
+        rows.append(f"| `{flag(option)}{value}` | {owners[option.name]} | {default} | {help_text} |")
+    return "\n".join(rows) + "\n"

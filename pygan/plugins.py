@@ -173,7 +173,7 @@ def expand_per_network(record):
     other record as itself."""
     if not (isinstance(record, Option) and record.per_network):
         return [record]
-    return [dataclasses.replace(record, name=record.name + suffix, help=f"{record.help} ({network})")
+    return [dataclasses.replace(record, name=record.name + suffix, help=f"{record.help}, for the {network}")
             for suffix, network in NETWORK_SUFFIXES.items()]
 
 

@@ -31,12 +31,12 @@ def check_betas(value) -> str | None:
 @pygan.hookimpl
 def register_options(register):
     register(pygan.Option("decay", float, 0.0, "rmsprop's Keras time decay: lr / (1 + decay * updates)",
-                          check=number(minimum=0), per_network=True))
+                          check=number(minimum=0), per_network=True, metavar="DECAY"))
     register(pygan.Option("betas", betas, [0.9, 0.999], "adam's coefficients of the running averages of the "
                           "gradient and its square, as B1,B2", check=check_betas, per_network=True,
                           metavar="B1,B2"))
     register(pygan.Option("weight_decay", float, 0.0, "adam's L2 penalty on the weights", check=number(minimum=0),
-                          per_network=True))
+                          per_network=True, metavar="W"))
 
 
 @pygan.hookimpl
