@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pygan.console import notice
 from pygan.errors import PyganError, UsageError
 from pygan.files import atomic_writer
 from pygan.specs import Latent, Run
@@ -45,6 +46,10 @@ FORMAT_VERSION = 3
 # and `pygan eval`.
 RESUMABLE_FORMAT_VERSION = 3
 DIRECTORY = "checkpoints"
+# What every checkpoint of a format holds; `load` refuses one without them.
+REQUIRED_KEYS = {"architecture", "image_shape", "config", "step", "networks", "engine", "rng", "global_rng",
+                 "fixed_latent"}
+OLD_REQUIRED_KEYS = {"architecture", "image_shape", "config", "step", "generator"}
 
 
 def path_for(run_dir: Path, step: int) -> Path:
@@ -82,11 +87,32 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
                          f"not a checkpoint ({type(error).__name__}: {first_line})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PyganError(f"{path}: not a pygan checkpoint (no '{FORMAT}' marker)")
-    if state.get("format_version", 0) > FORMAT_VERSION:
+    version = state.get("format_version", 0)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise PyganError(f"{path}: written by pygan {state.get('pygan_version', '?')} in checkpoint format "
-                         f"{state['format_version']}; this pygan reads format {FORMAT_VERSION} and older: upgrade pygan")
+                         f"{version}; this pygan reads format {FORMAT_VERSION} and older: upgrade pygan")
+    missing = sorted((REQUIRED_KEYS if version >= 3 else OLD_REQUIRED_KEYS) - set(state))
+    if missing:
+        raise UsageError(f"{path}: a pygan checkpoint without {', '.join(missing)}: it was not written by pygan "
+                         f"or has been altered; use another checkpoint")
     state["path"] = path
     return state
+
+
+def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The newest checkpoint of a run that can be read; a damaged one is
+    named and passed over for the one before it."""
+    damaged = []
+    for path in reversed(saved_in(run_dir)):
+        try:
+            state = load(path, map_location)
+        except PyganError as error:
+            damaged.append(str(error))
+            continue
+        for problem in damaged:
+            notice(f"{problem}; resuming from the previous checkpoint, {path.name}, instead")
+        return state
+    raise PyganError(f"{run_dir}: no readable checkpoint: " + "; ".join(damaged))
 
 
 def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torch.Tensor]) -> dict[str, Any]:

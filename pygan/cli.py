@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import platform
@@ -83,29 +84,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def command_train(args) -> None:
+def command_train(args) -> int | None:
     from pygan import distributed, runner
 
     plugins = get_plugins()
     options = {name: getattr(args, name) for name in plugins.options}
     if args.resume is not None and args.out is not None and args.out != args.resume:
         raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
-    if args.resume is None and args.plugin is None:
-        raise UsageError("choose an architecture with --plugin (see 'pygan plugins'), or --resume a run")
-    out = args.out
+    config = runner.configure(plugins, options, args.resume)  # a mistake is one message, before anything starts
+    out, argv = args.out, args.argv
     if args.resume is None and out is None:
-        from datetime import datetime
-
-        out = Path("runs") / f"{args.plugin}-{datetime.now():%Y%m%d-%H%M%S}"
+        out = new_run_folder(config["plugin"])
+        argv = [*argv, "--out", str(out)]  # data-parallel workers train into the same folder
+    if args.nproc and args.nproc > 1:
+        if args.resume is None:
+            runner.check_unused(out)
+        return distributed.launch(args.nproc, without_nproc(argv))
     try:
         run = runner.train(plugins, options, out, args.resume)
     finally:
         distributed.stop()
     if run.processes.is_main:
         print(f"run finished at step {run.total_steps}: {run.out_dir}")
+    return None
+
+
+def new_run_folder(plugin: str) -> Path:
+    """A fresh ``runs/PLUGIN-TIMESTAMP`` folder, made atomically, so that
+    runs started in the same second get folders of their own."""
+    from datetime import datetime
+
+    stem = Path("runs") / f"{plugin}-{datetime.now():%Y%m%d-%H%M%S}"
+    for attempt in itertools.count(1):
+        folder = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise UsageError(f"cannot make the run folder {folder}: {error.strerror or error}; "
+                             f"choose one with --out") from None
 
 
 DEFAULT_SAMPLES = 64
+# Beyond this a grid (and the batch drawn for it) outgrows what one PNG is
+# for, and what memory may hold: 64 Mi float32 values take 256 MiB.
+MAX_SAMPLE_PIXELS = 64 * 2 ** 20
 CLASS_GRID_COLUMNS = 10  # images per class of --class-grid
 SWEEP_COLUMNS = 10  # images per row of --sweep
 
@@ -138,6 +163,11 @@ def command_sample(args) -> None:
                                  f"{architecture.classes - 1}")
             labels = torch.full((n,), args.label, device=device)
         latent = architecture.draw_latent(n, rng, device, labels)
+    pixels = len(latent.z) * math.prod(state["image_shape"])
+    if pixels > MAX_SAMPLE_PIXELS:
+        raise UsageError(f"{len(latent.z):,} images of {'x'.join(map(str, state['image_shape']))} make a grid of "
+                         f"{pixels:,} pixel values, more than the {MAX_SAMPLE_PIXELS:,} one grid may hold; "
+                         f"ask for fewer with --n")
     images = sampling.generate(architecture, generator, latent)
     save_grid(images, args.out, columns=columns)
     print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
@@ -251,17 +281,14 @@ def without_nproc(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
-    if args.command == "train" and args.nproc and args.nproc > 1:
-        from pygan import distributed
-
-        return distributed.launch(args.nproc, without_nproc(argv))
+    args.argv = argv
     try:
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except PyganError as error:
         print(f"pygan: error: {error}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("pygan: aborted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 

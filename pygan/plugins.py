@@ -19,7 +19,7 @@ import pluggy
 
 from pygan import hookspecs
 from pygan.console import notice
-from pygan.errors import UsageError
+from pygan.errors import PyganError, UsageError
 from pygan.specs import Architecture, Dataset, Loss, Optimizer, Option, Penalty, Recipe
 
 ENTRY_POINT_GROUP = "pygan"
@@ -72,6 +72,11 @@ class Plugins:
     @property
     def hook(self):
         return self.manager.hook
+
+    @property
+    def callbacks(self) -> "Callbacks":
+        """The hooks, called so that a plugin's failure names the plugin."""
+        return Callbacks(self.manager)
 
     def add(self, name: str, plugin: object, distribution: str = "", version: str = "") -> bool:
         """Register one plugin object; on any problem record a failure and skip it."""
@@ -175,6 +180,44 @@ def expand_per_network(record):
         return [record]
     return [dataclasses.replace(record, name=record.name + suffix, help=f"{record.help}, for the {network}")
             for suffix, network in NETWORK_SUFFIXES.items()]
+
+
+class PluginFailed(PyganError):
+    """A plugin's hook raised an exception that is not one of pygan's own."""
+
+    def __init__(self, plugin: str, hook_name: str, error: BaseException) -> None:
+        first_line = str(error).partition("\n")[0]
+        super().__init__(f"plugin {plugin!r} failed in its {hook_name} hook ({type(error).__name__}: {first_line})")
+        self.plugin, self.hook_name = plugin, hook_name
+
+
+class Callbacks:
+    """Calls each hook's implementations one by one, in pluggy's order (the
+    last registered first), collecting the results that are not None, as
+    pluggy does; an exception from a plugin, other than pygan's own errors
+    (which say what to do already) and KeyboardInterrupt, becomes a
+    ``PluginFailed`` naming the plugin and the hook."""
+
+    def __init__(self, manager: pluggy.PluginManager) -> None:
+        self.manager = manager
+
+    def __getattr__(self, hook_name: str):
+        implementations = getattr(self.manager.hook, hook_name).get_hookimpls()
+
+        def call(**kwargs) -> list:
+            results = []
+            for implementation in reversed(implementations):
+                try:
+                    result = implementation.function(*(kwargs[name] for name in implementation.argnames))
+                except (PyganError, KeyboardInterrupt):
+                    raise
+                except (Exception, SystemExit) as error:
+                    raise PluginFailed(implementation.plugin_name, hook_name, error) from error
+                if result is not None:
+                    results.append(result)
+            return results
+
+        return call
 
 
 def external_plugins_disabled() -> bool:

@@ -20,13 +20,14 @@ import numpy as np
 import torch
 
 from pygan import checkpoint, distributed
-from pygan.config import merge_resumed_config, read_config, resolve_config, write_config
+from pygan.config import CONFIG_FILE, merge_resumed_config, read_config, resolve_config, write_config
 from pygan.console import notice
 from pygan.data import InMemoryData, load_data
 from pygan.distributed import Processes
 from pygan.engine import Engine
 from pygan.errors import Interrupted, PyganError, UsageError
-from pygan.plugins import NETWORK_SUFFIXES, Plugins
+from pygan.folder_lock import claimed
+from pygan.plugins import NETWORK_SUFFIXES, PluginFailed, Plugins
 from pygan.sampling import fixed_latent
 from pygan.specs import Run
 from pygan.step import StepContext
@@ -63,7 +64,8 @@ class Runner:
         self.run, self.engine, self.context, self.recipe, self.rng = run, engine, context, recipe, rng
         self.processes: Processes = run.processes
         # Only rank 0 reports, samples and writes the run folder.
-        self.hook = plugins.hook if self.processes.is_main else NoCallbacks()
+        self.hook = plugins.callbacks if self.processes.is_main else NoCallbacks()
+        self.finite_so_far = True  # whether every step read back so far was finite
 
     @property
     def step_count(self) -> int:
@@ -150,19 +152,38 @@ class Runner:
                             f"resume with: pygan train --resume {run.out_dir}", stop_signal)
             self.processes.check_same_weights(run.generator, run.discriminator)
             status = "finished"
+        except PluginFailed as failure:
+            raise PyganError(f"{failure}; {self._save_after_failure(failure)}") from failure
         finally:
             self.hook.on_run_end(run=run, step=self.step_count, status=status)
 
     def _report_metrics(self, measurements: list) -> None:
         """Pass the steps' metrics read back to the callbacks, with what the
         due measurements add to the latest step; or stop at a non-finite one."""
-        for step, metrics, problem in self.read_metrics():
+        reports = self.read_metrics()
+        self.finite_so_far = all(problem is None for _, _, problem in reports)
+        for step, metrics, problem in reports:
             if problem is not None:
                 raise PyganError(self._nonfinite_message(step, problem))
             if step == self.step_count:
                 for measure in measurements:
                     metrics.update(measure())
             self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
+
+    def _save_after_failure(self, failure: PluginFailed) -> str:
+        """After a plugin failed between steps: a checkpoint of the weights
+        as they are, if every step so far was finite, and what to do. Not
+        after a failure inside a step (its updates are half made), nor in a
+        data-parallel run (the other ranks cannot join in)."""
+        if self.step_count == self.run.start_step:
+            return "no step was trained"
+        finite = self.finite_so_far and all(problem is None for _, _, problem in self.read_metrics())
+        if not finite or failure.hook_name == "after_update" or self.processes.distributed:
+            return "training stopped"
+        path = checkpoint.path_for(self.run.out_dir, self.step_count)
+        checkpoint.save(path, self.state_dict())
+        return (f"training stopped at step {self.step_count}, checkpoint {path}; fix or remove the plugin, "
+                f"then resume with: pygan train --resume {self.run.out_dir}")
 
     def _nonfinite_message(self, step: int, problem: str) -> str:
         found = checkpoint.saved_in(self.run.out_dir)
@@ -197,12 +218,8 @@ def stop_requests() -> Iterator:
             signal.signal(number, handler)
 
 
-def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
-    """Make the run folder, or fail before any training if it cannot be used."""
-    config_path = out_dir / "config.json"
-    if not resuming and config_path.exists():
-        raise UsageError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir} "
-                         f"or choose another --out")
+def make_out_dir(out_dir: Path) -> None:
+    """Make the run folder, or fail before any training if it cannot be written."""
     try:
         (out_dir / checkpoint.DIRECTORY).mkdir(parents=True, exist_ok=True)
         probe = out_dir / ".pygan-write-test"
@@ -210,6 +227,19 @@ def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
         probe.unlink()
     except OSError as error:
         raise UsageError(f"--out {out_dir} cannot be written: {error.strerror or error}") from None
+
+
+def check_unused(out_dir: Path) -> None:
+    if (out_dir / CONFIG_FILE).exists():
+        raise UsageError(f"--out {out_dir} already holds a run; continue it with --resume {out_dir} "
+                         f"or choose another --out")
+
+
+def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
+    """Make the run folder; a new run's must not hold a run already."""
+    make_out_dir(out_dir)
+    if not resuming:
+        check_unused(out_dir)
 
 
 def seed_everything(seed: int, processes: Processes) -> None:
@@ -252,7 +282,8 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path, data:
                for network, module in (("discriminator", discriminator), ("generator", generator))}
     for network, module in (("discriminator", discriminator), ("generator", generator)):
         engine.after_update[network].append(
-            lambda network=network, module=module: plugins.hook.after_update(run=run, network=network, module=module))
+            lambda network=network, module=module: plugins.callbacks.after_update(run=run, network=network,
+                                                                                   module=module))
     if config["ema"] is not None:
         # An exponential moving average of the generator's weights: smoother
         # samples than the generator's latest, noisy, weights.
@@ -277,28 +308,55 @@ def update_ema(average: torch.nn.Module, generator: torch.nn.Module, decay: floa
 
 def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resume: Path | None) -> Run:
     """Set up a run (new or resumed) from command-line options and train it."""
-    if resume is not None:
-        out_dir = Path(resume)
-        config = merge_resumed_config(plugins, read_config(out_dir), options)
-    else:
-        config = resolve_config(plugins, options)
+    config = configure(plugins, options, resume)
+    out_dir = Path(resume) if resume is not None else out_dir
     processes, device_name = distributed.start(config["device"])
     device = select_device(device_name)
-    if processes.is_main:
-        prepare_out_dir(out_dir, resuming=resume is not None)
-        if processes.distributed:
-            notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
-                   f"process, {config['batch_size'] * processes.world_size} in all")
-    state = checkpoint.load(out_dir, map_location=device) if resume is not None else None
-    architecture = plugins.architecture(config["plugin"])
-    data = load_data(plugins.dataset(config["dataset"]), config["data_dir"], architecture, device)
-    runner = create_runner(plugins, config, out_dir, data, processes)
-    if state is not None:
-        runner.load_state_dict(state)
-        if runner.step_count >= config["steps"]:
-            raise UsageError(f"the run in {out_dir} is already at step {runner.step_count}; "
-                             f"give a larger --steps to extend it")
-    run = runner.run
-    run.start_step = runner.step_count
-    runner.train()
+    with contextlib.ExitStack() as claim:
+        if processes.is_main:
+            make_out_dir(out_dir)
+            claim.enter_context(claimed(out_dir))
+            if resume is None:
+                check_unused(out_dir)
+            if processes.distributed:
+                notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
+                       f"process, {config['batch_size'] * processes.world_size} in all")
+        state = resumed_state(out_dir, device) if resume is not None else None
+        architecture = plugins.architecture(config["plugin"])
+        data = load_data(plugins.dataset(config["dataset"]), config["data_dir"], architecture, device)
+        if config["batch_size"] > len(data):
+            raise UsageError(f"--batch-size {config['batch_size']} is larger than the data set ({len(data):,} "
+                             f"images); choose at most {len(data):,}")
+        runner = create_runner(plugins, config, out_dir, data, processes)
+        if state is not None:
+            runner.load_state_dict(state)
+            if runner.step_count >= config["steps"]:
+                raise UsageError(f"the run in {out_dir} is already at step {runner.step_count}; "
+                                 f"give a larger --steps to extend it")
+        run = runner.run
+        run.start_step = runner.step_count
+        runner.train()
     return run
+
+
+def configure(plugins: Plugins, options: dict[str, Any], resume: Path | None) -> dict[str, Any]:
+    """A new run's configuration from the options, or a resumed run's from
+    its config.json and the options; checked, so that a mistake is one
+    message before anything starts."""
+    if resume is None:
+        return resolve_config(plugins, options)
+    if not Path(resume).is_dir():
+        raise UsageError(f"--resume {resume}: not a run folder; give the folder a run was trained into "
+                         f"(the one holding config.json)")
+    return merge_resumed_config(plugins, read_config(Path(resume)), options)
+
+
+def resumed_state(out_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """The newest readable checkpoint of a run; None for a run that stopped
+    before its first, which then starts again from step 0 with its saved
+    configuration."""
+    if not checkpoint.saved_in(out_dir):
+        notice(f"{out_dir} has no checkpoint (the run stopped before its first): starting it again from step 0 "
+               f"with its saved configuration")
+        return None
+    return checkpoint.load_newest_good(out_dir, map_location=device)
