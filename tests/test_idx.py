@@ -148,13 +148,15 @@ def test_swapped_files_are_caught_by_their_dimensions(tmp_path):
         load_split(SOURCES["mnist"], tmp_path)
 
 
-def test_both_data_sets_are_registered_and_load_images_only(tmp_path):
-    write_split(tmp_path, "train", *random_split(2))
+def test_both_data_sets_are_registered_and_load_images_with_their_labels(tmp_path):
+    images, labels = random_split(2)
+    write_split(tmp_path, "train", images, labels)
     registered = []
     mnist.register_datasets(registered.append)
     assert [d.name for d in registered] == ["mnist", "fashion-mnist"]
     for dataset in registered:
-        assert dataset.load(tmp_path).shape == (2, 1, 28, 28)
+        loaded = dataset.load(tmp_path)
+        assert loaded.images.shape == (2, 1, 28, 28) and loaded.labels.tolist() == list(labels)
 
 
 def test_reads_the_real_mnist_test_split(mnist_dir):
