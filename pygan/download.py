@@ -51,10 +51,8 @@ def download(urls: list[str], sha256: str, destination: Path, *, timeout: float 
         try:
             _fetch(url, sha256.lower(), destination, timeout)
             return
-        except _MirrorFailed as exc:
+        except _MirrorFailed as exc:  # a WriteError (a full disk, say) is no mirror's fault: no mirror can help
             failures.append(f"  {url}: {exc}")
-        except OSError as exc:  # the temporary file could not be made or renamed: no mirror can help
-            raise PyganError(f"{destination}: cannot write the download: {exc.strerror or exc}") from exc
     tried = "\n".join(failures) if failures else "  (no mirrors given)"
     raise PyganError(f"could not download {destination.name}:\n{tried}")
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from pygan import checkpoint, distributed, evaluation
+from pygan import checkpoint, distributed, evaluation, files
 from pygan.config import (
     PRECISIONS,
     merge_resumed_config,
@@ -496,6 +496,7 @@ def prepare_out_dir(out_dir: Path, resuming: bool) -> None:
         probe.unlink()
     except OSError as error:
         raise UsageError(f"--out {out_dir} cannot be written: {error.strerror or error}") from None
+    files.remove_orphaned_temporaries(out_dir)
 
 
 
