@@ -3,7 +3,6 @@ missing folder) says which file and why and leaves what was saved before
 unchanged; files follow the umask; temporaries a kill left behind go away."""
 
 import errno
-import io
 import json
 import os
 import subprocess
@@ -19,24 +18,6 @@ from pygan.files import WriteError, atomic_writer, remove_orphaned_temporaries, 
 from pygan.images import save_grid
 from pygan.report import write_report
 from pygan.trainer import prepare_out_dir
-
-
-class FullDiskFile(io.FileIO):
-    """A file on a disk with room for ROOM bytes: writing past it fails as the kernel fails it."""
-
-    ROOM = 10
-
-    def write(self, data):
-        if self.tell() + len(data) > self.ROOM:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return super().write(data)
-
-
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every temporary file atomic_writer opens is on a full disk."""
-    monkeypatch.setattr(pygan.files, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
-                        raising=False)
 
 
 @pytest.fixture
