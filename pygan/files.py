@@ -1,5 +1,6 @@
 """Writing files so that a crash or a failed write never leaves a damaged
-one behind, and a failure says which file and why."""
+one behind, and a failure says which file and why; and a bound for what
+compressed files can hold."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from pygan.errors import PyganError
 TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 Result = TypeVar("Result")
+
+# Deflate (gzip, zip) expands data at most about 1032-fold: a compressed file
+# that claims to hold more is corrupt, or a bomb, and is refused unread.
+MAX_DEFLATE_RATIO = 1032
 
 
 class WriteError(PyganError):
