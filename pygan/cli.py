@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw images from a trained generator")
     sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
     sample.add_argument("--n", type=positive_int, default=64, help="how many images (default 64)")
-    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default samples.png)")
+    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="image grid to write, in the format its suffix names: .png, .jpg, ... (default samples.png)")
     sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
@@ -154,9 +154,10 @@ def load_generator(checkpoint_path: Path, device: torch.device):
 
 
 def command_sample(args) -> None:
-    from pygan.images import save_grid
+    from pygan.images import image_format, save_grid
     from pygan.trainer import select_device
 
+    image_format(args.out)  # a name that says no known format is refused before any work
     device = select_device(args.device)
     state, draw = load_generator(args.checkpoint, device)
     rng = torch.Generator(device)
