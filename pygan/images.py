@@ -51,7 +51,10 @@ def save_grid(images: torch.Tensor, path: Path, columns: int | None = None, scal
         pixels = pixels[:, :, 0]
     picture = Image.fromarray(pixels)
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    save_image(picture, path, format=image_format(path))
+    picture_format = image_format(path)
+    if picture_format == "JPEG" and picture.mode == "RGBA":
+        picture = picture.convert("RGB")  # JPEG has no alpha channel
+    save_image(picture, path, format=picture_format)
 
 
 def save_image(picture: Image.Image, path: Path, **options) -> None:

@@ -81,6 +81,13 @@ def test_the_image_format_is_the_one_the_suffix_names(name, image_format):
     assert images.image_format(Path(name)) == image_format
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_a_grid_of_any_channel_count_can_be_a_jpeg(tmp_path, channels):
+    images.save_grid(torch.rand(4, channels, 8, 8), tmp_path / "grid.jpg")
+    with Image.open(tmp_path / "grid.jpg") as picture:
+        assert picture.format == "JPEG"
+
+
 def test_a_name_without_a_suffix_names_no_image_format():
     with pytest.raises(UsageError, match="grid: cannot tell the image format from a name without a suffix"):
         images.image_format(Path("grid"))
