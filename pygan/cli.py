@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="draw images from a trained generator")
     sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
     sample.add_argument("--n", type=positive_int, default=64, help="how many images (default 64)")
-    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="image grid to write, in the format its suffix names: .png, .jpg, ... (default samples.png)")
+    sample.add_argument("--out", type=Path, default=Path("samples.png"),
+                        help="image grid to write, in the format its suffix names: .png, .jpg, ... (default samples.png)")
     sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
