@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
     sample.add_argument("--n", type=positive_int, help="how many images (default 64; with --class-grid, per class, "
                         "default 10)")
-    sample.add_argument("--out", type=Path, default=Path("samples.png"), help="PNG grid to write (default samples.png)")
+    sample.add_argument("--out", type=Path, default=Path("samples.png"),
+                        help="image grid to write, in the format its suffix names: .png, .jpg, ... (default samples.png)")
     sample.add_argument("--seed", type=int, default=None, help="noise seed (default: random)")
     chosen = sample.add_mutually_exclusive_group()
     chosen.add_argument("--class", dest="label", type=non_negative_int, metavar="C",
@@ -137,9 +138,10 @@ SWEEP_COLUMNS = 10  # images per row of --sweep
 
 def command_sample(args) -> None:
     from pygan import sampling
-    from pygan.images import save_grid
+    from pygan.images import image_format, save_grid
     from pygan.runner import select_device
 
+    image_format(args.out)  # a name that says no known format is refused before any work
     device = select_device(args.device)
     state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
     rng = torch.Generator(device)

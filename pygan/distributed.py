@@ -8,9 +8,13 @@ method below is then a no-op, so the trainer has one code path.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -113,11 +117,64 @@ def stop() -> None:
 
 
 def launch(nproc: int, argv: list[str]) -> int:
-    """``pygan train --nproc N ...``: the same command under torchrun."""
+    """``pygan train --nproc N ...``: the same command under torchrun.
+
+    SIGINT and SIGTERM go on to torchrun, which passes them to every worker:
+    the workers stop after the current step, checkpoint and exit as a
+    single-process run does, and so does the launcher, with 128 + the signal.
+    """
     # The workers run "python -P -m pygan": -P keeps the current folder off
     # sys.path, so a pygan source tree there cannot shadow the installed one.
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "--no-python", sys.executable, "-P", "-m", "pygan", *argv]
-    import subprocess
+    command = [sys.executable, "-P", "-c", "import sys, pygan.distributed as d; sys.exit(d.torchrun(sys.argv[1:]))",
+               "--standalone", f"--nproc-per-node={nproc}", "--no-python", sys.executable, "-P", "-m", "pygan", *argv]
+    # In a process group of its own, torchrun hears a terminal's Ctrl-C once,
+    # from here: twice would make the workers abort without a checkpoint.
+    with forwarded_signals() as forwarder:
+        torchrun = subprocess.Popen(command, start_new_session=True)
+        forwarder.forward_to(torchrun)
+        status = torchrun.wait()
+    return 128 + forwarder.received[0] if forwarder.received else status
 
-    return subprocess.call(command)
+
+def torchrun(args: list[str]) -> int:
+    """torchrun's command line; a signal it passed on to the workers ends it
+    with 128 + the signal instead of a traceback."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.run import main
+
+    try:
+        main(args)
+    except SignalException as stopped:
+        return 128 + stopped.sigval
+    return 0
+
+
+class SignalForwarder:
+    """Passes the signals it handles on to a child process, once there is one."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.process: subprocess.Popen | None = None
+
+    def forward_to(self, process: subprocess.Popen) -> None:
+        self.process = process
+        for signal_number in self.received:  # those that came before the process did
+            process.send_signal(signal_number)
+
+    def handle(self, signal_number: int, frame) -> None:
+        self.received.append(signal_number)
+        if self.process is not None:
+            self.process.send_signal(signal_number)
+
+
+@contextlib.contextmanager
+def forwarded_signals() -> Iterator[SignalForwarder]:
+    """Forward SIGINT and SIGTERM instead of acting on them, while in the block."""
+    forwarder = SignalForwarder()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, forwarder.handle) for number in handled}
+    try:
+        yield forwarder
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -12,12 +12,14 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from pygan.console import notice
-from pygan.errors import PyganError
-from pygan.files import atomic_writer
+from pygan.errors import PyganError, UsageError
+from pygan.files import atomic_writer, reporting_write_errors
 
 _CHUNK = 1 << 16
 _PROGRESS_MIN_BYTES = 1 << 20  # smaller files arrive before a progress line would help
@@ -29,57 +31,92 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PYGAN_DATA_DIR") or Path.home() / ".cache" / "pygan")
 
 
+class DownloadFailed(PyganError):
+    """No mirror delivered the file."""
+
+
 class _MirrorFailed(Exception):
     """One mirror did not deliver the right bytes; the next one may."""
 
 
-def download(urls: list[str], sha256: str, destination: Path, *, timeout: float = 30.0) -> None:
+def download(urls: list[str], sha256: str, destination: Path, *, max_bytes: int = 1 << 30,
+             timeout: float = 30.0, deadline: float = 600.0) -> None:
     """Fetch ``destination`` from the first of ``urls`` that delivers bytes with this SHA-256.
 
     The bytes go to a temporary file beside ``destination`` that is renamed into
     place only once complete and verified, so an interrupted or corrupt
-    transfer never leaves a file that looks like a finished download.
-    Raises PyganError listing every URL tried and why it failed.
+    transfer never leaves a file that looks like a finished download. A
+    mirror fails when it sends more than ``max_bytes``, stays silent for
+    ``timeout`` seconds, or has not finished after ``deadline`` seconds
+    (checked after each read, so at most ``timeout`` later).
+
+    Raises UsageError for a URL that is not http(s), WriteError when the
+    file cannot be written (no mirror could help), and DownloadFailed
+    listing every URL tried and why it failed.
     """
+    for url in urls:
+        _check_url(url)
     destination = Path(destination)
-    try:
+    with reporting_write_errors(destination.parent):
         destination.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PyganError(f"{destination.parent}: cannot create the download folder: {exc.strerror or exc}") from exc
     failures = []
     for url in urls:
         try:
-            _fetch(url, sha256.lower(), destination, timeout)
+            _fetch(url, sha256.lower(), destination, _Limits(max_bytes, timeout, deadline))
             return
         except _MirrorFailed as exc:
             failures.append(f"  {url}: {exc}")
-        except OSError as exc:  # the temporary file could not be made or renamed: no mirror can help
-            raise PyganError(f"{destination}: cannot write the download: {exc.strerror or exc}") from exc
     tried = "\n".join(failures) if failures else "  (no mirrors given)"
-    raise PyganError(f"could not download {destination.name}:\n{tried}")
+    raise DownloadFailed(f"could not download {destination.name}:\n{tried}")
 
 
-def _fetch(url: str, sha256: str, destination: Path, timeout: float) -> None:
+def _check_url(url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise UsageError(f"mirror URL {url!r} is malformed ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"mirror URL {url!r} is not supported: give an http:// or https:// URL with a host name")
+
+
+@dataclass(frozen=True)
+class _Limits:
+    max_bytes: int
+    timeout: float  # seconds one read may wait
+    deadline: float  # seconds the whole transfer may take
+
+
+def _fetch(url: str, sha256: str, destination: Path, limits: _Limits) -> None:
     # The writer removes its temporary file on any exception, Ctrl-C included.
     with atomic_writer(destination) as out:
-        digest = _stream(url, out, timeout, destination.name)
+        digest = _stream(url, out, limits, destination.name)
         if digest != sha256:
             raise _MirrorFailed(f"checksum mismatch: expected SHA-256 {sha256}, got {digest}")
 
 
-def _stream(url: str, out, timeout: float, name: str) -> str:
-    """Copy the body at ``url`` into ``out``; return its SHA-256 hex digest."""
+def _stream(url: str, out, limits: _Limits, name: str) -> str:
+    """Copy the body at ``url`` into ``out``; return its SHA-256 hex digest.
+    A failure to write ``out`` is a WriteError, which passes through."""
     request = urllib.request.Request(url, headers={"User-Agent": "pygan"})
     digest = hashlib.sha256()
     received = 0
+    give_up_at = time.monotonic() + limits.deadline
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=min(limits.timeout, limits.deadline)) as response:
             expected = response.length  # from Content-Length, None when the server sends none
+            if expected is not None and expected > limits.max_bytes:
+                raise _MirrorFailed(f"offers {expected:,} bytes, more than the {limits.max_bytes:,} expected at most")
             progress = _Progress(name, expected)
-            while chunk := response.read(_CHUNK):
+            # read1, not read: read(n) waits for all n bytes, however slowly they trickle in.
+            while chunk := response.read1(_CHUNK):
+                received += len(chunk)
+                if received > limits.max_bytes:
+                    raise _MirrorFailed(f"sent more than the {limits.max_bytes:,} bytes expected at most")
+                if time.monotonic() > give_up_at:
+                    raise _MirrorFailed(f"too slow: {received:,} bytes in {limits.deadline:g} s")
                 out.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
                 progress.update(received)
             if expected is not None and received != expected:
                 raise _MirrorFailed(f"transfer interrupted: got {received} of {expected} bytes")
@@ -88,9 +125,8 @@ def _stream(url: str, out, timeout: float, name: str) -> str:
         raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from exc
     except urllib.error.URLError as exc:
         raise _MirrorFailed(str(exc.reason)) from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        # Resets and timeouts are OSErrors, a cut-off body an HTTPException,
-        # a malformed URL a ValueError.
+    except (OSError, http.client.HTTPException) as exc:
+        # Resets and timeouts are OSErrors, a cut-off body an HTTPException.
         raise _MirrorFailed(f"{type(exc).__name__}: {exc}") from exc
     return digest.hexdigest()
 

@@ -33,7 +33,7 @@ from torch import nn
 from pygan.console import notice
 from pygan.download import cache_dir
 from pygan.errors import PyganError
-from pygan.files import atomic_writer
+from pygan.files import WriteError, atomic_writer, reporting_write_errors
 
 # Bump when the network or its training changes, so that cached classifiers
 # trained the old way are retrained instead of silently mixed in.
@@ -126,11 +126,21 @@ def load_classifier(dataset: str, images: torch.Tensor, labels: torch.Tensor,
     accuracy = train_classifier(network.to(device), images, labels)
     notice(f"classifier trained in {time.monotonic() - start:.0f} s: "
            f"{accuracy:.2%} accuracy on {HELD_OUT:,} held-out images")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_writer(path) as stream:
-        torch.save({"version": CLASSIFIER_VERSION, "accuracy": accuracy,
-                    "network": {key: value.cpu() for key, value in network.state_dict().items()}}, stream)
+    _write_cache(path, network, accuracy)
     return Classifier(network, accuracy, path, trained=True)
+
+
+def _write_cache(path: Path, network: ClassifierNetwork, accuracy: float) -> None:
+    """Cache the classifier; one that cannot be cached is trained again next
+    time, so a failure to write it is worth a notice, not a failed command."""
+    try:
+        with reporting_write_errors(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_writer(path) as stream:
+            torch.save({"version": CLASSIFIER_VERSION, "accuracy": accuracy,
+                        "network": {key: value.cpu() for key, value in network.state_dict().items()}}, stream)
+    except WriteError as error:
+        notice(f"{error}; the classifier is not cached and will be trained again next time")
 
 
 def check_labelled(dataset: str, images: torch.Tensor, labels: torch.Tensor) -> None:

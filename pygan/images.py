@@ -1,4 +1,4 @@
-"""Image grids as PNG files."""
+"""Image grids as image files."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pygan.errors import UsageError
 from pygan.files import atomic_writer
 
 
@@ -27,14 +28,33 @@ def grid(images: torch.Tensor, columns: int | None = None, gap: int = 2) -> np.n
     return (canvas * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+# The formats a grid can be written in, by the file name's suffix.
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".gif": "GIF", ".bmp": "BMP", ".tif": "TIFF",
+           ".tiff": "TIFF"}
+
+
+def image_format(path: Path) -> str:
+    """The image format ``path``'s suffix names, or a usage error listing those known."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        what = f"the suffix {suffix!r}" if suffix else "a name without a suffix"
+        raise UsageError(f"{path}: cannot tell the image format from {what}; end the name with one of "
+                         f"{', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
 def save_grid(images: torch.Tensor, path: Path, columns: int | None = None, scale: int = 2) -> None:
-    """Write ``images`` as one PNG grid, each pixel ``scale`` x ``scale``."""
+    """Write ``images`` as one grid, each pixel ``scale`` x ``scale``, in the
+    format the name's suffix says (``image_format``)."""
     pixels = grid(images, columns)
     if pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     picture = Image.fromarray(pixels)
     picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    save_image(picture, path, format="PNG")
+    picture_format = image_format(path)
+    if picture_format == "JPEG" and picture.mode == "RGBA":
+        picture = picture.convert("RGB")  # JPEG has no alpha channel
+    save_image(picture, path, format=picture_format)
 
 
 def save_image(picture: Image.Image, path: Path, **options) -> None:

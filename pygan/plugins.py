@@ -87,7 +87,9 @@ class Plugins:
             return False
         try:
             registrations = self._collect(name)
-        except Exception as error:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # sys.exit() in a hook too: it must not end pygan
             self.manager.unregister(name=name)
             self._fail(name, distribution, error)
             return False
@@ -129,8 +131,8 @@ class Plugins:
                 impl.function(register_each)
         return collected
 
-    def _fail(self, name: str, distribution: str, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
+    def _fail(self, name: str, distribution: str, error: BaseException) -> None:
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         self.failures.append(PluginFailure(name, distribution, message))
         notice(f"plugin {name!r} ({distribution or 'no distribution'}) was skipped: {message}")
 
@@ -247,7 +249,9 @@ def load_plugins() -> Plugins:
             continue
         try:
             module = ep.load()
-        except Exception as error:  # whatever a broken plugin raises must not stop pygan
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:  # whatever a broken plugin raises, sys.exit() too, must not stop pygan
             plugins._fail(ep.name, distribution, error)
             continue
         plugins.add(ep.name, module, distribution, version)

@@ -48,8 +48,8 @@ def _read_rows(path: Path) -> list[dict]:
         rows = read_metrics(path)
     except FileNotFoundError:
         raise PyganError(f"{path.parent}: no {path.name}; is it a pygan run folder?") from None
-    except (OSError, ValueError) as error:  # ValueError covers a line cut short by a crash
-        raise PyganError(f"{path}: cannot be read as JSON lines: {error}") from None
+    except OSError as error:
+        raise PyganError(f"{path}: cannot be read: {error.strerror or error}") from None
     if not training_keys(rows):
         raise PyganError(f"{path}: no training steps logged yet, nothing to report")
     return rows

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from pygan import checkpoint, distributed
+from pygan import checkpoint, distributed, files
 from pygan.config import CONFIG_FILE, merge_resumed_config, read_config, resolve_config, write_config
 from pygan.console import notice
 from pygan.data import InMemoryData, load_data
@@ -155,7 +155,13 @@ class Runner:
         except PluginFailed as failure:
             raise PyganError(f"{failure}; {self._save_after_failure(failure)}") from failure
         finally:
-            self.hook.on_run_end(run=run, step=self.step_count, status=status)
+            try:
+                self.hook.on_run_end(run=run, step=self.step_count, status=status)
+            except PluginFailed as failure:
+                if status == "finished":
+                    raise PyganError(f"{failure} after the run finished") from failure
+                # What stopped the run is what the user must hear about.
+                notice(str(failure))
 
     def _report_metrics(self, measurements: list) -> None:
         """Pass the steps' metrics read back to the callbacks, with what the
@@ -318,6 +324,7 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
             claim.enter_context(claimed(out_dir))
             if resume is None:
                 check_unused(out_dir)
+            files.remove_orphaned_temporaries(out_dir)  # only now: no other run writes there
             if processes.distributed:
                 notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
                        f"process, {config['batch_size'] * processes.world_size} in all")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -59,6 +61,26 @@ def pygan_command(*args: str, env: dict | None = None, cwd: Path | None = None,
 @pytest.fixture
 def pygan():
     return pygan_command
+
+
+class FullDiskFile(io.FileIO):
+    """A file on a disk with room for ROOM bytes: writing past it fails as the kernel fails it."""
+
+    ROOM = 10
+
+    def write(self, data):
+        if self.tell() + len(data) > self.ROOM:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every temporary file pygan.files.atomic_writer opens is on a full disk."""
+    import pygan.files
+
+    monkeypatch.setattr(pygan.files, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
+                        raising=False)
 
 
 @pytest.fixture(scope="module")

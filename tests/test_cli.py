@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +10,8 @@ from PIL import Image
 
 from conftest import pygan_command, require_mnist
 
-from pygan import __version__, checkpoint
+from pygan import __version__, checkpoint, images
+from pygan.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,48 @@ def test_sample_draws_a_grid_from_a_checkpoint(trained_run, tmp_path):
         assert picture.size == ((8 * 30 - 2) * 2, (8 * 30 - 2) * 2)
         low, high = picture.convert("L").getextrema()
         assert high - low > 50  # not a blank image
+
+
+def test_sample_writes_the_format_its_out_suffix_names(trained_run, tmp_path):
+    out, _ = trained_run
+    result = pygan_command("sample", "--checkpoint", out, "--n", "4", "--out", tmp_path / "grid.jpg")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "grid.jpg") as picture:
+        assert picture.format == "JPEG"
+
+
+def test_sample_refuses_an_out_suffix_naming_no_image_format(trained_run, tmp_path):
+    out, _ = trained_run
+    result = pygan_command("sample", "--checkpoint", out, "--out", tmp_path / "grid.txt")
+    assert result.returncode == 2
+    assert (f"pygan: error: {tmp_path / 'grid.txt'}: cannot tell the image format from the suffix '.txt'; "
+            f"end the name with one of .png, .jpg, .jpeg, .gif, .bmp, .tif, .tiff") in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, image_format", [("a.PNG", "PNG"), ("a.jpeg", "JPEG"), ("a.tif", "TIFF")])
+def test_the_image_format_is_the_one_the_suffix_names(name, image_format):
+    assert images.image_format(Path(name)) == image_format
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_a_grid_of_any_channel_count_can_be_a_jpeg(tmp_path, channels):
+    images.save_grid(torch.rand(4, channels, 8, 8), tmp_path / "grid.jpg")
+    with Image.open(tmp_path / "grid.jpg") as picture:
+        assert picture.format == "JPEG"
+
+
+def test_a_name_without_a_suffix_names_no_image_format():
+    with pytest.raises(UsageError, match="grid: cannot tell the image format from a name without a suffix"):
+        images.image_format(Path("grid"))
+
+
+def test_sample_into_a_missing_folder_names_it(trained_run, tmp_path):
+    out, _ = trained_run
+    grid = tmp_path / "missing" / "grid.png"
+    result = pygan_command("sample", "--checkpoint", out, "--out", grid)
+    assert result.returncode == 1
+    assert f"pygan: error: cannot write {grid}: the folder {grid.parent} does not exist" in result.stderr
 
 
 def test_resume_extends_a_finished_run(trained_run, tmp_path):

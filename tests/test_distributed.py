@@ -1,6 +1,12 @@
 """Data-parallel training: two processes with gloo on the CPU."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,13 +17,17 @@ from pygan.cli import without_nproc
 from conftest import pygan_command
 
 
-def train_data_parallel(tmp_path, *options):
-    """dcgan on random 28x28 images in two processes; returns the run folder and the result."""
+def data_parallel_args(tmp_path, *options):
+    """``pygan train`` of dcgan on random 28x28 images in two processes, into tmp_path / "run"."""
     data = tmp_path / "digits.npz"
     np.savez(data, images=np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8))
-    out = tmp_path / "run"
-    return out, pygan_command("train", "--nproc", "2", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", data,
-                              "--out", out, *options, timeout=600)
+    return ["train", "--nproc", "2", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", data,
+            "--out", tmp_path / "run", *options]
+
+
+def train_data_parallel(tmp_path, *options):
+    """Train data-parallel to the end; returns the run folder and the result."""
+    return tmp_path / "run", pygan_command(*data_parallel_args(tmp_path, *options), timeout=600)
 
 
 def test_two_processes_train_in_step_and_write_the_run_folder_once(tmp_path):
@@ -54,3 +64,47 @@ def test_a_data_parallel_run_with_a_gradient_penalty_resumes_only_with_as_many_p
 ])
 def test_the_launched_command_is_the_same_without_nproc(argv, expected):
     assert without_nproc(argv) == expected
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """The ids of the processes whose command line contains ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:  # the process ended meanwhile
+            pass
+    return found
+
+
+@pytest.mark.parametrize("signal_number, to_group, exit_status", [
+    (signal.SIGTERM, False, 143),
+    (signal.SIGINT, True, 130),  # Ctrl-C in a terminal signals the launcher's whole process group
+])
+def test_a_signal_to_the_launcher_stops_every_worker_with_a_checkpoint(tmp_path, signal_number, to_group,
+                                                                      exit_status):
+    out = tmp_path / "run"
+    launcher = subprocess.Popen([str(Path(sys.executable).parent / "pygan"),
+                                 *map(str, data_parallel_args(tmp_path, "--batch-size", "4", "--steps", "100000",
+                                                              "--sample-every", "0", "--checkpoint-every", "0"))],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        metrics, deadline = out / "metrics.jsonl", time.monotonic() + 120
+        while not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+            assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()[1]
+            time.sleep(0.05)
+        if to_group:
+            os.killpg(launcher.pid, signal_number)
+        else:
+            launcher.send_signal(signal_number)
+        _, stderr = launcher.communicate(timeout=120)
+        assert launcher.returncode == exit_status, stderr
+        assert "Traceback" not in stderr
+        assert f"resume with: pygan train --resume {out}" in stderr
+        stopped_at = len(metrics.read_text().splitlines())
+        assert [path.name for path in checkpoint.saved_in(out)] == [f"{stopped_at:08d}.pt"]
+        assert processes_mentioning(str(out)) == []  # no worker trains on
+    finally:
+        for orphan in processes_mentioning(str(out)):
+            os.kill(orphan, signal.SIGKILL)

@@ -1,17 +1,20 @@
 """Downloading against a real HTTP server on 127.0.0.1: good files, bad
 checksums, cut-off transfers, mirror fallback, and the MNIST plugin's use of it."""
 
+import contextlib
 import gzip
 import hashlib
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from pygan.download import cache_dir, download
-from pygan.errors import PyganError
+from pygan.errors import PyganError, UsageError
+from pygan.files import WriteError
 from pygan_plugins.mnist import ALL_FILES, SOURCES, IdxSource, load_split
 
 from test_idx import idx_bytes, random_split
@@ -22,7 +25,9 @@ def sha256(data: bytes) -> str:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Serves ``server.files``: path -> body, or (body, claimed length) to cut the transfer short."""
+    """Serves ``server.files``: path -> body, or (body, claimed length) to cut the
+    transfer short (None: no Content-Length), or (body, claimed length, seconds
+    between bytes) to trickle it."""
 
     def do_GET(self):
         self.server.requests.append(self.path)
@@ -30,11 +35,20 @@ class _Handler(BaseHTTPRequestHandler):
         if entry is None:
             self.send_error(404)
             return
-        body, length = entry if isinstance(entry, tuple) else (entry, len(entry))
+        body, length, pause = (*entry, 0)[:3] if isinstance(entry, tuple) else (entry, len(entry), 0)
         self.send_response(200)
-        self.send_header("Content-Length", str(length))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(body)  # HTTP/1.0: the connection closes after this, short or not
+        # HTTP/1.0: the connection closes after the body, short or not.
+        if not pause:
+            self.wfile.write(body)
+            return
+        with contextlib.suppress(ConnectionError):  # the client gave up
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(pause)
 
     def log_message(self, *args):
         pass
@@ -112,6 +126,60 @@ def test_when_every_mirror_fails_each_is_named_with_its_reason(server, refused_u
     assert lines[0] == "could not download data.bin:"
     assert lines[1] == f"  {server.url}/missing.bin: HTTP 404 Not Found"
     assert lines[2].startswith(f"  {refused_url}/data.bin: ") and "refused" in lines[2]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trickling_mirror_is_given_up_at_the_deadline_and_the_next_one_tried(server, tmp_path):
+    server.files["/slow/data.bin"] = (BODY, len(BODY), 0.05)
+    server.files["/good/data.bin"] = BODY
+    started = time.monotonic()
+    download([server.url + "/slow/data.bin", server.url + "/good/data.bin"], sha256(BODY), tmp_path / "data.bin",
+             timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 3
+    assert (tmp_path / "data.bin").read_bytes() == BODY
+
+
+def test_a_trickling_mirror_fails_naming_the_deadline(server, tmp_path):
+    server.files["/slow/data.bin"] = (BODY, len(BODY), 0.05)
+    with pytest.raises(PyganError, match=r"/slow/data.bin: too slow: \d+ bytes in 0.5 s"):
+        download([server.url + "/slow/data.bin"], sha256(BODY), tmp_path / "data.bin", timeout=5, deadline=0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("claimed, message", [
+    (len(BODY), f"offers {len(BODY):,} bytes, more than the 1,000 expected at most"),
+    (None, "sent more than the 1,000 bytes expected at most"),  # no Content-Length: counted as it comes
+])
+def test_a_mirror_sending_more_than_the_cap_is_refused(server, tmp_path, claimed, message):
+    server.files["/big.bin"] = (BODY, claimed)
+    with pytest.raises(PyganError) as caught:
+        download([server.url + "/big.bin"], sha256(BODY), tmp_path / "big.bin", max_bytes=1000)
+    assert f"{server.url}/big.bin: {message}" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url, message", [
+    ("ftp://example.org/data.bin", "is not supported: give an http:// or https:// URL"),
+    ("file:///etc/passwd", "is not supported: give an http:// or https:// URL"),
+    ("example.org/data.bin", "is not supported: give an http:// or https:// URL"),
+    ("http:///data.bin", "is not supported: give an http:// or https:// URL with a host name"),
+    ("http://example.org:port/data.bin", "is malformed (Port could not be cast to integer value"),
+    ("http://[::1/data.bin", "is malformed (Invalid IPv6 URL)"),
+])
+def test_unsupported_and_malformed_urls_are_usage_errors_before_any_request(server, tmp_path, url, message):
+    with pytest.raises(UsageError) as caught:
+        download([server.url + "/data.bin", url], sha256(BODY), tmp_path / "data.bin")
+    assert str(caught.value).startswith(f"mirror URL {url!r} {message}")
+    assert server.requests == []
+
+
+def test_a_full_disk_is_not_a_mirror_failure(server, tmp_path, full_disk):
+    server.files["/a/data.bin"] = server.files["/b/data.bin"] = BODY
+    destination = tmp_path / "data.bin"
+    with pytest.raises(WriteError) as caught:
+        download([server.url + "/a/data.bin", server.url + "/b/data.bin"], sha256(BODY), destination)
+    assert str(caught.value) == f"cannot write {destination}: No space left on device"
+    assert server.requests == ["/a/data.bin"]  # no other mirror can help
     assert list(tmp_path.iterdir()) == []
 
 

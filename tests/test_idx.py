@@ -2,7 +2,10 @@
 where the files are looked for, and the real MNIST test split."""
 
 import gzip
+import re
 import struct
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +70,7 @@ def _gzip_with_bad_crc(data: bytes) -> bytes:
         (idx_bytes(np.zeros((2, 28, 28), np.uint8))[:10], "truncated: a 3-dimensional IDX header is 16 bytes but the file has only 10"),
         (idx_bytes(np.zeros((3, 28, 28), np.uint8))[:116],
          "truncated: header says 3 images of 28x28 (2352 bytes) but only 100 bytes follow"),
-        (idx_bytes(np.zeros(4, np.uint8)) + b"\0", "too long: header says 4 labels (4 bytes) but 5 bytes follow"),
+        (idx_bytes(np.zeros(4, np.uint8)) + b"\0", "too long: header says 4 labels (4 bytes) but more follow"),
         (gzip.compress(idx_bytes(np.zeros((2, 28, 28), np.uint8)))[:40], "corrupt gzip stream: "),
         (_gzip_with_bad_crc(idx_bytes(np.zeros(3, np.uint8))), "corrupt gzip stream: CRC check failed"),
     ],
@@ -81,6 +84,32 @@ def test_corrupt_files_are_named_with_the_problem(tmp_path, content, message):
         read_idx(path)
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
+
+
+def gzip_bomb(header: bytes, zeros: int) -> bytes:
+    """``header`` and ``zeros`` zero bytes, gzipped (a thousandth of the size) without holding them in memory."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    chunk = bytes(1 << 20)
+    return (packer.compress(header) + b"".join(packer.compress(chunk) for _ in range(zeros >> 20))
+            + packer.flush())
+
+
+@pytest.mark.parametrize("header, zeros, message", [
+    # 78 GB claimed by a 10-kilobyte file: refused unread
+    (struct.pack(">4B3I", 0, 0, 8, 3, 100_000_000, 28, 28), 10 << 20, "corrupt: header says 100000000 images of 28x28"),
+    # 10 labels claimed, 100 MB following: inflated no further than the claim
+    (struct.pack(">4BI", 0, 0, 8, 1, 10), 100 << 20, "too long: header says 10 labels (10 bytes) but more follow"),
+], ids=["claims-78-GB", "expands-to-100-MB"])
+def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path, header, zeros, message):
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    path.write_bytes(gzip_bomb(header, zeros))
+    tracemalloc.start()
+    try:
+        with pytest.raises(PyganError, match=re.escape(message)):
+            read_idx(path)
+        assert tracemalloc.get_traced_memory()[1] < 4 * path.stat().st_size + (1 << 20)
+    finally:
+        tracemalloc.stop()
 
 
 def test_unreadable_file_is_named(tmp_path):

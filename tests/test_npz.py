@@ -1,5 +1,10 @@
 """The ``npz`` data set: accepted layouts and a clear error for each bad file."""
 
+import io
+import re
+import tracemalloc
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -105,3 +110,40 @@ def test_a_folder_must_hold_exactly_one_npz_file(tmp_path, count):
 def test_a_missing_path_is_named(tmp_path):
     with pytest.raises(PyganError, match=f"{tmp_path / 'absent.npz'}: no such file"):
         load_npz(tmp_path / "absent.npz")
+
+
+def npy_claiming(shape: tuple[int, ...], data: bytes = bytes(16)) -> bytes:
+    """A .npy file whose header claims float32 data of ``shape`` but which holds only ``data``."""
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return stream.getvalue() + data
+
+
+HUGE = (25_000_000, 28, 28)  # 73 GiB of float32
+
+
+@pytest.mark.parametrize("name", ["data.npy", "data.npz"])
+def test_a_header_claiming_more_than_the_file_holds_is_refused_unallocated(tmp_path, name):
+    path = tmp_path / name
+    if name.endswith(".npy"):
+        path.write_bytes(npy_claiming(HUGE))
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("images.npy", npy_claiming(HUGE))
+    tracemalloc.start()
+    try:
+        with pytest.raises(PyganError, match=re.escape(
+                "truncated or corrupt: its header claims float32 data of shape (25000000, 28, 28) "
+                "(78,400,000,000 bytes) but only 16 bytes follow")):
+            load_npz(path)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_member_compressed_as_numpy_never_does_is_refused(tmp_path):
+    path = tmp_path / "data.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("images.npy", npy_claiming((1, 4, 4), data=bytes(64)))
+    with pytest.raises(PyganError, match=f"{path}: images.npy: compressed in a way numpy.savez never is"):
+        load_npz(path)

@@ -75,6 +75,33 @@ def test_a_broken_plugin_is_reported_once_by_name_and_skipped(pygan, broken_site
     assert info.returncode == 0 and f"pygan {__version__}" in info.stdout
 
 
+def test_a_plugin_that_exits_on_import_or_in_a_hook_is_skipped_like_any_broken_one(pygan, tmp_path):
+    fake_installed_plugin(tmp_path, "quits-on-import", "quitter", "quitter_plugin", "import sys\nsys.exit()\n")
+    fake_installed_plugin(tmp_path, "quits-in-hook", "hook-quitter", "hook_quitter_plugin", """
+        import sys
+        import pygan
+
+        @pygan.hookimpl
+        def register_losses(register):
+            sys.exit(4)
+    """)
+    result = pygan("plugins", env={"PYTHONPATH": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "quitter  (quits-on-import)  FAILED: SystemExit\n" in result.stdout
+    assert "hook-quitter  (quits-in-hook)  FAILED: SystemExit: 4" in result.stdout
+    assert "dcgan  (pygan 0.1.0)" in result.stdout
+
+
+def test_ctrl_c_in_a_plugin_hook_still_stops_pygan():
+    class Interrupts:
+        @pygan.hookimpl
+        def register_losses(self, register):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Plugins().add("interrupts", Interrupts())
+
+
 def test_a_plugin_registering_a_taken_name_is_skipped_and_the_first_kept(pygan, broken_site):
     result = pygan("plugins", env={"PYTHONPATH": str(broken_site)})
     assert ("plugin 'copycat' (copycat) was skipped: ValueError: architecture 'dcgan' is already registered "

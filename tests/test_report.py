@@ -72,7 +72,8 @@ def test_a_run_without_grids_or_evaluations_gets_plot_and_summary_only(run_dir):
 
 @pytest.mark.parametrize("metrics, message", [
     (None, "no metrics.jsonl; is it a pygan run folder?"),
-    ('{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_lo', "metrics.jsonl: cannot be read as JSON lines"),
+    ('{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_lo\n{"step": 3, "d_loss": 0.5}\n',
+     "metrics.jsonl, line 2: not valid JSON"),
     ('{"step": 1, "fcd": 3.0}\n', "metrics.jsonl: no training steps logged yet, nothing to report"),
 ])
 def test_unusable_metrics_are_refused_naming_the_file(tmp_path, metrics, message):
@@ -80,6 +81,13 @@ def test_unusable_metrics_are_refused_naming_the_file(tmp_path, metrics, message
         (tmp_path / "metrics.jsonl").write_text(metrics)
     with pytest.raises(PyganError, match=message):
         write_report(tmp_path)
+
+
+def test_a_last_line_cut_short_is_left_out_with_a_notice(tmp_path, capsys):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_lo')
+    write_report(tmp_path)
+    assert "1 steps." in (tmp_path / "report.md").read_text()
+    assert "metrics.jsonl: left out its last line, cut short by an interrupted write" in capsys.readouterr().err
 
 
 def test_pygan_report_on_a_trained_run_prints_the_files_written(tmp_path):

@@ -64,6 +64,18 @@ def test_n_steps_then_resume_n_more_equals_2n_steps_bit_for_bit(digits, tmp_path
     assert metrics_of(whole) == metrics_of(halves)
 
 
+def test_resume_drops_the_steps_after_the_checkpoint_and_a_last_line_cut_short(digits, tmp_path):
+    run = tmp_path / "run"
+    assert pygan_command(*train_args(digits, run, 4), "--checkpoint-every", "2").returncode == 0
+    checkpoint.path_for(run, 4).unlink()  # as if killed after step 4 was logged, before its checkpoint
+    with open(run / "metrics.jsonl", "a") as metrics:
+        metrics.write('{"step": 5, "d_lo')  # and a crash, or a full disk, cut the next line short
+    resumed = pygan_command("train", "--resume", run, "--steps", "6")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "metrics.jsonl: left out its last line, cut short by an interrupted write" in resumed.stderr
+    assert [row["step"] for row in metrics_of(run)] == [1, 2, 3, 4, 5, 6]
+
+
 @pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_after_the_step_saves_and_resumes_to_the_same_weights(digits, tmp_path, signal_number,
                                                                                exit_status):

@@ -2,9 +2,10 @@
 run, a plot of the losses and accuracies (``losses.png``)."""
 
 import json
+import os
 
 import pygan
-from pygan.files import write_bytes_atomically
+from pygan.files import reporting_write_errors, write_bytes_atomically
 from pygan.plot import plot_metrics
 from pygan.run_folder import LOSS_PLOT, METRICS, read_metrics
 
@@ -14,15 +15,29 @@ def on_train_start(run):
     path = run.out_dir / METRICS
     if path.exists():
         # A resumed run continues from its checkpoint: steps logged after it
-        # were undone, and are logged again as they are retrained.
+        # were undone, and are logged again as they are retrained. A last
+        # line cut short by a crash is dropped too.
         kept = [row for row in read_metrics(path) if row["step"] <= run.start_step]
         write_bytes_atomically(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
-    run.state["metrics_log"] = open(path, "a", buffering=1)  # line-buffered: a crash loses no step
+    with reporting_write_errors(path):
+        run.state["metrics_log"] = open(path, "a", buffering=1)  # line-buffered: a crash loses no step
 
 
 @pygan.hookimpl
 def on_step_end(run, step, metrics):
-    run.state["metrics_log"].write(json.dumps({"step": step, **metrics}) + "\n")
+    stream = run.state["metrics_log"]
+    with reporting_write_errors(stream.name):
+        stream.write(json.dumps({"step": step, **metrics}) + "\n")
+
+
+@pygan.hookimpl
+def on_checkpoint(run, step, path):
+    # The checkpoint is on disk now; so are the steps logged up to it, or a
+    # resume after a power loss would find them missing.
+    stream = run.state.get("metrics_log")
+    if stream is not None:
+        with reporting_write_errors(stream.name):
+            os.fsync(stream.fileno())
 
 
 @pygan.hookimpl
@@ -30,7 +45,8 @@ def on_run_end(run, step, status):
     stream = run.state.pop("metrics_log", None)
     if stream is None:
         return
-    stream.close()
+    with reporting_write_errors(stream.name):
+        stream.close()
     rows = read_metrics(run.out_dir / METRICS)
     if rows:
         plot_metrics(rows, run.out_dir / LOSS_PLOT, title=f"{run.config['plugin']} ({run.config['loss']})")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import io
 import math
 import os
 import struct
@@ -23,7 +24,8 @@ import torch
 
 from pygan import Batch, Dataset, PyganError, hookimpl
 from pygan.console import notice
-from pygan.download import cache_dir, download
+from pygan.download import DownloadFailed, cache_dir, download
+from pygan.files import MAX_DEFLATE_RATIO
 
 # (images, labels) file names of each split, without the optional ".gz".
 SPLITS = {
@@ -31,6 +33,9 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 ALL_FILES = SPLITS["train"] + SPLITS["test"]
+# The largest file, Fashion-MNIST's training images, is 26 MB gzipped; a
+# mirror sending much more is not sending it.
+DOWNLOAD_MAX_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,14 @@ def _files_in_cache(source: IdxSource, split: str) -> tuple[Path, Path]:
     for stem in ALL_FILES:
         if _find(folder, stem) is None:
             try:
-                download(source.urls(stem + ".gz"), source.sha256[stem], folder / (stem + ".gz"))
-            except PyganError as exc:
+                download(source.urls(stem + ".gz"), source.sha256[stem], folder / (stem + ".gz"),
+                         max_bytes=DOWNLOAD_MAX_BYTES)
+            except DownloadFailed as exc:
                 raise PyganError(_not_found_message(source, folder, exc)) from exc
     return tuple(_find(folder, stem) for stem in SPLITS[split])
 
 
-def _not_found_message(source: IdxSource, folder: Path, download_error: PyganError) -> str:
+def _not_found_message(source: IdxSource, folder: Path, download_error: DownloadFailed) -> str:
     missing = ", ".join(stem for stem in ALL_FILES if _find(folder, stem) is None)
     return (
         f"no {source.name} data found.\n"
@@ -208,6 +214,18 @@ def read_idx(path: Path) -> np.ndarray:
     Raises PyganError naming the file and what is wrong with it.
     """
     data = _read_bytes(path)
+    dims, header_size = _idx_header(path, data)
+    expected, present = math.prod(dims), len(data) - header_size
+    if present != expected:
+        if present < expected:
+            raise PyganError(f"{path}: truncated: header says {_describe(dims)} ({expected} bytes) "
+                             f"but only {present} bytes follow")
+        raise PyganError(f"{path}: too long: header says {_describe(dims)} ({expected} bytes) but more follow")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+
+
+def _idx_header(path: Path, data: bytes) -> tuple[tuple[int, ...], int]:
+    """The dimensions the IDX header at the start of ``data`` gives, and the header's size."""
     if len(data) < 4:
         raise PyganError(f"{path}: truncated: {len(data)} bytes, too short for an IDX header")
     type_code, ndim = data[2], data[3]
@@ -221,13 +239,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(data) < header_size:
         raise PyganError(f"{path}: truncated: a {ndim}-dimensional IDX header is {header_size} bytes "
                          f"but the file has only {len(data)}")
-    dims = struct.unpack(f">{ndim}I", data[4:header_size])
-    expected, present = math.prod(dims), len(data) - header_size
-    if present != expected:
-        problem = "truncated" if present < expected else "too long"
-        raise PyganError(f"{path}: {problem}: header says {_describe(dims)} ({expected} bytes) "
-                         f"but {'only ' if present < expected else ''}{present} bytes follow")
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+    return struct.unpack(f">{ndim}I", data[4:header_size]), header_size
 
 
 def _describe(dims: tuple[int, ...]) -> str:
@@ -247,6 +259,21 @@ def _read_bytes(path: Path) -> bytes:
     if data[:2] != _GZIP_MAGIC:
         return data
     try:
-        return gzip.decompress(data)
+        return _inflate(path, data)
     except (OSError, EOFError, zlib.error) as exc:
         raise PyganError(f"{path}: corrupt gzip stream: {exc}") from exc
+
+
+def _inflate(path: Path, packed: bytes) -> bytes:
+    """A gzipped IDX file's bytes, inflated no further than its header says
+    they go, and one byte more to tell a file that is too long: a small file
+    claiming, or expanding to, gigabytes is refused before they are allocated."""
+    with gzip.GzipFile(fileobj=io.BytesIO(packed)) as stream:
+        head = stream.read(4)
+        head += stream.read(4 * head[3]) if len(head) == 4 else b""
+        dims, header_size = _idx_header(path, head)
+        claimed = header_size + math.prod(dims)
+        if claimed > len(packed) * MAX_DEFLATE_RATIO:
+            raise PyganError(f"{path}: corrupt: header says {_describe(dims)} ({claimed:,} bytes), more than "
+                             f"{len(packed):,} gzipped bytes can hold")
+        return head + stream.read(claimed + 1 - len(head))

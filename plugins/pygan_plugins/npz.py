@@ -8,14 +8,16 @@ uint8 pixels 0-255 or floats in [0, 1].
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 import numpy as np
 import torch
 
 from pygan import Dataset, PyganError, UsageError, hookimpl
+from pygan.files import MAX_DEFLATE_RATIO
 
 _CHANNELS = (1, 3, 4)
 _FORMATS = "uint8 pixels 0-255 or floats in [0, 1], shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3 or 4"
@@ -50,6 +52,7 @@ def _npz_file(path: Path) -> Path:
 
 def _image_array(path: Path) -> np.ndarray:
     try:
+        _check_claimed_sizes(path)
         arrays = np.load(path, allow_pickle=False)
         if isinstance(arrays, np.ndarray):  # a .npy file: its one array
             return arrays
@@ -66,6 +69,44 @@ def _image_array(path: Path) -> np.ndarray:
         raise PyganError(f"{path}: holds no arrays; save the images with numpy.savez(path, images=...)")
     raise PyganError(f"{path}: holds several arrays ({', '.join(names)}) and none is named 'images'; "
                      f"save the image array under the name 'images'")
+
+
+def _check_claimed_sizes(path: Path) -> None:
+    """Refuse an array whose header claims more bytes than its file can
+    hold, before numpy allocates what it claims."""
+    if not zipfile.is_zipfile(path):  # a .npy file
+        with open(path, "rb") as stream:
+            _check_npy(path, stream, path.stat().st_size)
+        return
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            where = f"{path}: {member.filename}"
+            if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise PyganError(f"{where}: compressed in a way numpy.savez never is; "
+                                 f"save the images with numpy.savez or numpy.savez_compressed")
+            if member.file_size > max(member.compress_size, 1) * MAX_DEFLATE_RATIO:
+                raise PyganError(f"{where}: corrupt: claims {member.file_size:,} bytes unpacked from "
+                                 f"{member.compress_size:,}")
+            with archive.open(member) as stream:
+                _check_npy(where, stream, member.file_size)
+
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _check_npy(where: str | Path, stream: BinaryIO, size: int) -> None:
+    """Check the .npy header at the start of ``stream`` (``size`` bytes in all) against its size."""
+    version = np.lib.format.read_magic(stream)
+    if version not in _NPY_HEADER_READERS:
+        raise PyganError(f"{where}: .npy format version {version[0]}.{version[1]} is not supported; "
+                         f"save plain image arrays with numpy.savez")
+    shape, _, dtype = _NPY_HEADER_READERS[version](stream)
+    if dtype.hasobject:
+        return  # np.load refuses object arrays (they are pickled) without reading them
+    claimed, present = math.prod(shape) * dtype.itemsize, size - stream.tell()
+    if claimed > present:
+        raise PyganError(f"{where}: truncated or corrupt: its header claims {dtype} data of shape {shape} "
+                         f"({claimed:,} bytes) but only {present:,} bytes follow")
 
 
 def _to_nchw(path: Path, images: np.ndarray) -> np.ndarray:
