@@ -1,9 +1,12 @@
-"""Prints the fused-against-reference table from a pytest-benchmark JSON file.
+"""Prints the side-by-side table from a pytest-benchmark JSON file.
 
     pytest benchmarks/ --benchmark-json /tmp/bench.json
     python benchmarks/ratios.py /tmp/bench.json
 
-Speedup is the reference's median time over the fused one's: above 1, fused is faster.
+Each group holds one measurement of a baseline and of what is measured
+against it: the reference backend and the fused one, or the seed step in
+plain PyTorch and pygan's. Speedup is the baseline's median time over the
+other's: above 1, the fused backend (or pygan) is faster.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+
+# The parameter that tells the two sides of a group apart: (baseline, measured).
+SIDES = {"backend": ("reference", "fused"), "implementation": ("plain", "pygan")}
 
 
 def main() -> None:
@@ -20,20 +26,25 @@ def main() -> None:
 
     groups: dict[str, dict[str, dict]] = defaultdict(dict)
     for bench in benchmarks:
-        groups[bench["group"]][bench["params"]["backend"]] = bench
+        for param, sides in SIDES.items():
+            if bench["params"] and param in bench["params"]:
+                groups[bench["group"]][bench["params"][param]] = bench
+                groups[bench["group"]]["sides"] = sides
 
-    print(f"{'benchmark':<48} {'reference':>12} {'fused':>12} {'ratio':>7}")
+    print(f"{'benchmark':<72} {'baseline':>12} {'measured':>12} {'ratio':>7}")
     for group, pair in groups.items():
-        if set(pair) != {"reference", "fused"}:
+        baseline_name, measured_name = pair["sides"]
+        if baseline_name not in pair or measured_name not in pair:
             continue
-        reference, fused = pair["reference"], pair["fused"]
-        if "peak_bytes" in reference["extra_info"]:
-            ref_value, fused_value = reference["extra_info"]["peak_bytes"], fused["extra_info"]["peak_bytes"]
-            print(f"{group:<48} {ref_value / 2**20:>9.1f} MiB {fused_value / 2**20:>9.1f} MiB "
-                  f"{fused_value / ref_value:>6.2f}x of reference")
+        baseline, measured = pair[baseline_name], pair[measured_name]
+        label = f"{group} ({measured_name} vs {baseline_name})"
+        if "peak_bytes" in baseline["extra_info"]:
+            base_value, value = baseline["extra_info"]["peak_bytes"], measured["extra_info"]["peak_bytes"]
+            print(f"{label:<72} {base_value / 2**20:>8.1f} MiB {value / 2**20:>8.1f} MiB "
+                  f"{value / base_value:>6.2f}x of {baseline_name}")
         else:
-            ref_value, fused_value = reference["stats"]["median"], fused["stats"]["median"]
-            print(f"{group:<48} {ref_value * 1e3:>9.2f} ms {fused_value * 1e3:>9.2f} ms {ref_value / fused_value:>6.2f}x")
+            base_value, value = baseline["stats"]["median"], measured["stats"]["median"]
+            print(f"{label:<72} {base_value * 1e3:>9.2f} ms {value * 1e3:>9.2f} ms {base_value / value:>6.2f}x")
 
 
 if __name__ == "__main__":

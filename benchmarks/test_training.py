@@ -1,29 +1,57 @@
 """The seed's whole training step, and the optimizer update within it, on
-the CPU: fused against reference, side by side (see ratios.py)."""
+the CPU: fused against reference, and pygan against the same step written
+in plain PyTorch (plain_dcgan.py), side by side (see ratios.py)."""
 
 from __future__ import annotations
 
 from itertools import chain
+from pathlib import Path
+from typing import Callable
 
+import pytest
 import torch
 
 import pygan.ops
+from plain_dcgan import PlainDCGAN
 from pygan.config import resolve_config
 from pygan.plugins import load_plugins
 from pygan.runner import create_runner, prepare_out_dir
 
 
-def test_training_step(benchmark, backend, tmp_path):
-    benchmark.group = "dcgan training step batch 64"
+def pygan_seed_step(data: torch.Tensor, out_dir: Path) -> Callable[[], dict[str, float]]:
+    """pygan's seed dcgan training step on ``data``, as a callable.
+
+    The only place the benchmarks reach into pygan's training core, so that
+    a new core is benchmarked by repointing this function alone.
+    """
     plugins = load_plugins()
     config = resolve_config(plugins, {"plugin": "dcgan", "device": "cpu"})
-    prepare_out_dir(tmp_path, resuming=False)
-    data = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    trainer = create_runner(plugins, config, tmp_path, data)
-    trainer.step()  # the first step allocates
+    prepare_out_dir(out_dir, resuming=False)
+    return create_runner(plugins, config, out_dir, data).step
 
-    benchmark(trainer.step)
+
+def seed_data() -> torch.Tensor:
+    # MNIST-shaped images in [0, 1]; the step's cost does not depend on their values.
+    return torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_training_step(benchmark, backend, tmp_path):
+    benchmark.group = "dcgan training step batch 64"
+    step = pygan_seed_step(seed_data(), tmp_path)
+    step()  # the first step allocates
+
+    benchmark(step)
     assert pygan.ops._select("cpu") == backend
+
+
+@pytest.mark.parametrize("implementation", ["plain", "pygan"])
+def test_step_against_plain_pytorch(benchmark, implementation, tmp_path):
+    benchmark.group = "dcgan training step batch 64 against plain PyTorch"
+    data = seed_data()
+    step = pygan_seed_step(data, tmp_path) if implementation == "pygan" else PlainDCGAN(data).step
+    step()
+
+    benchmark(step)
 
 
 def test_rmsprop_update(benchmark, backend):

@@ -58,11 +58,17 @@ class LeakyReLUConv2d(nn.Module):
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):
-    """Keras' ``Conv2DTranspose(padding='same')``: the output is input * stride.
+    """Keras' ``Conv2DTranspose(padding='same')``: the output is input * stride,
+    computed on mirrored images (flipped in height and width).
 
-    It is the gradient of a 'same' convolution, so its output is cropped by
-    that convolution's (before, after) padding; PyTorch's ``output_padding``
-    would crop the extra row at the top instead, so we crop by slicing.
+    It is the gradient of a 'same' convolution, so its output is the full
+    transposed convolution cropped by that convolution's (before, after)
+    padding. PyTorch crops ``padding`` rows at the top and ``padding -
+    output_padding`` at the bottom, the opposite of TensorFlow when they
+    differ; on mirrored images TensorFlow's crop is PyTorch's, so the output
+    is computed at its exact size instead of one row and column more and
+    sliced (a slice that also sends strided tensors into BatchNorm).
+    Callers mirror the input once and the final output once (``Generator``).
     Initial values as in Keras: Glorot-uniform kernel, zero bias.
     """
 
@@ -71,10 +77,9 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         nn.init.xavier_uniform_(self.weight)
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, mirrored: torch.Tensor) -> torch.Tensor:
         (kernel_size, _), (stride, _) = self.kernel_size, self.stride
-        height, width = x.shape[-2] * stride, x.shape[-1] * stride
-        top, _ = same_padding(height, kernel_size, stride)
-        left, _ = same_padding(width, kernel_size, stride)
-        y = F.conv_transpose2d(x, self.weight, self.bias, stride, padding=(top, left))
-        return y[..., :height, :width]
+        (top, bottom), (left, right) = (same_padding(size * stride, kernel_size, stride)
+                                        for size in mirrored.shape[-2:])
+        return F.conv_transpose2d(mirrored, self.weight.flip(-2, -1), self.bias, stride, padding=(bottom, right),
+                                  output_padding=(bottom - top, right - left))
