@@ -35,8 +35,23 @@ inline ConvGeometry check_geometry(const at::Tensor& x, at::IntArrayRef weight_s
               ": padding must be four non-negative integers (top, bottom, left, right), got ", padding);
   TORCH_CHECK(weight_size[1] == x.size(1), kConvOp, ": the weight expects ", weight_size[1],
               " input channels but the input has ", x.size(1));
-  const int64_t padded_h = x.size(2) + padding[0] + padding[1];
-  const int64_t padded_w = x.size(3) + padding[2] + padding[3];
+  // torch's conv2d returns a 0-channel output for 0 input channels, ignoring
+  // the weight's output channels and the bias; the reference refuses it too.
+  TORCH_CHECK(x.size(1) > 0, kConvOp, ": expected at least one input channel, got an input of shape ", x.sizes());
+  TORCH_CHECK(weight_size[2] > 0 && weight_size[3] > 0, kConvOp, ": the kernel must be at least 1x1, got ",
+              weight_size[2], "x", weight_size[3]);
+  // Every index the kernels compute stays within the padded input, so that it
+  // fits in int64 is enough; a sum or product that overflowed would wrap to a
+  // wrong geometry and a silently wrong result.
+  int64_t padded_h = 0, padded_w = 0, padded_elements = 0;
+  const bool overflows = __builtin_add_overflow(x.size(2), padding[0], &padded_h) ||
+                         __builtin_add_overflow(padded_h, padding[1], &padded_h) ||
+                         __builtin_add_overflow(x.size(3), padding[2], &padded_w) ||
+                         __builtin_add_overflow(padded_w, padding[3], &padded_w) ||
+                         __builtin_mul_overflow(padded_h, padded_w, &padded_elements) ||
+                         __builtin_mul_overflow(padded_elements, x.size(1), &padded_elements) ||
+                         __builtin_mul_overflow(padded_elements, x.size(0), &padded_elements);
+  TORCH_CHECK(!overflows, kConvOp, ": padding ", padding, " makes the padded input larger than 2^63 - 1 elements");
   TORCH_CHECK(padded_h >= weight_size[2] && padded_w >= weight_size[3], kConvOp, ": the padded input (", padded_h,
               "x", padded_w, ") is smaller than the kernel (", weight_size[2], "x", weight_size[3], ")");
   return ConvGeometry{x.size(0),

@@ -98,9 +98,11 @@ def backend_info() -> dict:
 def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding,
                       negative_slope: float) -> torch.Tensor:
     """``conv2d(leaky_relu(x, negative_slope), weight, bias, stride)`` with zero
-    padding (top, bottom, left, right), dilation 1, groups 1."""
+    padding (top, bottom, left, right), dilation 1, groups 1. ``stride`` is an
+    int or a pair, as for ``F.conv2d``."""
     if _select(x.device.type) == "fused":
-        return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, [*stride], [*padding], float(negative_slope))
+        # The schema's int[2] takes a single int for both, as conv2d's does.
+        return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, stride, [*padding], float(negative_slope))
     return reference.leaky_relu_conv2d(x, weight, bias, stride, padding, negative_slope)
 
 
