@@ -85,11 +85,16 @@ def backend_info() -> dict:
     kernels = {op.split("::")[1]: [device for device in ("cpu", "cuda")
                                    if _extension.module is not None and _has_kernel(device, (op,))]
                for op in _OPS}
+    build = _extension.build
     return {
         "extension_loaded": _extension.module is not None,
         "kernels": kernels,  # op -> the device types it has compiled kernels for
         "extension_error": _extension.error,
         "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
+        # What the kernels were built with, known even when they did not load.
+        "built_against_torch": getattr(build, "torch_version", None),
+        "min_torch": getattr(build, "min_torch_version", None),
+        "cpu_features": list(getattr(build, "cpu_features", [])),
         "requested": os.environ.get("PYGAN_OPS", "auto"),
         "devices": backends,
     }
