@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -125,7 +126,10 @@ print(pygan.ops.leaky_relu_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)
 
 def run_broken(script=BROKEN, **env):
     env = {k: v for k, v in os.environ.items() if k not in ("PYGAN_OPS", "PYGAN_REQUIRE_EXT")} | env
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    # Not from the checkout, whose pygan/ (without the compiled files) would
+    # shadow the installed one.
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tempfile.gettempdir())
 
 
 # A real process whose torch is older than the kernels need.
