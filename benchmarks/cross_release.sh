@@ -28,7 +28,8 @@ torch_before=$("$python" -c "import torch; print(torch.__version__)")
 echo "== $torch_spec: torch $torch_before in $venv"
 
 echo "== pip install \".[test]\" (build isolation)"
-"$python" -m pip install -q "$repo[test]"
+# Its own build folder: the checkout's build/ may hold a build against another torch.
+"$python" -m pip install -q -C build-dir="$work/build-isolated" "$repo[test]"
 torch_after=$("$python" -c "import torch; print(torch.__version__)")
 if [ "$torch_after" != "$torch_before" ]; then
   echo "FAIL: installing pygan replaced torch $torch_before with $torch_after"
