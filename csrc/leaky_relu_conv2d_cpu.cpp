@@ -20,19 +20,22 @@
 // Layers with few input channels (patches of at most kDirectPatch taps) skip
 // both the regions and the patch copies: see for_each_padded_sample.
 //
-// The batch is cut into one contiguous part per thread (at::parallel_for);
+// The batch is cut into one contiguous part per thread (torch's parallel_for);
 // each part walks the regions in chunks of samples sized for the caches, and
 // multiplies with the single-threaded GEMM of gemm.h.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+//
+// Only torch's stable ABI is used (see stable_utils.h): tensors are
+// torch::stable::Tensor, and threads come from torch::stable::parallel_for,
+// which runs on torch's own thread pool (torch.set_num_threads governs it).
+#include <torch/csrc/stable/library.h>
 
 #include <algorithm>
+#include <tuple>
 #include <vector>
 
 #include "gemm.h"
 #include "leaky_relu_conv2d_checks.h"
+#include "stable_utils.h"
 
 namespace pygan {
 namespace {
@@ -43,6 +46,8 @@ namespace {
 // it stays within a core's L2 cache.
 constexpr int64_t kChunkRows = 192;
 constexpr int64_t kChunkElements = 128 * 1024;
+// Elements per thread when the parts' weight gradients are summed.
+constexpr int64_t kSumGrain = 1 << 14;
 
 using Geometry = ConvGeometry;
 
@@ -111,18 +116,12 @@ void for_each_row(const Geometry& g, const Region& r, int64_t first, int64_t end
 }
 
 // The CPU's own checks; check_geometry does the rest.
-Geometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
-                       at::IntArrayRef padding) {
-  TORCH_CHECK(x.device().is_cpu(), kConvOp, ": the input must be on the CPU, got ", x.device());
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, kConvOp,
+Geometry make_geometry(const Tensor& x, IntHeaderOnlyArrayRef weight_size, IntHeaderOnlyArrayRef stride,
+                       IntHeaderOnlyArrayRef padding) {
+  PYGAN_CHECK(x.is_cpu(), kConvOp, ": the input must be on the CPU, got ", DeviceName{x.device()});
+  PYGAN_CHECK(x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double, kConvOp,
               ": supports float32 and float64, got ", x.scalar_type());
   return check_geometry(x, weight_size, stride, padding);
-}
-
-// [N, C, H, W] in any layout -> the [N*H*W, C] matrix of its NHWC copy (a view
-// when the tensor is channels-last already).
-at::Tensor nhwc_matrix(const at::Tensor& t) {
-  return t.contiguous(at::MemoryFormat::ChannelsLast).permute({0, 2, 3, 1}).reshape({-1, t.size(1)});
 }
 
 // Calls fn(i, j) for every weight element, i its index in the [O, C, KH, KW]
@@ -135,7 +134,7 @@ template <typename Fn>
 void for_each_weight_element(const Geometry& g, const Fn& fn) {
   constexpr int64_t kBlock = 16;
   const int64_t C = g.channels, O = g.out_channels, taps = g.kernel_h * g.kernel_w;
-  at::parallel_for(0, O, kBlock, [&](int64_t o_begin, int64_t o_end) {
+  torch::stable::parallel_for(0, O, kBlock, [&](int64_t o_begin, int64_t o_end) {
     for (int64_t o0 = o_begin; o0 < o_end; o0 += kBlock) {
       for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
         for (int64_t t = 0; t < taps; ++t) {
@@ -146,11 +145,6 @@ void for_each_weight_element(const Geometry& g, const Fn& fn) {
       }
     }
   });
-}
-
-// The weight [O, C, KH, KW] as the [O, KH*KW*C] matrix whose columns match a patch.
-at::Tensor weight_matrix(const at::Tensor& weight) {
-  return weight.permute({0, 2, 3, 1}).contiguous().view({weight.size(0), -1});
 }
 
 // Offset of the first weight column (or Wt row) of region r's kernel row i.
@@ -165,12 +159,14 @@ int64_t kernel_rows_per_gemm(const Geometry& g, const Region& r) {
   return r.w.taps.size() == g.kernel_w ? std::max<int64_t>(r.h.taps.size(), 1) : 1;
 }
 
-int64_t num_parts(const Geometry& g) { return std::min<int64_t>(g.batch, at::get_num_threads()); }
+int64_t num_parts(const Geometry& g) {
+  return std::min<int64_t>(g.batch, torch::stable::get_num_threads());
+}
 
 // Calls body(part, first, end) for each part of the batch, in parallel.
 template <typename Body>
 void for_each_part(const Geometry& g, int64_t parts, const Body& body) {
-  at::parallel_for(0, parts, 1, [&](int64_t first_part, int64_t end_part) {
+  torch::stable::parallel_for(0, parts, 1, [&](int64_t first_part, int64_t end_part) {
     for (int64_t part = first_part; part < end_part; ++part) {
       body(part, g.batch * part / parts, g.batch * (part + 1) / parts);
     }
@@ -211,16 +207,16 @@ ScratchSize scratch_size(const Geometry& g, int64_t parts) {
   return size;
 }
 
-at::Tensor scratch_buffer(const ScratchSize& size, int64_t parts, const at::TensorOptions& options) {
-  return at::empty({parts, size.rows + size.pixels}, options);
+Tensor scratch_buffer(const ScratchSize& size, int64_t parts, const Tensor& like) {
+  return empty_like_device(like, {parts, size.rows + size.pixels});
 }
 
 template <typename scalar_t>
 struct Scratch {
   scalar_t* rows;
   scalar_t* pixels;
-  Scratch(const at::Tensor& buffer, int64_t part, const ScratchSize& size)
-      : rows(buffer.data_ptr<scalar_t>() + part * buffer.size(1)), pixels(rows + size.rows) {}
+  Scratch(const Tensor& buffer, int64_t part, const ScratchSize& size)
+      : rows(buffer.mutable_data_ptr<scalar_t>() + part * buffer.size(1)), pixels(rows + size.rows) {}
 };
 
 // dst = leaky_relu(src). Written as a select of two computed values, which
@@ -299,16 +295,17 @@ struct Padded {
 // Calls body(part, n, padded) for every sample n, in parallel over parts of
 // the batch, padded holding leaky_relu(sample n) with zero padding.
 template <typename scalar_t, typename Body>
-void for_each_padded_sample(const Geometry& g, const Padded& p, int64_t parts, const at::Tensor& x_nhwc,
+void for_each_padded_sample(const Geometry& g, const Padded& p, int64_t parts, const Tensor& x_nhwc,
                             scalar_t slope, const Body& body) {
   // Zeroed once: each sample rewrites only the image's place in it.
-  const at::Tensor buffer = at::zeros({parts, p.size(g)}, x_nhwc.options());
+  const Tensor buffer = torch::stable::new_zeros(x_nhwc, {parts, p.size(g)});
   const int64_t rows = std::clamp<int64_t>(p.height - g.pad_top, 0, g.height);
   const int64_t cols = std::clamp<int64_t>(p.width - g.pad_left, 0, g.width);
   const int64_t sample = g.height * g.width * g.channels;
   const scalar_t* x = x_nhwc.const_data_ptr<scalar_t>();
+  scalar_t* const buffer_data = buffer.mutable_data_ptr<scalar_t>();
   for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
-    scalar_t* padded = buffer.data_ptr<scalar_t>() + part * p.size(g);
+    scalar_t* padded = buffer_data + part * p.size(g);
     for (int64_t n = first; n < end; ++n) {
       for (int64_t ih = 0; ih < rows; ++ih) {
         leaky_relu(x + n * sample + ih * g.width * g.channels,
@@ -319,27 +316,28 @@ void for_each_padded_sample(const Geometry& g, const Padded& p, int64_t parts, c
   });
 }
 
-at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                                 at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
+Tensor leaky_relu_conv2d_cpu(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+                             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                             double negative_slope) {
   const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
   check_operand("weight", weight, x);
   check_bias(bias, x, g);
-  at::Tensor output = at::empty({g.batch, g.out_channels, g.out_h, g.out_w},
-                                x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor weight_c = weight.contiguous();
-  at::Tensor weight_t = at::empty({g.patch(), g.out_channels}, x.options());
-  const at::Tensor bias_c = bias ? bias->contiguous() : at::zeros({g.out_channels}, x.options());
+  Tensor output = empty_like_device(x, {g.batch, g.out_channels, g.out_h, g.out_w}, MemoryFormat::ChannelsLast);
+  const Tensor x_nhwc = channels_last(x);
+  const Tensor weight_c = torch::stable::contiguous(weight);
+  Tensor weight_t = empty_like_device(x, {g.patch(), g.out_channels});
+  const Tensor bias_c = bias ? torch::stable::contiguous(*bias) : torch::stable::new_zeros(x, {g.out_channels});
   const int64_t parts = num_parts(g);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_cpu", [&] {
+  dispatch_float_types(x.scalar_type(), [&](auto zero) {
+    using scalar_t = decltype(zero);
     const auto slope = static_cast<scalar_t>(negative_slope);
     const int64_t O = g.out_channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
     const scalar_t* src = weight_c.const_data_ptr<scalar_t>();
-    scalar_t* weight_data = weight_t.data_ptr<scalar_t>();  // [KH*KW*C, O]
+    scalar_t* weight_data = weight_t.mutable_data_ptr<scalar_t>();  // [KH*KW*C, O]
     for_each_weight_element(g, [&](int64_t i, int64_t j) { weight_data[j] = src[i]; });
     const scalar_t* bias_data = bias_c.const_data_ptr<scalar_t>();
-    scalar_t* out = output.data_ptr<scalar_t>();
+    scalar_t* out = output.mutable_data_ptr<scalar_t>();
     if (direct(g)) {
       const Padded p(g);
       const int64_t pixels = g.out_h * g.out_w;
@@ -352,7 +350,7 @@ at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, 
       return;
     }
     const ScratchSize size = scratch_size(g, parts);
-    const at::Tensor buffer = scratch_buffer(size, parts, x.options());
+    const Tensor buffer = scratch_buffer(size, parts, x);
     for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
       Scratch<scalar_t> scratch(buffer, part, size);
       for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
@@ -375,25 +373,29 @@ at::Tensor leaky_relu_conv2d_cpu(const at::Tensor& x, const at::Tensor& weight, 
   return output;
 }
 
-at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, const at::Tensor& x,
-                                                const at::Tensor& weight, at::IntArrayRef stride,
-                                                at::IntArrayRef padding, double negative_slope) {
+Tensor leaky_relu_conv2d_backward_input_cpu(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
+                                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                            double negative_slope) {
   const Geometry g = make_geometry(x, weight.sizes(), stride, padding);
   check_operand("weight", weight, x);
   check_grad_output(grad_output, x, g);
-  at::Tensor grad_x = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor grad_rows = nhwc_matrix(grad_output);
-  const at::Tensor weight_m = weight_matrix(weight);
+  Tensor grad_x = empty_like_device(x, x.sizes(), MemoryFormat::ChannelsLast);
+  const Tensor x_nhwc = channels_last(x);
+  // grad_output as the [N*OH*OW, O] matrix of its NHWC copy, and the weight
+  // [O, C, KH, KW] as the [O, KH*KW*C] matrix whose columns match a patch:
+  // both are their channels-last copies.
+  const Tensor grad_nhwc = channels_last(grad_output);
+  const Tensor weight_nhwc = channels_last(weight);
   const int64_t parts = num_parts(g);
   const ScratchSize size = scratch_size(g, parts);
-  const at::Tensor buffer = scratch_buffer(size, parts, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_input_cpu", [&] {
+  const Tensor buffer = scratch_buffer(size, parts, x);
+  dispatch_float_types(x.scalar_type(), [&](auto zero) {
+    using scalar_t = decltype(zero);
     const int64_t O = g.out_channels, sample = g.height * g.width * g.channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
-    const scalar_t* grad_data = grad_rows.const_data_ptr<scalar_t>();
-    const scalar_t* weight_data = weight_m.const_data_ptr<scalar_t>();
-    scalar_t* gx = grad_x.data_ptr<scalar_t>();
+    const scalar_t* grad_data = grad_nhwc.const_data_ptr<scalar_t>();
+    const scalar_t* weight_data = weight_nhwc.const_data_ptr<scalar_t>();
+    scalar_t* gx = grad_x.mutable_data_ptr<scalar_t>();
     for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
       Scratch<scalar_t> scratch(buffer, part, size);
       // The part's samples are its own: the scatter-add below needs no atomics.
@@ -423,82 +425,92 @@ at::Tensor leaky_relu_conv2d_backward_input_cpu(const at::Tensor& grad_output, c
   return grad_x;
 }
 
-std::tuple<at::Tensor, at::Tensor> leaky_relu_conv2d_backward_weight_cpu(const at::Tensor& grad_output,
-                                                                         const at::Tensor& x,
-                                                                         c10::SymIntArrayRef weight_size,
-                                                                         at::IntArrayRef stride,
-                                                                         at::IntArrayRef padding,
-                                                                         double negative_slope) {
-  const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
-  const Geometry g = make_geometry(x, weight_sizes, stride, padding);
+std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cpu(const Tensor& grad_output, const Tensor& x,
+                                                                 const std::vector<int64_t>& weight_size,
+                                                                 const std::vector<int64_t>& stride,
+                                                                 const std::vector<int64_t>& padding,
+                                                                 double negative_slope) {
+  const Geometry g = make_geometry(x, weight_size, stride, padding);
   check_grad_output(grad_output, x, g);
   // One accumulator per part, summed in part order: the result does not
   // depend on how the parts were scheduled.
-  const int64_t parts = num_parts(g);
-  std::vector<at::Tensor> partial;
+  const int64_t parts = num_parts(g), accumulator_size = g.patch() * g.out_channels;
+  std::vector<Tensor> partial;
   for (int64_t part = 0; part < std::max<int64_t>(parts, 1); ++part) {
-    partial.push_back(at::empty({g.patch(), g.out_channels}, x.options()));
+    partial.push_back(empty_like_device(x, {g.patch(), g.out_channels}));
   }
-  // Each part zeroes its own accumulator: in parallel, and into its own caches.
-  at::parallel_for(0, static_cast<int64_t>(partial.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t part = begin; part < end; ++part) partial[part].zero_();
-  });
-  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
-  const at::Tensor grad_rows = nhwc_matrix(grad_output);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_weight_cpu", [&] {
+  const Tensor x_nhwc = channels_last(x);
+  const Tensor grad_nhwc = channels_last(grad_output);  // the [N*OH*OW, O] matrix of grad_output
+  dispatch_float_types(x.scalar_type(), [&](auto zero) {
+    using scalar_t = decltype(zero);
+    std::vector<scalar_t*> accumulators;
+    for (const Tensor& t : partial) accumulators.push_back(t.mutable_data_ptr<scalar_t>());
+    // Each part zeroes its own accumulator: in parallel, and into its own caches.
+    torch::stable::parallel_for(0, static_cast<int64_t>(accumulators.size()), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t part = begin; part < end; ++part) std::fill_n(accumulators[part], accumulator_size, scalar_t(0));
+    });
     const auto slope = static_cast<scalar_t>(negative_slope);
     const int64_t O = g.out_channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
-    const scalar_t* grad_data = grad_rows.const_data_ptr<scalar_t>();
+    const scalar_t* grad_data = grad_nhwc.const_data_ptr<scalar_t>();
     if (direct(g)) {
       // grad_weight_t += patches^T * grad_pixels, sample by sample.
       const Padded p(g);
       const int64_t pixels = g.out_h * g.out_w;
       for_each_padded_sample(g, p, parts, x_nhwc, slope, [&](int64_t part, int64_t n, const scalar_t* padded) {
         gemm<scalar_t>(g.patch(), O, pixels, Gather<scalar_t>{padded, p.taps.data(), p.pixels.data()},
-                       grad_data + n * pixels * O, O, partial[part].data_ptr<scalar_t>(), O, true);
+                       grad_data + n * pixels * O, O, accumulators[part], O, true);
       });
-      return;
+    } else {
+      const ScratchSize size = scratch_size(g, parts);
+      const Tensor buffer = scratch_buffer(size, parts, x);
+      for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
+        const Scratch<scalar_t> scratch(buffer, part, size);
+        for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
+          im2row_leaky_relu(g, r, n0, n1, x_data, scratch.rows, slope);
+          gather_pixels(g, r, n0, n1, grad_data, scratch.pixels);
+          // grad_weight_t[taps] += rows^T * grad_pixels, A being the rows read transposed.
+          // (Transposed so that the GEMM's columns are the output channels, a
+          // multiple of the vector width, even when a kernel row has few taps.)
+          const int64_t m = (n1 - n0) * r.pixels(), step = kernel_rows_per_gemm(g, r);
+          for (int64_t i = 0; i < r.h.taps.size(); i += step) {
+            gemm<scalar_t>(step * r.segment(), O, m,
+                           Operand<scalar_t>{scratch.rows + i * r.segment(), 1, r.depth()}, scratch.pixels, O,
+                           accumulators[part] + weight_offset(g, r, i) * O, O, true);
+          }
+        });
+      });
     }
-    const ScratchSize size = scratch_size(g, parts);
-    const at::Tensor buffer = scratch_buffer(size, parts, x.options());
-    for_each_part(g, parts, [&](int64_t part, int64_t first, int64_t end) {
-      const Scratch<scalar_t> scratch(buffer, part, size);
-      for_each_chunk(g, parts, first, end, [&](const Region& r, int64_t n0, int64_t n1) {
-        im2row_leaky_relu(g, r, n0, n1, x_data, scratch.rows, slope);
-        gather_pixels(g, r, n0, n1, grad_data, scratch.pixels);
-        // grad_weight_t[taps] += rows^T * grad_pixels, A being the rows read transposed.
-        // (Transposed so that the GEMM's columns are the output channels, a
-        // multiple of the vector width, even when a kernel row has few taps.)
-        const int64_t m = (n1 - n0) * r.pixels(), step = kernel_rows_per_gemm(g, r);
-        for (int64_t i = 0; i < r.h.taps.size(); i += step) {
-          gemm<scalar_t>(step * r.segment(), O, m, Operand<scalar_t>{scratch.rows + i * r.segment(), 1, r.depth()},
-                         scratch.pixels, O, partial[part].data_ptr<scalar_t>() + weight_offset(g, r, i) * O, O, true);
-        }
+    for (int64_t part = 1; part < parts; ++part) {
+      const scalar_t* __restrict src = accumulators[part];
+      scalar_t* __restrict dst = accumulators[0];
+      torch::stable::parallel_for(0, accumulator_size, kSumGrain, [&](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) dst[j] += src[j];
       });
-    });
+    }
   });
-  // Summed in place and freed as we go: this runs in every backward, where one
-  // more weight-sized tensor would raise the peak of memory use.
-  for (int64_t part = 1; part < parts; ++part) {
-    partial[0].add_(partial[part]);
-    partial[part].reset();
-  }
-  at::Tensor grad_weight = at::empty({g.out_channels, g.channels, g.kernel_h, g.kernel_w}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "leaky_relu_conv2d_backward_weight_cpu", [&] {
+  // Freed before the weight gradient is allocated: this runs in every
+  // backward, where one more weight-sized tensor would raise the peak of
+  // memory use.
+  partial.resize(1);
+  Tensor grad_weight = empty_like_device(x, weight_size);
+  dispatch_float_types(x.scalar_type(), [&](auto zero) {
+    using scalar_t = decltype(zero);
     const scalar_t* src = partial[0].const_data_ptr<scalar_t>();
-    scalar_t* dst = grad_weight.data_ptr<scalar_t>();
+    scalar_t* dst = grad_weight.mutable_data_ptr<scalar_t>();
     for_each_weight_element(g, [&](int64_t i, int64_t j) { dst[i] = src[j]; });
   });
-  return {grad_weight, grad_rows.sum(0)};
+  // The bias gradient: grad_output summed over every pixel.
+  const std::vector<int64_t> pixel_dims{0, 2, 3};
+  return {grad_weight, torch::stable::sum(grad_nhwc, IntHeaderOnlyArrayRef(pixel_dims))};
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pygan, CPU, m) {
-  m.impl("leaky_relu_conv2d", &leaky_relu_conv2d_cpu);
-  m.impl("leaky_relu_conv2d_backward_input", &leaky_relu_conv2d_backward_input_cpu);
-  m.impl("leaky_relu_conv2d_backward_weight", &leaky_relu_conv2d_backward_weight_cpu);
+STABLE_TORCH_LIBRARY_IMPL(pygan, CPU, m) {
+  m.impl("leaky_relu_conv2d", TORCH_BOX(&leaky_relu_conv2d_cpu));
+  m.impl("leaky_relu_conv2d_backward_input", TORCH_BOX(&leaky_relu_conv2d_backward_input_cpu));
+  m.impl("leaky_relu_conv2d_backward_weight", TORCH_BOX(&leaky_relu_conv2d_backward_weight_cpu));
 }
 
 }  // namespace pygan

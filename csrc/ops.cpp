@@ -1,14 +1,13 @@
-// The pygan operator library: schemas of the fused ops, and the Python module
-// whose import registers them with the dispatcher.
+// The pygan operator library: the schemas of the fused ops, defined through
+// torch's stable ABI (torch/csrc/stable/library.h).
 //
-// Kernels are registered per device in their own files (TORCH_LIBRARY_IMPL);
-// the fake (meta) implementations and autograd formulas live in Python, in
-// pygan/ops/leaky_relu_conv2d.py, shared by every device.
-#include <pybind11/pybind11.h>
-#include <torch/library.h>
-#include <torch/version.h>
+// Kernels are registered per device in their own files
+// (STABLE_TORCH_LIBRARY_IMPL); the fake (meta) implementations, autograd
+// formulas and autocast rules live in Python, in pygan/ops/, shared by every
+// device. pygan/_extension.py loads this library with torch.ops.load_library.
+#include <torch/csrc/stable/library.h>
 
-TORCH_LIBRARY(pygan, m) {
+STABLE_TORCH_LIBRARY(pygan, m) {
   // conv2d(leaky_relu(x, negative_slope), weight, bias, stride) with explicit
   // zero padding (top, bottom, left, right), dilation 1, groups 1.
   m.def(
@@ -33,16 +32,4 @@ TORCH_LIBRARY(pygan, m) {
   m.def(
       "rmsprop_step_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] square_avgs, Tensor(c!) updates, "
       "Tensor skip, float lr, float decay, float alpha, float eps) -> ()");
-}
-
-namespace py = pybind11;
-
-PYBIND11_MODULE(_C, module) {
-  module.doc() = "pygan's compiled operators (registered under torch.ops.pygan)";
-  module.attr("torch_version") = TORCH_VERSION;
-#ifdef PYGAN_WITH_CUDA
-  module.attr("with_cuda") = true;
-#else
-  module.attr("with_cuda") = false;
-#endif
 }

@@ -1,22 +1,22 @@
 // CPU kernel of pygan::rmsprop_step_: one pass over each parameter, reading
 // the skip flag and the update count from tensors (see ops.cpp).
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <torch/library.h>
+#include <torch/csrc/stable/library.h>
 
 #include <cmath>
+#include <vector>
 
 #include "rmsprop.h"
+#include "stable_utils.h"
 
 namespace pygan {
 namespace {
 
 constexpr int64_t kGrain = 1 << 14;
 
-void rmsprop_step_cpu(at::TensorList params, at::TensorList grads, at::TensorList square_avgs,
-                      const at::Tensor& updates, const at::Tensor& skip, double lr, double decay, double alpha,
-                      double eps) {
-  check_rmsprop_step(params, grads, square_avgs, updates, skip, c10::DeviceType::CPU);
+void rmsprop_step_cpu(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                      const std::vector<Tensor>& square_avgs, const Tensor& updates, const Tensor& skip, double lr,
+                      double decay, double alpha, double eps) {
+  check_rmsprop_step(params, grads, square_avgs, updates, skip, torch::headeronly::DeviceType::CPU);
   if (*skip.const_data_ptr<bool>()) {
     return;
   }
@@ -29,7 +29,7 @@ void rmsprop_step_cpu(at::TensorList params, at::TensorList grads, at::TensorLis
     float* param = params[i].mutable_data_ptr<float>();
     const float* grad = grads[i].const_data_ptr<float>();
     float* square_avg = square_avgs[i].mutable_data_ptr<float>();
-    at::parallel_for(0, params[i].numel(), kGrain, [&](int64_t begin, int64_t end) {
+    torch::stable::parallel_for(0, params[i].numel(), kGrain, [&](int64_t begin, int64_t end) {
       for (int64_t j = begin; j < end; ++j) {
         const float g = grad[j];
         const float v = square_avg[j] * rho + one_minus_rho * g * g;
@@ -43,6 +43,6 @@ void rmsprop_step_cpu(at::TensorList params, at::TensorList grads, at::TensorLis
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pygan, CPU, m) { m.impl("rmsprop_step_", &rmsprop_step_cpu); }
+STABLE_TORCH_LIBRARY_IMPL(pygan, CPU, m) { m.impl("rmsprop_step_", TORCH_BOX(&rmsprop_step_cpu)); }
 
 }  // namespace pygan

@@ -1,31 +1,45 @@
-"""Loads pygan's compiled extension, ``pygan._C``, once, and remembers why it
-did not load so that ``pygan info`` and the backend selection can say so.
+"""Loads pygan's compiled kernels once, and remembers why they did not load,
+so that ``pygan info`` and the backend selection can say so.
 
-Importing the extension registers its operators under ``torch.ops.pygan``.
+Two files make the extension: ``pygan._C``, a small Python module that says
+what the kernels were built with and needs no torch, and ``libpygan_ops.so``
+beside it, the kernels, built on torch's stable ABI, whose loading registers
+the operators under ``torch.ops.pygan``. The kernels load into the torch
+release they target (``_C.min_torch_version``) and every later one.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from torch.torch_version import TorchVersion
 
-
-def _base_version(version: str) -> str:
-    # "2.13.0+cpu" and "2.13.0+cu126" are the same release for the C++ ABI check;
-    # the local part only says which accelerator torch was built for.
-    return version.split("+")[0]
+REBUILD = ("pip install --no-build-isolation --no-deps --force-reinstall PYGAN_SOURCE "
+           "(the folder or sdist pygan came from; needs scikit-build-core, pybind11, cmake and ninja)")
 
 
 def _load():
+    """(``pygan._C``, None) once the kernels are loaded, else (``pygan._C`` or
+    None, why not)."""
     try:
         from pygan import _C
     except ImportError as error:
         return None, f"the compiled extension pygan._C failed to import: {error}"
-    built_for, running = _base_version(_C.torch_version), _base_version(torch.__version__)
-    if built_for != running:
-        return None, (f"the compiled extension pygan._C was built for torch {built_for} but torch "
-                      f"{running} is installed; reinstall pygan")
+    running = torch.__version__
+    if TorchVersion(running) < _C.min_torch_version:
+        return _C, (f"pygan's compiled kernels were built against torch {_C.torch_version} and need torch "
+                    f"{_C.min_torch_version} or later, but torch {running} is installed; upgrade torch "
+                    f"(pip install 'torch>={_C.min_torch_version}')")
+    try:
+        torch.ops.load_library(Path(_C.__file__).with_name(_C.ops_library))
+    except OSError as error:
+        return _C, (f"pygan's compiled kernels, built against torch {_C.torch_version}, cannot load into the "
+                    f"installed torch {running} ({error}); rebuild them against it: {REBUILD}")
     return _C, None
 
 
-module, error = _load()
-"""The extension module, or None; when None, ``error`` says why."""
+build, error = _load()
+"""``build`` is ``pygan._C`` (what the kernels were built with) where it imports."""
+module = build if error is None else None
+"""The extension, or None when its kernels did not load; ``error`` then says why."""

@@ -227,8 +227,12 @@ def command_info(args) -> None:
     print(f"torch {torch.__version__} (CUDA {torch.version.cuda or 'none'})")
     print(f"python {platform.python_version()} ({sys.executable})")
     info = ops.backend_info()
+    if info["built_against_torch"]:
+        print(f"extension: built against torch {info['built_against_torch']} (stable ABI: loads into torch "
+              f">= {info['min_torch']}), running on torch {torch.__version__}")
+        print(f"extension: compiled for CPU features {' '.join(info['cpu_features']) or '(baseline)'}")
     if info["extension_loaded"]:
-        print(f"extension: pygan._C loaded (CUDA kernels built: {'yes' if info['extension_with_cuda'] else 'no'})")
+        print(f"extension: kernels loaded (CUDA kernels built: {'yes' if info['extension_with_cuda'] else 'no'})")
         kernels = ", ".join(f"{op} ({', '.join(devices)})" for op, devices in info["kernels"].items())
         print(f"compiled kernels: {kernels}")
     else:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import pygan_command, require_mnist
 
-from pygan import __version__, checkpoint, images
+from pygan import __version__, _extension, checkpoint, images
 from pygan.errors import UsageError
 
 
@@ -221,7 +221,9 @@ def test_info_reports_versions_extension_and_devices():
     assert result.returncode == 0, result.stderr
     assert f"torch {torch.__version__}" in result.stdout
     assert f"pygan {__version__}" in result.stdout and "devices: cpu" in result.stdout
-    assert "extension: pygan._C loaded" in result.stdout
+    assert (f"extension: built against torch {_extension.build.torch_version} (stable ABI: loads into torch >= "
+            f"{_extension.build.min_torch_version}), running on torch {torch.__version__}") in result.stdout
+    assert "extension: kernels loaded" in result.stdout
     assert "  cpu: fused (compiled kernel)" in result.stdout
     assert "compiled kernels: leaky_relu_conv2d (cpu" in result.stdout and ", rmsprop_step_ (cpu" in result.stdout
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -74,10 +75,29 @@ def test_device_without_kernel_is_announced_and_uses_the_reference(fresh, capsys
         pygan.ops._select("xpu")
 
 
-def test_torch_version_mismatch_is_reported(monkeypatch):
-    monkeypatch.setattr(torch, "__version__", "9.9.9+cpu")
-    module, error = _extension._load()
-    assert module is None and "9.9.9" in error and "reinstall" in error
+def test_the_kernels_load_into_the_running_torch():
+    assert _extension.error is None and _extension.module is _extension.build
+    assert torch.__version__ >= _extension.build.min_torch_version
+
+
+def test_a_torch_older_than_the_kernels_target_is_refused_naming_both(monkeypatch):
+    monkeypatch.setattr(torch, "__version__", "2.12.1+cpu")
+    build, error = _extension._load()
+    assert build is _extension.build
+    assert f"built against torch {build.torch_version}" in error and "torch 2.12.1+cpu is installed" in error
+    assert f"pip install 'torch>={build.min_torch_version}'" in error
+
+
+def test_kernels_that_cannot_load_name_both_versions_and_the_rebuild(monkeypatch):
+    def load_library(path):
+        raise OSError(f"{path}: undefined symbol: torch_new_shim")
+
+    monkeypatch.setattr(torch, "__version__", "2.99.0+cu999")
+    monkeypatch.setattr(torch.ops, "load_library", load_library)
+    _, error = _extension._load()
+    assert f"built against torch {_extension.build.torch_version}" in error
+    assert "cannot load into the installed torch 2.99.0+cu999" in error and "undefined symbol" in error
+    assert "pip install --no-build-isolation --no-deps --force-reinstall" in error
 
 
 def test_backend_info(fresh):
@@ -104,9 +124,29 @@ print(pygan.ops.leaky_relu_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)
 """
 
 
-def run_broken(**env):
+def run_broken(script=BROKEN, **env):
     env = {k: v for k, v in os.environ.items() if k not in ("PYGAN_OPS", "PYGAN_REQUIRE_EXT")} | env
-    return subprocess.run([sys.executable, "-c", BROKEN], capture_output=True, text=True, env=env, timeout=120)
+    # Not from the checkout, whose pygan/ (without the compiled files) would
+    # shadow the installed one.
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120,
+                          cwd=tempfile.gettempdir())
+
+
+# A real process whose torch is older than the kernels need.
+OLD_TORCH = """
+import torch
+torch.__version__ = "2.12.0+cpu"
+import pygan.ops
+print(pygan.ops.leaky_relu_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), None, 1, (0, 0, 0, 0), 0.2).item())
+"""
+
+
+def test_an_unloadable_build_warns_and_uses_the_reference_unless_required():
+    warned = run_broken(script=OLD_TORCH)
+    assert warned.returncode == 0 and warned.stdout.strip() == "9.0"
+    assert warned.stderr.count("torch 2.12.0+cpu is installed") == 1
+    failed = run_broken(script=OLD_TORCH, PYGAN_REQUIRE_EXT="1")
+    assert failed.returncode != 0 and "PyganError" in failed.stderr and "2.12.0+cpu" in failed.stderr
 
 
 def test_broken_build_in_a_real_process():

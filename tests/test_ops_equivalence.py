@@ -148,6 +148,61 @@ def test_bad_arguments_are_clear_errors(args, message):
         fused(*args, 0.2)
 
 
+@pytest.mark.parametrize("stride, padding", [
+    ([1, 1], [2**63 - 1, 2**63 - 1, 0, 0]),  # the padded height overflows int64
+    ([2**62, 1], [2**62, 2**62 - 20, 0, 0]),  # the padded height fits, the padded image does not
+], ids=["padding", "stride"])
+def test_sizes_that_overflow_are_refused(stride, padding):
+    with pytest.raises(RuntimeError, match=r"larger than 2\^63 - 1 elements"):
+        fused(torch.randn(1, 1, 8, 8), torch.randn(4, 1, 5, 5), None, stride, padding, 0.2)
+
+
+@pytest.mark.parametrize("x_device, weight_device, bias_device", [
+    ("cpu", "meta", None), ("meta", "cpu", None), ("cpu", "cpu", "meta"), ("meta", "meta", "cpu")])
+def test_operands_on_another_device_than_the_input_are_refused(x_device, weight_device, bias_device):
+    x, weight = torch.randn(1, 3, 8, 8, device=x_device), torch.randn(4, 3, 5, 5, device=weight_device)
+    bias = torch.randn(4, device=bias_device) if bias_device else None
+    with pytest.raises(RuntimeError, match=f"is on {weight_device if bias is None else bias_device}"):
+        fused(x, weight, bias, [1, 1], [0, 0, 0, 0], 0.2)
+
+
+@pytest.mark.parametrize("grad_device, x_device", [("meta", "cpu"), ("cpu", "meta")])
+def test_backward_operands_on_another_device_are_refused(grad_device, x_device):
+    grad_output, x = torch.randn(1, 4, 4, 4, device=grad_device), torch.randn(1, 3, 8, 8, device=x_device)
+    weight = torch.randn(4, 3, 5, 5, device=x_device)
+    with pytest.raises(RuntimeError, match="grad_output is on"):
+        torch.ops.pygan.leaky_relu_conv2d_backward_input(grad_output, x, weight, [1, 1], [0, 0, 0, 0], 0.2)
+    with pytest.raises(RuntimeError, match="grad_output is on"):
+        torch.ops.pygan.leaky_relu_conv2d_backward_weight(grad_output, x, [4, 3, 5, 5], [1, 1], [0, 0, 0, 0], 0.2)
+
+
+def test_meta_inputs_give_the_output_shape():
+    out = fused(torch.randn(2, 3, 8, 8, device="meta"), torch.randn(4, 3, 5, 5, device="meta"), None, [2, 2],
+                [1, 2, 1, 2], 0.2)
+    assert out.device.type == "meta" and out.shape == (2, 4, 4, 4)
+
+
+@pytest.mark.parametrize("x_shape, weight_shape", [((1, 3, 8, 8), (4, 3, 0, 0)), ((1, 3, 8, 8), (4, 3, 0, 5)),
+                                                   ((1, 0, 8, 8), (4, 0, 5, 5))],
+                         ids=["kernel 0x0", "kernel 0x5", "0 input channels"])
+@pytest.mark.parametrize("op", [fused, reference.leaky_relu_conv2d], ids=["fused", "reference"])
+def test_empty_kernels_and_channels_are_refused_by_both_backends(op, x_shape, weight_shape):
+    # torch's conv2d refuses the empty kernels, and answers 0 input channels
+    # with a 0-channel output that ignores the weight and the bias.
+    with pytest.raises(RuntimeError, match="kernel|input channel"):
+        op(torch.randn(x_shape), torch.randn(weight_shape), torch.randn(4), [1, 1], [0, 0, 0, 0], 0.2)
+
+
+@pytest.mark.parametrize("backend", ["fused", "reference"])
+def test_an_int_stride_is_both_strides(monkeypatch, backend):
+    monkeypatch.setenv("PYGAN_OPS", backend)
+    monkeypatch.setattr(pygan.ops, "_selected", {})
+    x, weight, bias = torch.randn(2, 3, 9, 9, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64), None
+    out = pygan.ops.leaky_relu_conv2d(x, weight, bias, 2, (0, 1, 1, 0), 0.2)
+    assert pygan.ops._selected["cpu"][0] == backend
+    assert_matches(out, definition(x, weight, bias, (2, 2), (0, 1, 1, 0), 0.2))
+
+
 def test_padding_needs_four_values():
     with pytest.raises(RuntimeError):
         fused(torch.randn(1, 3, 8, 8), torch.randn(4, 3, 5, 5), None, [1, 1], [0, 0], 0.2)

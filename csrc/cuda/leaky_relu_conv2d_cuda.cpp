@@ -6,34 +6,34 @@
 // forward and the input gradient read contiguously. Outputs and workspaces
 // come from torch's caching allocator, kernels run on the current stream, and
 // nothing here synchronizes, so the ops can be captured in a CUDA graph.
-#include <ATen/ATen.h>
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <torch/library.h>
+// Only torch's stable ABI is used (see stable_utils.h; cuda_stable.h).
+#include <torch/csrc/stable/accelerator.h>
+#include <torch/csrc/stable/library.h>
 
 #include <algorithm>
 #include <limits>
+#include <tuple>
 #include <vector>
 
+#include "cuda_stable.h"
 #include "leaky_relu_conv2d.cuh"
 #include "leaky_relu_conv2d_checks.h"
 
 namespace pygan {
 namespace {
 
-cuda::DType dtype_of(const at::Tensor& x) {
+cuda::DType dtype_of(const Tensor& x) {
   switch (x.scalar_type()) {
-    case at::kFloat:
+    case ScalarType::Float:
       return cuda::DType::kFloat32;
-    case at::kDouble:
+    case ScalarType::Double:
       return cuda::DType::kFloat64;
-    case at::kHalf:
+    case ScalarType::Half:
       return cuda::DType::kFloat16;
-    case at::kBFloat16:
+    case ScalarType::BFloat16:
       return cuda::DType::kBFloat16;
     default:
-      TORCH_CHECK(false, kConvOp, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
+      fail(kConvOp, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
   }
 }
 
@@ -46,32 +46,32 @@ constexpr int64_t kMaxGridYZ = 65535;
 constexpr int64_t kTileColumns = 64;
 
 void check_size(const char* name, int64_t elements) {
-  TORCH_CHECK(elements <= kMaxElements, kConvOp, ": ", name, " has ", elements,
+  PYGAN_CHECK(elements <= kMaxElements, kConvOp, ": ", name, " has ", elements,
               " elements; the CUDA kernels support at most ", kMaxElements);
 }
 
 // The CUDA kernels' own checks, around check_geometry's: the device, the
 // dtypes, and the ranges of their 32-bit indices and grid extents.
-ConvGeometry make_geometry(const at::Tensor& x, at::IntArrayRef weight_size, at::IntArrayRef stride,
-                           at::IntArrayRef padding) {
-  TORCH_CHECK(x.is_cuda(), kConvOp, ": the input must be a CUDA tensor, got ", x.device());
+ConvGeometry make_geometry(const Tensor& x, IntHeaderOnlyArrayRef weight_size, IntHeaderOnlyArrayRef stride,
+                           IntHeaderOnlyArrayRef padding) {
+  PYGAN_CHECK(x.is_cuda(), kConvOp, ": the input must be a CUDA tensor, got ", DeviceName{x.device()});
   dtype_of(x);
   const ConvGeometry g = check_geometry(x, weight_size, stride, padding);
   constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
-  TORCH_CHECK(std::max(g.stride_h, g.stride_w) <= kMaxInt &&
+  PYGAN_CHECK(std::max(g.stride_h, g.stride_w) <= kMaxInt &&
                   *std::max_element(padding.begin(), padding.end()) <= kMaxInt,
-              kConvOp, ": stride ", stride, " and padding ", padding, " must be below 2^31 on CUDA");
+              kConvOp, ": stride ", Sizes{stride}, " and padding ", Sizes{padding}, " must be below 2^31 on CUDA");
   check_size("the input", x.numel());
   check_size("the weight", g.out_channels * g.patch());
   check_size("the output", g.batch * g.out_channels * g.out_h * g.out_w);
   check_size("the padded input",
              g.batch * g.channels * (g.height + padding[0] + padding[1]) * (g.width + padding[2] + padding[3]));
   const int64_t widest = std::max({g.out_channels, g.channels, g.patch() + 1});  // + 1: the bias column
-  TORCH_CHECK(widest <= kMaxGridYZ * kTileColumns, kConvOp, ": ", widest,
+  PYGAN_CHECK(widest <= kMaxGridYZ * kTileColumns, kConvOp, ": ", widest,
               " channels (or weight elements per output channel) exceed the CUDA kernels' grid, at most ",
               kMaxGridYZ * kTileColumns);
   const int64_t phases = std::min(g.stride_h, g.height) * std::min(g.stride_w, g.width);
-  TORCH_CHECK(phases <= kMaxGridYZ, kConvOp, ": stride ", stride, " over a ", g.height, "x", g.width,
+  PYGAN_CHECK(phases <= kMaxGridYZ, kConvOp, ": stride ", Sizes{stride}, " over a ", g.height, "x", g.width,
               " input makes ", phases, " input-gradient phases; the CUDA kernels support at most ", kMaxGridYZ);
   return g;
 }
@@ -84,77 +84,71 @@ cuda::ConvShape cuda_shape(const ConvGeometry& g) {
                          i(g.stride_w), i(g.pad_top),  i(g.pad_left)};
 }
 
-at::Tensor channels_last(const at::Tensor& t) { return t.contiguous(at::MemoryFormat::ChannelsLast); }
-
-at::Tensor leaky_relu_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                                  at::IntArrayRef stride, at::IntArrayRef padding, double negative_slope) {
+Tensor leaky_relu_conv2d_cuda(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias,
+                              const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                              double negative_slope) {
   const ConvGeometry g = make_geometry(x, weight.sizes(), stride, padding);
   const cuda::ConvShape s = cuda_shape(g);
   check_operand("weight", weight, x);
   check_bias(bias, x, g);
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor out = at::empty({s.batch, s.out_channels, s.out_h, s.out_w},
-                             x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  const at::Tensor x_nhwc = channels_last(x), weight_nhwc = channels_last(weight);
-  const at::Tensor bias_c = bias ? bias->contiguous() : at::Tensor();
-  C10_CUDA_CHECK(cuda::leaky_relu_conv2d_forward(dtype_of(x), s, x_nhwc.const_data_ptr(),
+  const torch::stable::accelerator::DeviceGuard guard(x.get_device_index());
+  Tensor out = empty_like_device(x, {g.batch, g.out_channels, g.out_h, g.out_w}, MemoryFormat::ChannelsLast);
+  const Tensor x_nhwc = channels_last(x), weight_nhwc = channels_last(weight);
+  const std::optional<Tensor> bias_c = bias ? std::optional(torch::stable::contiguous(*bias)) : std::nullopt;
+  STD_CUDA_CHECK(cuda::leaky_relu_conv2d_forward(dtype_of(x), s, x_nhwc.const_data_ptr(),
                                                  weight_nhwc.const_data_ptr(),
-                                                 bias ? bias_c.const_data_ptr() : nullptr, negative_slope,
-                                                 out.mutable_data_ptr(), at::cuda::getCurrentCUDAStream()));
+                                                 bias_c ? bias_c->const_data_ptr() : nullptr, negative_slope,
+                                                 out.mutable_data_ptr(), current_stream(x)));
   return out;
 }
 
-at::Tensor leaky_relu_conv2d_backward_input_cuda(const at::Tensor& grad_output, const at::Tensor& x,
-                                                 const at::Tensor& weight, at::IntArrayRef stride,
-                                                 at::IntArrayRef padding, double negative_slope) {
+Tensor leaky_relu_conv2d_backward_input_cuda(const Tensor& grad_output, const Tensor& x, const Tensor& weight,
+                                             const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                             double negative_slope) {
   const ConvGeometry g = make_geometry(x, weight.sizes(), stride, padding);
   const cuda::ConvShape s = cuda_shape(g);
   check_operand("weight", weight, x);
   check_grad_output(grad_output, x, g);
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor grad_x = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  const at::Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
-  const at::Tensor weight_nhwc = channels_last(weight);
-  C10_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_input(
+  const torch::stable::accelerator::DeviceGuard guard(x.get_device_index());
+  Tensor grad_x = empty_like_device(x, x.sizes(), MemoryFormat::ChannelsLast);
+  const Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
+  const Tensor weight_nhwc = channels_last(weight);
+  STD_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_input(
       dtype_of(x), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), weight_nhwc.const_data_ptr(),
-      negative_slope, grad_x.mutable_data_ptr(), at::cuda::getCurrentCUDAStream()));
+      negative_slope, grad_x.mutable_data_ptr(), current_stream(x)));
   return grad_x;
 }
 
-std::tuple<at::Tensor, at::Tensor> leaky_relu_conv2d_backward_weight_cuda(const at::Tensor& grad_output,
-                                                                          const at::Tensor& x,
-                                                                          c10::SymIntArrayRef weight_size,
-                                                                          at::IntArrayRef stride,
-                                                                          at::IntArrayRef padding,
-                                                                          double negative_slope) {
-  const std::vector<int64_t> weight_sizes = C10_AS_INTARRAYREF_SLOW(weight_size).vec();
-  const ConvGeometry g = make_geometry(x, weight_sizes, stride, padding);
+std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cuda(const Tensor& grad_output, const Tensor& x,
+                                                                  const std::vector<int64_t>& weight_size,
+                                                                  const std::vector<int64_t>& stride,
+                                                                  const std::vector<int64_t>& padding,
+                                                                  double negative_slope) {
+  const ConvGeometry g = make_geometry(x, weight_size, stride, padding);
   const cuda::ConvShape s = cuda_shape(g);
   check_grad_output(grad_output, x, g);
-  const c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor grad_weight = at::empty(weight_sizes, x.options());
-  at::Tensor grad_bias = at::empty({g.out_channels}, x.options());
-  const at::Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
-  // The multiprocessor count is cached by torch: no device query per call.
-  const int splits =
-      cuda::leaky_relu_conv2d_backward_weight_splits(s, at::cuda::getCurrentDeviceProperties()->multiProcessorCount);
-  const auto accumulate = x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const torch::stable::accelerator::DeviceGuard guard(x.get_device_index());
+  Tensor grad_weight = empty_like_device(x, weight_size);
+  Tensor grad_bias = empty_like_device(x, {g.out_channels});
+  const Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
+  const int splits = cuda::leaky_relu_conv2d_backward_weight_splits(s, multiprocessors(x));
+  const ScalarType accumulate = x.scalar_type() == ScalarType::Double ? ScalarType::Double : ScalarType::Float;
   const int64_t workspace_size = static_cast<int64_t>(cuda::leaky_relu_conv2d_backward_weight_workspace(s, splits));
   check_size("the weight gradient's workspace", workspace_size);
-  const at::Tensor workspace = at::empty({workspace_size}, x.options().dtype(accumulate));
-  C10_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_weight(
+  const Tensor workspace = empty_like_device(x, {workspace_size}, MemoryFormat::Contiguous, accumulate);
+  STD_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_weight(
       dtype_of(x), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), negative_slope, splits,
       workspace.mutable_data_ptr(), grad_weight.mutable_data_ptr(), grad_bias.mutable_data_ptr(),
-      at::cuda::getCurrentCUDAStream()));
+      current_stream(x)));
   return {grad_weight, grad_bias};
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pygan, CUDA, m) {
-  m.impl("leaky_relu_conv2d", &leaky_relu_conv2d_cuda);
-  m.impl("leaky_relu_conv2d_backward_input", &leaky_relu_conv2d_backward_input_cuda);
-  m.impl("leaky_relu_conv2d_backward_weight", &leaky_relu_conv2d_backward_weight_cuda);
+STABLE_TORCH_LIBRARY_IMPL(pygan, CUDA, m) {
+  m.impl("leaky_relu_conv2d", TORCH_BOX(&leaky_relu_conv2d_cuda));
+  m.impl("leaky_relu_conv2d_backward_input", TORCH_BOX(&leaky_relu_conv2d_backward_input_cuda));
+  m.impl("leaky_relu_conv2d_backward_weight", TORCH_BOX(&leaky_relu_conv2d_backward_weight_cuda));
 }
 
 }  // namespace pygan

@@ -85,11 +85,16 @@ def backend_info() -> dict:
     kernels = {op.split("::")[1]: [device for device in ("cpu", "cuda")
                                    if _extension.module is not None and _has_kernel(device, (op,))]
                for op in _OPS}
+    build = _extension.build
     return {
         "extension_loaded": _extension.module is not None,
         "kernels": kernels,  # op -> the device types it has compiled kernels for
         "extension_error": _extension.error,
         "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
+        # What the kernels were built with, known even when they did not load.
+        "built_against_torch": getattr(build, "torch_version", None),
+        "min_torch": getattr(build, "min_torch_version", None),
+        "cpu_features": list(getattr(build, "cpu_features", [])),
         "requested": os.environ.get("PYGAN_OPS", "auto"),
         "devices": backends,
     }
@@ -98,9 +103,11 @@ def backend_info() -> dict:
 def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding,
                       negative_slope: float) -> torch.Tensor:
     """``conv2d(leaky_relu(x, negative_slope), weight, bias, stride)`` with zero
-    padding (top, bottom, left, right), dilation 1, groups 1."""
+    padding (top, bottom, left, right), dilation 1, groups 1. ``stride`` is an
+    int or a pair, as for ``F.conv2d``."""
     if _select(x.device.type) == "fused":
-        return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, [*stride], [*padding], float(negative_slope))
+        # The schema's int[2] takes a single int for both, as conv2d's does.
+        return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, stride, [*padding], float(negative_slope))
     return reference.leaky_relu_conv2d(x, weight, bias, stride, padding, negative_slope)
 
 

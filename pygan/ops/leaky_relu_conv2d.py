@@ -35,8 +35,19 @@ def _channels_last(shape, like: torch.Tensor) -> torch.Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device, memory_format=torch.channels_last)
 
 
+def _check_devices(x, **operands):
+    # A call mixing the meta device with another reaches only this fake
+    # implementation (Meta outranks CPU and CUDA in dispatch), never a kernel's
+    # device check, so it is refused here; torch's conv2d would return a CPU
+    # tensor of uninitialized values.
+    for name, t in operands.items():
+        torch._check(t is None or t.device == x.device,
+                     lambda: f"pygan::leaky_relu_conv2d: {name} is on {t.device} but the input is on {x.device}")
+
+
 @torch.library.register_fake("pygan::leaky_relu_conv2d")
 def _(x, weight, bias, stride, padding, negative_slope):
+    _check_devices(x, weight=weight, bias=bias)
     torch._check(x.dim() == 4 and weight.dim() == 4, lambda: "leaky_relu_conv2d: expected 4-d input and weight")
     torch._check(x.shape[1] == weight.shape[1], lambda: "leaky_relu_conv2d: input and weight channels differ")
     return _channels_last(_output_shape(x, weight.shape, stride, padding), x)
@@ -44,11 +55,13 @@ def _(x, weight, bias, stride, padding, negative_slope):
 
 @torch.library.register_fake("pygan::leaky_relu_conv2d_backward_input")
 def _(grad_output, x, weight, stride, padding, negative_slope):
+    _check_devices(x, grad_output=grad_output, weight=weight)
     return _channels_last(x.shape, x)
 
 
 @torch.library.register_fake("pygan::leaky_relu_conv2d_backward_weight")
 def _(grad_output, x, weight_size, stride, padding, negative_slope):
+    _check_devices(x, grad_output=grad_output)
     return x.new_empty(weight_size), x.new_empty(weight_size[0])
 
 

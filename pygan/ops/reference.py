@@ -11,7 +11,11 @@ import torch.nn.functional as F
 def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding,
                       negative_slope: float) -> torch.Tensor:
     """``conv2d(leaky_relu(x, negative_slope), weight, bias, stride)`` with zero
-    padding (top, bottom, left, right)."""
+    padding (top, bottom, left, right); ``stride`` is an int or a pair."""
+    # conv2d would return a 0-channel output, ignoring the weight's output
+    # channels and the bias; the compiled kernels refuse this too.
+    torch._check(x.dim() != 4 or x.shape[1] > 0,
+                 lambda: f"leaky_relu_conv2d: expected at least one input channel, got an input of shape {tuple(x.shape)}")
     top, bottom, left, right = padding
     # conv2d pads symmetrically without a copy; only the asymmetric excess goes
     # through F.pad. Padding after the activation is the same since leaky_relu(0) = 0.
@@ -19,7 +23,7 @@ def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     activated = F.leaky_relu(x, negative_slope)
     if (top, bottom, left, right) != (pad_h, pad_h, pad_w, pad_w):
         activated = F.pad(activated, (left - pad_w, right - pad_w, top - pad_h, bottom - pad_h))
-    return F.conv2d(activated, weight, bias, tuple(stride), (pad_h, pad_w))
+    return F.conv2d(activated, weight, bias, stride, (pad_h, pad_w))
 
 
 def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_avgs: list[torch.Tensor],

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One build, a later torch: proof that pygan's stable-ABI kernels, built
+# against the oldest torch they support, load into a later release and pass
+# the op tests there. Too heavy for CI (a CUDA torch is gigabytes); one command:
+#
+#   benchmarks/cross_release.sh [VENV]
+#
+# VENV (default .venv-cross, created if missing) gets torch from the package
+# index ($TORCH, default torch==2.14.1), then `pip install ".[test]"` with
+# build isolation, exactly as a user runs it: pygan is built against the build
+# requirement's torch (2.13.0) and must keep the venv's torch. Then, with
+# PYGAN_REQUIRE_EXT=1: pygan info, the op tests, and 20 dcgan steps on the MNIST
+# test split ($PYGAN_TEST_MNIST_DIR, default ../shared/data/mnist).
+# CUDA_BUILD=1 also builds the CUDA kernels against the venv's torch (a CUDA
+# build, with nvcc on the PATH) into a wheel that is not installed: their glue
+# compiles and links against that release.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv=$(realpath -m "${1:-$repo/.venv-cross}")
+torch_spec=${TORCH:-torch==2.14.1}
+export PYGAN_TEST_MNIST_DIR=${PYGAN_TEST_MNIST_DIR:-$repo/../shared/data/mnist}
+work=$(mktemp -d)
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+python="$venv/bin/python"
+"$python" -m pip install -q "$torch_spec"
+torch_before=$("$python" -c "import torch; print(torch.__version__)")
+echo "== $torch_spec: torch $torch_before in $venv"
+
+echo "== pip install \".[test]\" (build isolation)"
+# Its own build folder: the checkout's build/ may hold a build against another torch.
+"$python" -m pip install -q -C build-dir="$work/build-isolated" "$repo[test]"
+torch_after=$("$python" -c "import torch; print(torch.__version__)")
+if [ "$torch_after" != "$torch_before" ]; then
+  echo "FAIL: installing pygan replaced torch $torch_before with $torch_after"
+  exit 1
+fi
+echo "torch kept: $torch_after"
+
+export PYGAN_REQUIRE_EXT=1
+(cd "$work" && "$venv/bin/pygan" info)
+
+echo "== op tests"
+(cd "$repo" && "$venv/bin/pytest" -q -p no:cacheprovider tests/test_ops_equivalence.py tests/test_ops_autograd.py \
+  tests/test_ops_backend.py tests/test_optim.py tests/test_packaging.py)
+
+echo "== 20 dcgan steps"
+(cd "$work" && "$venv/bin/pygan" train --plugin dcgan --device cpu --steps 20 --sample-every 0 \
+  --data-dir "$PYGAN_TEST_MNIST_DIR" --out run > train.log 2>&1) || { tail -20 "$work/train.log"; exit 1; }
+tail -n 1 "$work/run/metrics.jsonl"
+steps=$(wc -l < "$work/run/metrics.jsonl")
+[ "$steps" -eq 20 ] || { echo "FAIL: $steps steps logged, expected 20"; exit 1; }
+
+if [ "${CUDA_BUILD:-0}" = 1 ]; then
+  echo "== the CUDA kernels built against torch $torch_after (not installed)"
+  "$python" -m pip install -q scikit-build-core pybind11 cmake ninja
+  "$python" -m pip wheel -q --no-build-isolation --no-deps -w "$work/wheel" \
+    -C cmake.define.PYGAN_CUDA=ON -C cmake.define.CMAKE_CUDA_ARCHITECTURES=90 -C build-dir="$work/build" "$repo"
+  (cd "$work/wheel" && "$python" -m zipfile -e ./*.whl . && readelf -d pygan/libpygan_ops.so | grep NEEDED)
+fi
+built=$(cd "$work" && "$python" -c "from pygan import _C; print(_C.torch_version)")
+echo "PASS: built against torch $built, ran on torch $torch_after"

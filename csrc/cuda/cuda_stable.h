@@ -1,0 +1,31 @@
+// The CUDA queries the glue needs, through torch's stable ABI (its CUDA
+// shims, declared when USE_CUDA is defined, as CMakeLists.txt does for CUDA
+// builds) and the CUDA runtime.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <torch/csrc/inductor/aoti_torch/c/shim.h>
+#include <torch/csrc/stable/macros.h>
+
+#include "stable_utils.h"
+
+namespace pygan {
+
+// torch's current stream on x's device: the kernels run there, in order with
+// torch's own work, and are captured with it into a CUDA graph.
+inline cudaStream_t current_stream(const Tensor& x) {
+  void* stream = nullptr;
+  STABLE_TORCH_ERROR_CODE_CHECK(aoti_torch_get_current_cuda_stream(x.get_device_index(), &stream));
+  return static_cast<cudaStream_t>(stream);
+}
+
+// The multiprocessor count of x's device. cudaDeviceGetAttribute reads
+// properties the runtime has cached: no device round trip per call, and
+// allowed while a CUDA graph is being captured.
+inline int multiprocessors(const Tensor& x) {
+  int count = 0;
+  STD_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, x.get_device_index()));
+  return count;
+}
+
+}  // namespace pygan

@@ -1,0 +1,65 @@
+// pygan._C: what the compiled kernels were built with, for pygan info and
+// for pygan/_extension.py to decide whether they can load into the running
+// torch. The kernels themselves are the separate library libpygan_ops.so
+// (CMakeLists.txt), registered through torch's stable ABI; this module uses
+// no torch header and links no torch library, so it imports under any torch,
+// even one the kernels cannot load into, and can say why.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+// The instruction-set extensions the compiler was allowed to use (this file
+// is compiled with the kernels' flags, -march=native unless PYGAN_PORTABLE):
+// a CPU without one of them cannot run the kernels.
+std::vector<std::string> cpu_features() {
+  std::vector<std::string> features;
+#ifdef __SSE4_2__
+  features.push_back("sse4.2");
+#endif
+#ifdef __AVX__
+  features.push_back("avx");
+#endif
+#ifdef __AVX2__
+  features.push_back("avx2");
+#endif
+#ifdef __FMA__
+  features.push_back("fma");
+#endif
+#ifdef __AVX512F__
+  features.push_back("avx512f");
+#endif
+#ifdef __AVX512BW__
+  features.push_back("avx512bw");
+#endif
+#ifdef __AVX512VL__
+  features.push_back("avx512vl");
+#endif
+#ifdef __ARM_NEON
+  features.push_back("neon");
+#endif
+#ifdef __ARM_FEATURE_SVE
+  features.push_back("sve");
+#endif
+  return features;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, module) {
+  module.doc() = "Build information of pygan's compiled operators (libpygan_ops.so, under torch.ops.pygan)";
+  module.attr("torch_version") = PYGAN_TORCH_VERSION;      // the torch whose headers the kernels were built with
+  module.attr("min_torch_version") = PYGAN_MIN_TORCH;      // the stable ABI release they target
+  module.attr("ops_library") = PYGAN_OPS_LIBRARY;          // the kernels' file name, beside this module
+  module.attr("cpu_features") = cpu_features();
+#ifdef PYGAN_WITH_CUDA
+  module.attr("with_cuda") = true;
+#else
+  module.attr("with_cuda") = false;
+#endif
+}
