@@ -291,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = COMMANDS[args.command](args)
     except PyganError as error:
-        print(f"pygan: error: {error}", file=sys.stderr)
+        if getattr(error, "announce", True):
+            print(f"pygan: error: {error}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("pygan: aborted", file=sys.stderr)

@@ -14,8 +14,11 @@ class UsageError(PyganError):
 
 
 class Interrupted(PyganError):
-    """Training stopped by a signal after saving a checkpoint: exit 128 + signal."""
+    """Training stopped by a signal after saving a checkpoint: exit 128 +
+    signal. Data-parallel ranks other than 0 stop silently (``announce``
+    False): rank 0 speaks for the run."""
 
-    def __init__(self, message: str, signal_number: int) -> None:
+    def __init__(self, message: str, signal_number: int, announce: bool = True) -> None:
         super().__init__(message)
         self.exit_status = 128 + signal_number
+        self.announce = announce

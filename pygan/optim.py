@@ -13,7 +13,7 @@ the ``optimizers`` plugin registers them by name.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable
 
 import torch
 from torch import nn
@@ -21,50 +21,40 @@ from torch import nn
 from pygan import ops
 
 
-class DeviceOptimizer(Protocol):
+class DeviceOptimizer:
     """What the engine needs of an optimizer (``pygan.specs.Optimizer.build``
-    returns one)."""
+    returns one): ``current_lr()``, the learning rate the next update will
+    use as a 0-d tensor on the device; ``zero_grad()``; ``gradients()``;
+    ``step(skip)``, an update from the gradients unless the bool tensor
+    ``skip`` is true, decided on the device; ``state_dict()`` and
+    ``load_state_dict()``. Subclasses get the parameter handling here."""
 
-    def current_lr(self) -> torch.Tensor:
-        """The learning rate the next update will use, a 0-d tensor on the device."""
+    def __init__(self, parameters: Iterable[nn.Parameter]) -> None:
+        self.params = [p for p in parameters if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"{type(self).__name__} was given no trainable parameters")
 
-    def zero_grad(self) -> None: ...
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
 
     def gradients(self) -> list[torch.Tensor]:
-        """Every parameter's gradient (zeros for one that got none)."""
-
-    def step(self, skip: torch.Tensor) -> None:
-        """Update from the gradients, unless the bool tensor ``skip`` is true."""
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+        """Every parameter's gradient; one that got none (unused in the
+        loss) is a zero gradient."""
+        for param in self.params:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+        return [param.grad for param in self.params]
 
 
-def trainable(parameters: Iterable[nn.Parameter]) -> list[nn.Parameter]:
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
-        raise ValueError("an optimizer was given no trainable parameters")
-    return params
-
-
-def gradients_of(params: list[nn.Parameter]) -> list[torch.Tensor]:
-    """Every parameter's gradient; one that got none (unused in the loss) is
-    a zero gradient."""
-    for param in params:
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
-    return [param.grad for param in params]
-
-
-class RMSprop:
+class RMSprop(DeviceOptimizer):
     """Keras' RMSprop (rho 0.9, epsilon 1e-7 added outside the square root,
     as PyTorch does) with its time decay ``lr_t = lr / (1 + decay * t)``,
     t the number of updates made so far, counted on the device."""
 
     def __init__(self, parameters: Iterable[nn.Parameter], lr: float, decay: float, alpha: float = 0.9,
                  eps: float = 1e-7) -> None:
-        self.params = trainable(parameters)
+        super().__init__(parameters)
         self.lr, self.decay, self.alpha, self.eps = lr, decay, alpha, eps
         self.square_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
         self.updates = torch.zeros((), dtype=torch.int64, device=self.params[0].device)
@@ -72,13 +62,6 @@ class RMSprop:
     def current_lr(self) -> torch.Tensor:
         """The learning rate the next update will use, as a float64 tensor."""
         return self.lr / (1 + self.decay * self.updates.double())
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            param.grad = None
-
-    def gradients(self) -> list[torch.Tensor]:
-        return gradients_of(self.params)
 
     @torch.no_grad()
     def step(self, skip: torch.Tensor) -> None:
@@ -100,7 +83,7 @@ class RMSprop:
         self.updates.copy_(state["updates"])
 
 
-class Adam:
+class Adam(DeviceOptimizer):
     """torch's own Adam (Kingma & Ba, 2015) in its fused implementation,
     which skips an update on the device when told to (the ``found_inf``
     input torch.amp uses) and, made capturable, runs inside a CUDA graph.
@@ -109,7 +92,7 @@ class Adam:
 
     def __init__(self, parameters: Iterable[nn.Parameter], lr: float, betas: tuple[float, float],
                  weight_decay: float = 0.0, eps: float = 1e-8) -> None:
-        self.params = trainable(parameters)
+        super().__init__(parameters)
         device = self.params[0].device
         self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=tuple(betas), eps=eps,
                                           weight_decay=weight_decay, fused=True,
@@ -118,13 +101,6 @@ class Adam:
 
     def current_lr(self) -> torch.Tensor:
         return self.lr
-
-    def zero_grad(self) -> None:
-        for param in self.params:
-            param.grad = None
-
-    def gradients(self) -> list[torch.Tensor]:
-        return gradients_of(self.params)
 
     @torch.no_grad()
     def step(self, skip: torch.Tensor) -> None:

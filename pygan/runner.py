@@ -123,7 +123,7 @@ class Runner:
         if self.processes.is_main:
             write_config(run.out_dir, config)
         try:
-            with stop_requests() as requested_stop:
+            with stop_requests(announce=self.processes.is_main) as requested_stop:
                 while self.step_count < run.total_steps:
                     self.enqueue_step()
                     step = self.step_count
@@ -149,7 +149,8 @@ class Runner:
                         status = "interrupted"
                         raise Interrupted(
                             f"stopped at step {step}; checkpoint {path}\n"
-                            f"resume with: pygan train --resume {run.out_dir}", stop_signal)
+                            f"resume with: pygan train --resume {run.out_dir}", stop_signal,
+                            announce=self.processes.is_main)
             self.processes.check_same_weights(run.generator, run.discriminator)
             status = "finished"
         except PluginFailed as failure:
@@ -199,17 +200,18 @@ class Runner:
 
 
 @contextlib.contextmanager
-def stop_requests() -> Iterator:
+def stop_requests(announce: bool = True) -> Iterator:
     """Turn the first Ctrl-C or SIGTERM into a request to stop after the
-    current step (the returned callable gives the signal number, or 0); a
-    second one aborts at once."""
+    current step (the returned callable gives the signal number, or 0),
+    saying so if ``announce``; a second one aborts at once."""
     received: list[int] = []
 
     def handle(signal_number, frame):
         if received:
             raise KeyboardInterrupt
         received.append(signal_number)
-        notice("stopping after this step and saving a checkpoint (press Ctrl-C again to abort at once)")
+        if announce:
+            notice("stopping after this step and saving a checkpoint (press Ctrl-C again to abort at once)")
 
     handled = (signal.SIGINT, signal.SIGTERM)
     try:
