@@ -300,6 +300,6 @@ def test_eval_every_refuses_a_data_set_without_labels(tmp_path):
     data = tmp_path / "digits.npz"
     np.savez(data, images=np.zeros((8, 28, 28), dtype=np.uint8))
     result = pygan_command("train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", data, "--steps", "2",
-                           "--eval-every", "1", "--out", tmp_path / "run")
+                           "--batch-size", "4", "--eval-every", "1", "--out", tmp_path / "run")
     assert result.returncode == 2
     assert "--eval-every needs a labelled data set, and 'npz' has no labels" in result.stderr

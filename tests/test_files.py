@@ -157,7 +157,8 @@ def test_temporaries_of_killed_writes_are_removed_when_the_run_folder_is_used_ag
     trained = pygan_command("train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", digits, "--batch-size",
                             "4", "--steps", "1", "--sample-every", "0", "--out", run)
     assert trained.returncode == 0, trained.stderr
-    orphans = {orphan_of_a_killed_write(run / "checkpoints" / "00001000.pt"),
+    (run / "samples").mkdir()
+    orphans = {orphan_of_a_killed_write(run / "samples" / "00500.png"),
                run / ".config.json.k2_9xq0a.tmp"}  # as older pygans named them
     (run / ".config.json.k2_9xq0a.tmp").write_text("half")
     others = {run / "notes.tmp", run / ".notes.tmp"}  # not pygan's temporaries

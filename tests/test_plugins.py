@@ -89,7 +89,7 @@ def test_a_plugin_that_exits_on_import_or_in_a_hook_is_skipped_like_any_broken_o
     assert result.returncode == 0, result.stderr
     assert "quitter  (quits-on-import)  FAILED: SystemExit\n" in result.stdout
     assert "hook-quitter  (quits-in-hook)  FAILED: SystemExit: 4" in result.stdout
-    assert "dcgan  (pygan 0.1.0)" in result.stdout
+    assert f"dcgan  (pygan {__version__})" in result.stdout
 
 
 def test_ctrl_c_in_a_plugin_hook_still_stops_pygan():

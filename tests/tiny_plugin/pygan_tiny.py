@@ -40,6 +40,6 @@ def register_architectures(register):
         build_generator=TinyGenerator,
         build_discriminator=TinyDiscriminator,
         latent_size=LATENT_SIZE,
-        defaults={"loss": "bce", "dataset": "npz", "steps": 100, "lr_d": 1e-3, "lr_g": 1e-3},
+        defaults={"loss": "bce", "dataset": "npz", "steps": 100, "batch_size": 16, "lr_d": 1e-3, "lr_g": 1e-3},
         description="a tiny GAN for any image size (the plugin-writing example)",
     ))
