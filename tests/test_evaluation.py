@@ -271,6 +271,21 @@ def test_eval_json_holds_every_number_and_is_reproducible(run, cache):
     assert results["mode_collapse"] == (results["dominant_class_share"] > 0.5)
 
 
+def test_eval_of_a_conditional_generator_reports_its_label_accuracy(run, cache, tmp_path):
+    out = tmp_path / "cgan"
+    trained = pygan_command("train", "--plugin", "cgan", "--data-dir", require_mnist(), "--steps", "1",
+                            "--batch-size", "4", "--sample-every", "0", "--out", out,
+                            env={"PYGAN_DATA_DIR": str(cache), **ONE_THREAD})
+    assert trained.returncode == 0, trained.stderr
+    results = json.loads(pygan_eval(out, cache, "--json").stdout)
+    assert 0 <= results["label_accuracy"] <= 1
+    printed = pygan_eval(out, cache)
+    assert printed.returncode == 0, printed.stderr
+    assert "label accuracy" in printed.stdout and "(samples recognised as the class asked for; chance 10%)" in printed.stdout
+    # An unconditional generator is asked for no class.
+    assert "label_accuracy" not in json.loads(pygan_eval(run, cache, "--json").stdout)
+
+
 @pytest.mark.parametrize("args, status, message", [
     (["--dataset", "npz"], 2, "data set 'npz' has no labels; evaluation needs a labelled data set"),
     (["--dataset", "nope"], 2, "unknown dataset 'nope'"),

@@ -19,7 +19,7 @@ from pygan.plugins import Plugins, get_plugins
 
 from conftest import REPO_ROOT
 
-BUILTINS = {"dcgan", "alternating", "optimizers", "constraints", "bce", "losses", "mnist", "npz", "progress",
+BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "alternating", "optimizers", "constraints", "bce", "losses", "mnist", "npz", "progress",
             "metrics_log", "sample_grids", "evaluation", "tensorboard"}
 
 
