@@ -176,7 +176,10 @@ class StreamingData:
             _Reader(self.samples), batch_sampler=_IndexStream(len(self.samples), self.batch, self.seed,
                                                                self.drawn // self.batch),
             num_workers=self.workers, collate_fn=_as_is, pin_memory=self.device.type == "cuda",
-            prefetch_factor=PREFETCH_BATCHES if self.workers else None, persistent_workers=self.workers > 0)
+            prefetch_factor=PREFETCH_BATCHES if self.workers else None, persistent_workers=self.workers > 0,
+            # Its own generator for the workers' seeds: drawing them from torch's
+            # global one would shift what the run draws after a resume.
+            generator=torch.Generator().manual_seed(0))
         self._iterator = iter(loader)
         self._next = self._fetch()
         self._buffer = self._take_next()
