@@ -20,7 +20,7 @@ from pygan.plugins import Plugins, get_plugins
 from conftest import REPO_ROOT
 
 BUILTINS = {"dcgan", "alternating", "optimizers", "constraints", "bce", "losses", "mnist", "npz", "progress",
-            "metrics_log", "sample_grids", "evaluation", "tensorboard"}
+            "metrics_log", "sample_grids", "evaluation", "tensorboard", "dcgan64", "regularisers", "images"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:
