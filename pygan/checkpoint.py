@@ -18,6 +18,10 @@ checkpoint someone sent you runs no code of theirs. Format 3 holds:
 ``global_rng``          torch's, numpy's and Python's global random states
 ``fixed_latent``        the sample grids' latent: ``z`` and, when used,
                         ``labels`` and ``codes``
+``data``                where the real samples come from: ``kind``
+                        ("memory" or "stream") and, for a stream, how many
+                        samples were ``drawn``, its ``batch`` and ``seed``
+                        (absent before pygan 0.3: "memory")
 ======================  ======================================================
 
 Formats 1 and 2 kept the networks at the top level (``generator``,
@@ -115,7 +119,8 @@ def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") ->
     raise PyganError(f"{run_dir}: no readable checkpoint: " + "; ".join(damaged))
 
 
-def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torch.Tensor]) -> dict[str, Any]:
+def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torch.Tensor],
+                   data_state: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run's checkpoint contents (see the module docstring)."""
     networks = {"generator": run.generator.state_dict(), "discriminator": run.discriminator.state_dict()}
     if run.ema_generator is not None:
@@ -130,7 +135,13 @@ def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torc
         "rng": rng_states,
         "global_rng": capture_rng_states(),
         "fixed_latent": {key: value.cpu() for key, value in run.fixed_latent._asdict().items() if value is not None},
+        "data": data_state or {"kind": "memory"},
     }
+
+
+def data_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's data source state (older checkpoints: in memory)."""
+    return state.get("data") or {"kind": "memory"}
 
 
 def check_resumable(state: dict[str, Any], architecture: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from pygan import __version__
+from pygan.console import notice
 from pygan.errors import PyganError, UsageError
 from pygan.options import add_arguments, flag
 from pygan.plugins import get_plugins
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="one row per class, --n images each (default 10) (conditional architectures)")
     chosen.add_argument("--sweep", metavar="codeK",
                         help="vary code K from -2 to 2 along each row, one row per class (architectures with codes)")
+    chosen.add_argument("--interpolate", action="store_true",
+                        help="walk the latent space through random points (slerp for normal latents): --n walks "
+                        "(default 8) as an animated GIF, and a PNG strip beside it (--out, default interpolation.gif)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     evaluate = commands.add_parser("eval", help="measure a trained generator against labelled real data", description=(
@@ -75,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="noise and real-sample seed (default 0)")
     evaluate.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     evaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    evaluate.add_argument("--fid", action="store_true",
+                          help="measure FID and KID in InceptionV3's features (pip install \"pygan[metrics]\"); "
+                          "the default for data sets without labels")
+    evaluate.add_argument("--inception-weights", type=Path, metavar="FILE",
+                          help=f"the InceptionV3 weights file (default: $PYGAN_DATA_DIR/inception/"
+                          f"weights-inception-2015-12-05-6726825d.pth, then torch hub's cache)")
+    evaluate.add_argument("--feature-network", type=Path, metavar="FILE",
+                          help="measure FID and KID in the features of this TorchScript module (uint8 RGB images "
+                          "(N, 3, H, W) -> (N, D)) instead of InceptionV3's")
 
     report = commands.add_parser("report", help="plot, animate and summarise a run", description=(
         "Write losses.png, samples.gif and report.md into a run folder from its metrics and sample grids."))
@@ -141,6 +154,8 @@ def command_sample(args) -> None:
     from pygan.images import image_format, save_grid
     from pygan.runner import select_device
 
+    if args.interpolate:
+        return command_interpolate(args)
     image_format(args.out)  # a name that says no known format is refused before any work
     device = select_device(args.device)
     state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
@@ -175,6 +190,46 @@ def command_sample(args) -> None:
     print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
 
 
+INTERPOLATION_WALKS = 8  # default --n of --interpolate
+INTERPOLATION_POINTS = 4  # random points each walk passes through, and returns to the first
+INTERPOLATION_FRAMES = 16  # frames from one point to the next
+STRIP_COLUMNS = 10  # images of each walk's first leg in the PNG strip
+
+
+def command_interpolate(args) -> None:
+    from pygan import sampling
+    from pygan.images import grid, save_grid, save_image
+    from pygan.runner import select_device
+    from PIL import Image
+
+    out = Path("interpolation.gif") if args.out == Path("samples.png") else Path(args.out)
+    gif, strip = out.with_suffix(".gif"), out.with_suffix(".png")
+    device = select_device(args.device)
+    state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
+    rng = torch.Generator(device)
+    rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
+    walks = args.n or INTERPOLATION_WALKS
+    pixels = walks * STRIP_COLUMNS * math.prod(state["image_shape"])
+    if pixels > MAX_SAMPLE_PIXELS:
+        raise UsageError(f"{walks:,} walks of {'x'.join(map(str, state['image_shape']))} images are more than one "
+                         f"strip may hold; ask for fewer with --n")
+    latents = sampling.interpolation_latents(architecture, walks, INTERPOLATION_POINTS, INTERPOLATION_FRAMES,
+                                             rng, device)
+    frames = [sampling.generate(architecture, generator, latent).cpu() for latent in latents]
+    columns = math.ceil(math.sqrt(walks))
+    pictures = [Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
+                for picture in (grid(frame, columns) for frame in frames)]
+    pictures = [picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST) for picture in pictures]
+    save_image(pictures[0], gif, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
+    # The strip: one row per walk, its first leg in STRIP_COLUMNS evenly spaced frames.
+    chosen = [round(i * INTERPOLATION_FRAMES / (STRIP_COLUMNS - 1)) for i in range(STRIP_COLUMNS)]
+    strip_images = torch.stack([frames[i % len(frames)] for i in chosen], dim=1).flatten(0, 1)
+    save_grid(strip_images, strip, columns=STRIP_COLUMNS)
+    method = "slerp" if sampling.spherical(architecture) else "linear"
+    print(f"{walks} walks ({method}) of {state['architecture']} at step {state['step']}: {len(frames)} frames "
+          f"written to {gif}, a strip to {strip}")
+
+
 def command_eval(args) -> None:
     from pygan import evaluation, sampling
     from pygan.data import as_batch
@@ -185,12 +240,31 @@ def command_eval(args) -> None:
     state, architecture, generator = sampling.load_generator(plugins, args.checkpoint, device)
     config = state["config"]
     dataset = plugins.dataset(args.dataset or config["dataset"])
-    if dataset.load_labelled is None:
-        raise UsageError(f"data set {dataset.name!r} has no labels; evaluation needs a labelled data set "
-                         f"(one whose plugin sets load_labelled), chosen with --dataset")
     # The run's own --data-dir only fits when comparing with the run's data set.
     data_dir = args.data_dir or (config["data_dir"] if dataset.name == config["dataset"] else None)
-    images, labels = as_batch(dataset.name, dataset.load_labelled(Path(data_dir) if data_dir else None))
+    images, labels = real_images(dataset, data_dir, tuple(state["image_shape"]), config)
+    if labels is not None and len(labels) < 2 * evaluation.HELD_OUT and not args.fid:
+        notice(f"{dataset.name} has too few labelled images ({len(labels):,}) to train a classifier: "
+               f"measuring FID and KID instead")
+        labels = None
+    if args.fid or args.feature_network or labels is None:
+        features = (evaluation.feature_network(args.feature_network, device) if args.feature_network
+                    else evaluation.inception_network(args.inception_weights, device))
+        draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
+        results = evaluation.feature_distances(draw, images, features, min(args.n, len(images)), seed=args.seed)
+        results = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name,
+                   "features": str(args.feature_network or "inception-v3"), **results}
+        if args.json:
+            print(json.dumps(results, indent=2))
+            return
+        print(f"{state['architecture']} at step {state['step']} ({state['path']}) against {dataset.name}, "
+              f"{results['n']:,} samples each, in {results['features']} features")
+        print(f"  FID  {results['fid']:12.4f}   (lower is better; real data ~0)")
+        print(f"  KID  {results['kid']:12.6f}   (+- {results['kid_std']:.6f}; lower is better; real data ~0)")
+        return
+    if tuple(images.shape[1:]) != tuple(state["image_shape"]):
+        notice(f"samples {'x'.join(map(str, state['image_shape']))} are converted to the {dataset.name} "
+               f"classifier's {'x'.join(map(str, images.shape[1:]))}")
     classifier = evaluation.load_classifier(dataset.name, images, labels, device)
     draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
     results = evaluation.evaluate(draw, images, classifier, args.n, seed=args.seed, classes=architecture.classes)
@@ -211,6 +285,31 @@ def command_eval(args) -> None:
     if results["mode_collapse"]:
         print(f"  warning: {results['dominant_class_share']:.0%} of the samples are class "
               f"{results['dominant_class']}: the generator may have collapsed onto few modes")
+
+
+# Real images read for FID and KID at most; more make the statistics no better.
+MAX_REAL_IMAGES = 50_000
+
+
+def real_images(dataset, data_dir, image_shape, config) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The real images (and labels, or None) to measure samples against:
+    a data set that opens at a shape is asked for the samples' shape."""
+    import numpy as np
+
+    from pygan.data import Samples, as_batch, to_unit_floats
+    from pygan.specs import DataRequest
+
+    path = Path(data_dir) if data_dir else None
+    if dataset.load_labelled is not None:
+        return as_batch(dataset.name, dataset.load_labelled(path))
+    loaded = (dataset.open(DataRequest(path, image_shape, False, config)) if dataset.open is not None
+              else dataset.load(path))
+    if isinstance(loaded, Samples):
+        count = min(len(loaded), MAX_REAL_IMAGES)
+        chosen = np.sort(np.random.default_rng(0).choice(len(loaded), count, replace=False))
+        images = to_unit_floats(loaded.read(chosen))
+        return images, None if loaded.labels is None else loaded.labels[torch.from_numpy(chosen)]
+    return as_batch(dataset.name, loaded)
 
 
 def command_report(args) -> None:

@@ -62,6 +62,10 @@ def register_options(register):
                choices=PRECISIONS),
         Option("sync_every", int, None, "read the metrics back from the device every N steps; every step is still "
                "logged (default 1 on the CPU, 100 on CUDA)", check=whole(minimum=1), resumable=True, metavar="N"),
+        Option("stream", bool, False, "stream the data from worker processes instead of keeping it on the device "
+               "(default: only when it takes more than half the free memory)"),
+        Option("workers", int, 2, "processes reading streamed data (0: the training process itself)",
+               check=whole(minimum=0), resumable=True, metavar="N"),
         Option("cuda_graphs", bool, True, "on CUDA, run every step eagerly instead of replaying a captured "
                "CUDA graph", resumable=True, flag="--no-cuda-graphs"),
     ]:

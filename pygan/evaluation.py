@@ -256,8 +256,11 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
     real_features, real_probabilities = classifier.embed(real_images[chosen])
     asked = torch.arange(n) % classes if classes else None
-    samples = [generator_fn(min(EVAL_BATCH, n - start), None if asked is None else asked[start:start + EVAL_BATCH])
-               .cpu() for start in range(0, n, EVAL_BATCH)]
+    # Samples of another shape (a 3x32x32 generator measured by a 1x28x28
+    # classifier) are converted and resized to the classifier's.
+    samples = [fit_images(generator_fn(min(EVAL_BATCH, n - start),
+                                       None if asked is None else asked[start:start + EVAL_BATCH]).cpu(),
+                          tuple(real_images.shape[1:])) for start in range(0, n, EVAL_BATCH)]
     fake_features, fake_probabilities = classifier.embed(torch.cat(samples))
     shares = class_shares(fake_probabilities)
     dominant = int(np.argmax(shares))
@@ -280,3 +283,128 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
 def label_accuracy(probabilities, asked: torch.Tensor) -> float:
     """The share of samples the classifier puts in the class they were asked for."""
     return float((torch.as_tensor(probabilities).argmax(dim=1) == asked).double().mean())
+
+
+# --- data without labels: FID and KID in a feature network's space ------------------
+
+# torch-fidelity's InceptionV3 weights (converted from TensorFlow's 2015-12-05
+# Inception), the network behind published FID and KID numbers.
+INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+
+
+def fit_images(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Images in [0, 1] made (C, H, W) ``shape``: RGB to grayscale by luminance
+    (as Pillow's "L"), grayscale to RGB by repeating it, an alpha channel
+    dropped; then resized (bilinear, antialiased). So that samples can be
+    measured by a classifier or feature network made for other images."""
+    channels, height, width = shape
+    have = images.shape[1]
+    if have != channels:
+        if have >= 3:
+            images = images[:, :3]
+        if channels == 1 and images.shape[1] == 3:
+            weights = torch.tensor([0.299, 0.587, 0.114], dtype=images.dtype, device=images.device)
+            images = (images * weights[:, None, None]).sum(dim=1, keepdim=True)
+        elif images.shape[1] == 1:
+            images = images.expand(-1, channels, -1, -1)
+        if images.shape[1] != channels:
+            raise PyganError(f"cannot turn {have}-channel images into {channels}-channel ones for measuring")
+    if images.shape[-2:] != (height, width):
+        images = nn.functional.interpolate(images.float(), size=(height, width), mode="bilinear",
+                                           align_corners=False, antialias=True).clamp(0, 1)
+    return images
+
+
+def kernel_distance(features_a, features_b, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
+                    seed: int = 0) -> tuple[float, float]:
+    """The kernel inception distance (Binkowski et al. 2018): the unbiased
+    MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3, averaged over random
+    subsets as torch-fidelity and the paper do; returns its mean and standard
+    deviation. 0 in expectation for one distribution."""
+    a = np.asarray(features_a, dtype=np.float64)
+    b = np.asarray(features_b, dtype=np.float64)
+    size = min(subset_size, len(a), len(b))
+    if size < 2:
+        raise PyganError("the kernel distance needs at least 2 samples of each kind")
+    rng = np.random.default_rng(seed)
+    dimensions = a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), size, replace=False)]
+        y = b[rng.choice(len(b), size, replace=False)]
+        kxx = (x @ x.T / dimensions + 1) ** 3
+        kyy = (y @ y.T / dimensions + 1) ** 3
+        kxy = (x @ y.T / dimensions + 1) ** 3
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (size * (size - 1))
+        values.append(within - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values))
+
+
+def feature_distances(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], real_images: torch.Tensor,
+                      features: Callable[[torch.Tensor], torch.Tensor], n: int, seed: int = 0) -> dict:
+    """FID and KID between ``n`` samples of ``generator_fn(count, None)`` and
+    ``n`` real images drawn at random (by ``seed``), in the space of
+    ``features``: a function of uint8 RGB images (N, 3, H, W) returning
+    features (N, D), as torch-fidelity's InceptionV3 takes them."""
+    if not 2 <= n <= len(real_images):
+        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
+                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
+
+    def embed_all(images: torch.Tensor) -> torch.Tensor:
+        out = []
+        with torch.no_grad():
+            for batch in images.split(EVAL_BATCH):
+                batch = fit_images(batch.float(), (3, *batch.shape[-2:]))
+                out.append(features((batch * 255).round().to(torch.uint8)).double().cpu())
+        return torch.cat(out)
+
+    real = embed_all(real_images[chosen])
+    fake = embed_all(torch.cat([generator_fn(min(EVAL_BATCH, n - start), None).cpu()
+                                for start in range(0, n, EVAL_BATCH)]))
+    kid, kid_std = kernel_distance(real, fake, seed=seed)
+    return {"n": n, "fid": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std}
+
+
+def inception_weights_path(given: Path | None = None) -> Path:
+    """Where the InceptionV3 weights are: ``given``, else pygan's cache, else
+    torch hub's; an error saying where to put them when they are nowhere."""
+    candidates = [Path(given)] if given else [cache_dir() / "inception" / INCEPTION_WEIGHTS,
+                                              Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise PyganError(f"the InceptionV3 weights for FID and KID are not at {' or '.join(map(str, candidates))}, and "
+                     f"pygan does not download them. Copy {INCEPTION_WEIGHTS} (torch-fidelity's release "
+                     f"v0.2.0 on GitHub) to {candidates[0]}, or give its path with --inception-weights; or measure "
+                     f"in another network's features with --feature-network")
+
+
+def inception_network(weights: Path | None, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """torch-fidelity's InceptionV3 (its 2048 pool features) from local weights."""
+    path = inception_weights_path(weights)
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError as error:
+        raise PyganError(f"FID and KID with InceptionV3 need torch-fidelity: pip install \"pygan[metrics]\" "
+                         f"({error})") from None
+    network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+    network = network.to(device).eval()
+    return lambda images: network(images.to(device))[0]
+
+
+def feature_network(path: Path, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A TorchScript module (``torch.jit.save``) mapping uint8 RGB images
+    (N, 3, H, W) to features (N, D): any feature space for FID and KID."""
+    try:
+        network = torch.jit.load(str(path), map_location=device).eval()
+    except Exception as error:
+        raise PyganError(f"{path}: cannot be read as a TorchScript feature network ({type(error).__name__}: "
+                         f"{str(error).partition(chr(10))[0]}); save one with torch.jit.save") from None
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        out = network(images.to(device))
+        return out.flatten(1) if isinstance(out, torch.Tensor) else out[0].flatten(1)
+    return run

@@ -120,6 +120,25 @@ def register_datasets(register):
 
 
 @hookspec
+def prepare_network(config, network, module):
+    """Change a freshly built network in place, before its optimizer is
+    made: ``network`` is "generator" or "discriminator", ``config`` the
+    run's configuration. For regularisers that any architecture can take:
+    reparametrizing weights (spectral normalization) or transforming the
+    input with a forward pre-hook (differentiable augmentation). Called for
+    training only; ``pygan sample`` builds the generator without it.
+
+    Example::
+
+        @pygan.hookimpl
+        def prepare_network(config, network, module):
+            if network == "discriminator" and config["spectral_norm"]:
+                for layer in module.modules():
+                    ...
+    """
+
+
+@hookspec
 def after_update(run, network, module):
     """Called inside the training step right after each optimizer update of
     ``network`` ("discriminator" or "generator", whose module is ``module``),

@@ -29,20 +29,27 @@ class LeakyReLUConv2d(nn.Module):
 
     Equivalent to Keras' ``LeakyReLU(alpha)`` followed by
     ``Conv2D(kernel_size, strides, padding='same')``, with Keras' initial
-    values: Glorot-uniform kernel, zero bias.
+    values: Glorot-uniform kernel, zero bias. ``padding=P`` pads P zeros on
+    every side instead, as PyTorch's ``Conv2d(padding=P)``; ``bias=False``
+    leaves the bias out.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 negative_slope: float = 0.2) -> None:
+                 negative_slope: float = 0.2, padding: int | None = None, bias: bool = True) -> None:
         super().__init__()
         self.stride = stride
         self.negative_slope = negative_slope
+        self.padding = padding
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.empty(out_channels))
         nn.init.xavier_uniform_(self.weight)
-        nn.init.zeros_(self.bias)
+        if bias:
+            self.bias = nn.Parameter(torch.zeros(out_channels))
+        else:
+            self.register_parameter("bias", None)
 
     def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
+        if self.padding is not None:
+            return (self.padding,) * 4
         kernel_size = self.weight.shape[-1]
         return (*same_padding(height, kernel_size, self.stride), *same_padding(width, kernel_size, self.stride))
 
@@ -53,8 +60,9 @@ class LeakyReLUConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         out_channels, in_channels, kernel_size, _ = self.weight.shape
+        padding = "'same'" if self.padding is None else self.padding
         return (f"{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={self.stride}, "
-                f"negative_slope={self.negative_slope}, padding='same'")
+                f"negative_slope={self.negative_slope}, padding={padding}, bias={self.bias is not None}")
 
 
 class SameConvTranspose2d(nn.ConvTranspose2d):

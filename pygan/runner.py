@@ -22,7 +22,7 @@ import torch
 from pygan import checkpoint, distributed, files
 from pygan.config import CONFIG_FILE, merge_resumed_config, read_config, resolve_config, write_config
 from pygan.console import notice
-from pygan.data import InMemoryData, load_data
+from pygan.data import InMemoryData, StreamingData, load_data
 from pygan.distributed import Processes
 from pygan.engine import Engine
 from pygan.errors import Interrupted, PyganError, UsageError
@@ -91,7 +91,8 @@ class Runner:
 
     def state_dict(self) -> dict[str, Any]:
         # On every rank: it gathers their random states.
-        return checkpoint.training_state(self.run, self.engine.state_dict(), self.processes.gather(self.rng.get_state()))
+        return checkpoint.training_state(self.run, self.engine.state_dict(), self.processes.gather(self.rng.get_state()),
+                                         self.context.data.state_dict())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         checkpoint.check_resumable(state, self.run.architecture.name)
@@ -100,6 +101,7 @@ class Runner:
                              f"resume it with as many (--nproc {len(state['rng'])})")
         self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
         self.rng.set_state(state["rng"][self.processes.rank].cpu())
+        self.context.data.load_state_dict(checkpoint.data_state(state))
 
     def save_checkpoint(self) -> Path:
         path = checkpoint.path_for(self.run.out_dir, self.step_count)
@@ -269,23 +271,31 @@ def optimizer_for(plugins: Plugins, config: dict[str, Any], network: str, module
     return optimizer.build(list(module.parameters()), settings)
 
 
-def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path, data: InMemoryData | torch.Tensor,
-                  processes: Processes = Processes()) -> Runner:
+def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
+                  data: InMemoryData | StreamingData | torch.Tensor, processes: Processes = Processes()) -> Runner:
     """Build the networks (seeded), their optimizers, the engine and the
     recipe's context for a resolved config and the data on its device."""
     if isinstance(data, torch.Tensor):
         data = InMemoryData(data)
     architecture = plugins.architecture(config["plugin"])
-    device = data.images.device
+    device = data.device
     seed_everything(config["seed"], processes)
     generator = architecture.build_generator(data.image_shape).to(device)
     discriminator = architecture.build_discriminator(data.image_shape).to(device)
+    for network, module in (("generator", generator), ("discriminator", discriminator)):
+        # Before the optimizers see the parameters: a plugin may reparametrize
+        # them (spectral normalization) or hook the network's input.
+        plugins.callbacks.prepare_network(config=config, network=network, module=module)
     run = Run(config=config, out_dir=Path(out_dir), architecture=architecture, loss=plugins.loss(config["loss"]),
               generator=generator, discriminator=discriminator, device=device, image_shape=data.image_shape,
               fixed_latent=fixed_latent(architecture, config["seed"], device), total_steps=config["steps"],
               processes=processes, dataset=plugins.dataset(config["dataset"]))
+    # A streamed batch is fetched by the host: such a step cannot be a CUDA graph.
+    if device.type == "cuda" and config["cuda_graphs"] and not data.on_device and processes.is_main:
+        notice("CUDA graphs are off while the data is streamed: each step runs eagerly")
     engine = Engine(device, precision=config["precision"], skip_nonfinite=config["skip_nonfinite"],
-                    sync_every=config["sync_every"], cuda_graphs=config["cuda_graphs"], processes=processes)
+                    sync_every=config["sync_every"], cuda_graphs=config["cuda_graphs"] and data.on_device,
+                    processes=processes)
     wrapped = {network: engine.add_network(network, module, optimizer_for(plugins, config, network, module))
                for network, module in (("discriminator", discriminator), ("generator", generator))}
     for network, module in (("discriminator", discriminator), ("generator", generator)):
@@ -332,7 +342,10 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
                        f"process, {config['batch_size'] * processes.world_size} in all")
         state = resumed_state(out_dir, device) if resume is not None else None
         architecture = plugins.architecture(config["plugin"])
-        data = load_data(plugins.dataset(config["dataset"]), config["data_dir"], architecture, device)
+        # A resumed run draws its samples as it did before: in memory or streamed.
+        kind = checkpoint.data_state(state)["kind"] if state is not None else None
+        data = load_data(plugins.dataset(config["dataset"]), config["data_dir"], architecture, device, config,
+                         kind=kind, rank=processes.rank)
         if config["batch_size"] > len(data):
             raise UsageError(f"--batch-size {config['batch_size']} is larger than the data set ({len(data):,} "
                              f"images); choose at most {len(data):,}")

@@ -13,7 +13,7 @@ from torch import nn
 from pygan import checkpoint
 from pygan.errors import UsageError
 from pygan.plugins import Plugins
-from pygan.specs import Architecture, Latent
+from pygan.specs import Architecture, Latent, normal_noise
 
 SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
 SWEEP_RANGE = (-2.0, 2.0)  # the book's InfoGAN code sweep
@@ -87,3 +87,42 @@ def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[
     generator.load_state_dict(checkpoint.generator_weights(state))
     generator.eval()
     return state, architecture, generator
+
+
+def spherical(architecture: Architecture) -> bool:
+    """Whether the architecture draws normal latents, which are walked along great circles (slerp)."""
+    return architecture.sample_noise is normal_noise
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between rows of ``a`` and ``b`` (White 2016,
+    *Sampling Generative Networks*): normal latents keep their typical norm
+    along the way, where a straight line would pass through improbably short
+    vectors; linear where the two are (nearly) parallel."""
+    cosine = ((a * b).sum(dim=1, keepdim=True) / (a.norm(dim=1, keepdim=True) * b.norm(dim=1, keepdim=True))
+              ).clamp(-1, 1)
+    omega = torch.arccos(cosine)
+    sine = torch.sin(omega)
+    safe = sine.abs() > 1e-6
+    spherical_mix = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.where(safe, sine, 1.0)
+    return torch.where(safe, spherical_mix, (1 - t) * a + t * b)
+
+
+def interpolation_latents(architecture: Architecture, walks: int, points: int, frames: int,
+                          rng: torch.Generator, device: torch.device) -> list[Latent]:
+    """``walks`` walks through ``points`` random latents and back to the
+    first, ``frames`` latents from each point to the next: one ``Latent`` of
+    ``walks`` rows per frame. Noise and codes are slerped for normal latents,
+    else interpolated linearly; a conditional architecture keeps each walk's
+    class, drawn at random."""
+    keys = [architecture.draw_latent(walks, rng, device) for _ in range(points)]
+    labels = keys[0].labels
+    mix = slerp if spherical(architecture) else (lambda a, b, t: (1 - t) * a + t * b)
+    latents = []
+    for leg in range(points):
+        start, end = keys[leg], keys[(leg + 1) % points]
+        for frame in range(frames):
+            t = frame / frames
+            codes = None if start.codes is None else mix(start.codes, end.codes, t)
+            latents.append(Latent(mix(start.z, end.z, t), labels, codes))
+    return latents

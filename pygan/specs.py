@@ -123,6 +123,11 @@ class Architecture:
     sample_codes: Callable[[int, int, torch.Generator, torch.device], torch.Tensor] = normal_noise
     discriminator_takes_labels: bool = False
     auxiliary_loss: Optional[Callable[[Judgement, Latent], dict[str, torch.Tensor]]] = None
+    # The image shape the architecture makes under a configuration (from its
+    # own options, such as a resolution), or None: then it takes the data
+    # set's shape as it is. Data sets that can resize (``Dataset.open``) are
+    # asked for this shape; any other must already have it.
+    image_shape: Optional[Callable[[Mapping[str, Any]], ImageShape]] = None
 
     @property
     def conditional(self) -> bool:
@@ -192,12 +197,33 @@ class Dataset:
     ``Batch`` (or an (images, labels) pair) to evaluate generators against:
     ``pygan eval`` trains its feature classifier on them and compares samples
     with these images; data sets without it cannot be evaluated.
+
+    ``open(request)``, when set, is called instead of ``load`` with a
+    ``DataRequest``: the image shape the architecture makes (to resize to)
+    and the run's configuration. It returns what ``load`` does, or a
+    ``pygan.data.Samples`` (images read by index), which pygan keeps on the
+    device when it fits and otherwise streams (``--stream``).
     """
 
     name: str
     load: Callable[[Optional[Path]], Any]
     description: str = ""
     load_labelled: Optional[Callable[[Optional[Path]], tuple[torch.Tensor, torch.Tensor]]] = None
+    open: Optional[Callable[["DataRequest"], Any]] = None
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What a run asks of a data set's ``open``: ``data_dir`` (``--data-dir``
+    or None); ``image_shape``, the (channels, height, width) the
+    architecture makes, or None when it takes the data's own; ``labels``,
+    whether the run needs class labels (a conditional architecture);
+    ``config``, the run's configuration (the data set plugin's own options)."""
+
+    data_dir: Optional[Path]
+    image_shape: Optional[ImageShape] = None
+    labels: bool = False
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

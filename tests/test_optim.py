@@ -174,6 +174,9 @@ NO_SYNC_CASES = [
     {"recipe": "alternating", "optimizer_d": "adam", "optimizer_g": "adam", "clip_weights": 0.01},
     {"recipe": "alternating", "plugin": "headed", "penalty": "gp"},  # labels, codes, auxiliary heads
     {"recipe": "wgan", "plugin": "wgan"},  # separate real and fake updates, clipping deferred to each pair
+    # dcgan64's step, with every discriminator regulariser
+    {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "spectral_norm": True,
+     "augment": ["translation", "cutout", "color"]},
 ]
 
 
@@ -191,7 +194,8 @@ def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, options):
     config = resolve_config(plugins, {"batch_size": 4, "sync_every": 8, **options})
     prepare_out_dir(tmp_path, resuming=False)
     data = load_data(plugins.dataset(config["dataset"]), None, plugins.architecture(config["plugin"]),
-                     torch.device("cpu")) if options["plugin"] == "headed" else torch.rand(16, 1, 28, 28)
+                     torch.device("cpu")) if options["plugin"] == "headed" else torch.rand(
+                         16, *(1, 28, 28) if options["plugin"] == "dcgan" else (3, 32, 32))
     trainer = create_runner(plugins, config, tmp_path, data)
     trainer.enqueue_step()  # the first step allocates lazily
     before = [p.detach().clone() for p in trainer.run.generator.parameters()]

@@ -19,8 +19,9 @@ from pygan.plugins import Plugins, get_plugins
 
 from conftest import REPO_ROOT
 
-BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "alternating", "optimizers", "constraints", "bce", "losses", "mnist", "npz", "progress",
-            "metrics_log", "sample_grids", "evaluation", "tensorboard"}
+BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
+            "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",
+            "sample_grids", "evaluation", "tensorboard"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:
