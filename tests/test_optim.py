@@ -195,7 +195,7 @@ def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, options):
     prepare_out_dir(tmp_path, resuming=False)
     data = load_data(plugins.dataset(config["dataset"]), None, plugins.architecture(config["plugin"]),
                      torch.device("cpu")) if options["plugin"] == "headed" else torch.rand(
-                         16, *(1, 28, 28) if options["plugin"] == "dcgan" else (3, 32, 32))
+                         16, *(3, 32, 32) if options["plugin"] == "dcgan64" else (1, 28, 28))
     trainer = create_runner(plugins, config, tmp_path, data)
     trainer.enqueue_step()  # the first step allocates lazily
     before = [p.detach().clone() for p in trainer.run.generator.parameters()]
