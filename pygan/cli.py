@@ -247,13 +247,13 @@ def command_eval(args) -> None:
         notice(f"{dataset.name} has too few labelled images ({len(labels):,}) to train a classifier: "
                f"measuring FID and KID instead")
         labels = None
+    draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
+    run = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name}
     if args.fid or args.feature_network or labels is None:
         features = (evaluation.feature_network(args.feature_network, device) if args.feature_network
                     else evaluation.inception_network(args.inception_weights, device))
-        draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
         results = evaluation.feature_distances(draw, images, features, min(args.n, len(images)), seed=args.seed)
-        results = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name,
-                   "features": str(args.feature_network or "inception-v3"), **results}
+        results = {**run, "features": str(args.feature_network or "inception-v3"), **results}
         if args.json:
             print(json.dumps(results, indent=2))
             return
@@ -266,9 +266,8 @@ def command_eval(args) -> None:
         notice(f"samples {'x'.join(map(str, state['image_shape']))} are converted to the {dataset.name} "
                f"classifier's {'x'.join(map(str, images.shape[1:]))}")
     classifier = evaluation.load_classifier(dataset.name, images, labels, device)
-    draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
     results = evaluation.evaluate(draw, images, classifier, args.n, seed=args.seed, classes=architecture.classes)
-    results = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name, **results}
+    results = {**run, **results}
     if args.json:
         print(json.dumps(results, indent=2))
         return
