@@ -232,7 +232,6 @@ def command_interpolate(args) -> None:
 
 def command_eval(args) -> None:
     from pygan import evaluation, sampling
-    from pygan.data import as_batch
     from pygan.runner import select_device
 
     device = select_device(args.device)
@@ -242,7 +241,7 @@ def command_eval(args) -> None:
     dataset = plugins.dataset(args.dataset or config["dataset"])
     # The run's own --data-dir only fits when comparing with the run's data set.
     data_dir = args.data_dir or (config["data_dir"] if dataset.name == config["dataset"] else None)
-    images, labels = real_images(dataset, data_dir, tuple(state["image_shape"]), config)
+    images, labels = evaluation.reference_images(dataset, data_dir, tuple(state["image_shape"]), config)
     if labels is not None and len(labels) < 2 * evaluation.HELD_OUT and not args.fid:
         notice(f"{dataset.name} has too few labelled images ({len(labels):,}) to train a classifier: "
                f"measuring FID and KID instead")
@@ -284,31 +283,6 @@ def command_eval(args) -> None:
     if results["mode_collapse"]:
         print(f"  warning: {results['dominant_class_share']:.0%} of the samples are class "
               f"{results['dominant_class']}: the generator may have collapsed onto few modes")
-
-
-# Real images read for FID and KID at most; more make the statistics no better.
-MAX_REAL_IMAGES = 50_000
-
-
-def real_images(dataset, data_dir, image_shape, config) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The real images (and labels, or None) to measure samples against:
-    a data set that opens at a shape is asked for the samples' shape."""
-    import numpy as np
-
-    from pygan.data import Samples, as_batch, to_unit_floats
-    from pygan.specs import DataRequest
-
-    path = Path(data_dir) if data_dir else None
-    if dataset.load_labelled is not None:
-        return as_batch(dataset.name, dataset.load_labelled(path))
-    loaded = (dataset.open(DataRequest(path, image_shape, False, config)) if dataset.open is not None
-              else dataset.load(path))
-    if isinstance(loaded, Samples):
-        count = min(len(loaded), MAX_REAL_IMAGES)
-        chosen = np.sort(np.random.default_rng(0).choice(len(loaded), count, replace=False))
-        images = to_unit_floats(loaded.read(chosen))
-        return images, None if loaded.labels is None else loaded.labels[torch.from_numpy(chosen)]
-    return as_batch(dataset.name, loaded)
 
 
 def command_report(args) -> None:

@@ -14,8 +14,8 @@ data uses the very same feature space:
   (confident, evenly spread predictions);
 - class shares: which class each sample is taken for, to see mode collapse.
 
-Nothing here knows a particular data set: any ``Dataset`` with
-``load_labelled`` serves.
+Nothing here knows a particular data set: any ``Dataset`` whose images
+come with labels serves (``load_labelled``, or labels in what it loads).
 """
 
 from __future__ import annotations
@@ -31,9 +31,11 @@ import torch
 from torch import nn
 
 from pygan.console import notice
+from pygan.data import Samples, as_batch, to_unit_floats
 from pygan.download import cache_dir
 from pygan.errors import PyganError
 from pygan.files import WriteError, atomic_writer, reporting_write_errors
+from pygan.specs import Dataset, DataRequest
 
 # Bump when the network or its training changes, so that cached classifiers
 # trained the old way are retrained instead of silently mixed in.
@@ -47,6 +49,8 @@ SEED = 0
 EVAL_BATCH = 500
 # One class holding more than this share of the samples flags mode collapse.
 COLLAPSE_SHARE = 0.5
+# Real images read from a streamed data set at most; more make the statistics no better.
+MAX_REAL_IMAGES = 50_000
 
 
 class ClassifierNetwork(nn.Module):
@@ -106,6 +110,24 @@ def data_checksum(images: torch.Tensor, labels: torch.Tensor) -> str:
 
 def cache_path(dataset: str, images: torch.Tensor, labels: torch.Tensor) -> Path:
     return cache_dir() / "classifiers" / f"{dataset}-{data_checksum(images, labels)[:16]}.pt"
+
+
+def reference_images(dataset: Dataset, data_dir, image_shape, config) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The real images (float32 in [0, 1]) and their labels, or None, to
+    measure samples against: the data set's ``load_labelled`` when it has
+    one, else what it loads (a data set that opens at a shape is asked for
+    the samples' shape; a streamed one gives a random MAX_REAL_IMAGES)."""
+    path = Path(data_dir) if data_dir else None
+    if dataset.load_labelled is not None:
+        return as_batch(dataset.name, dataset.load_labelled(path))
+    loaded = (dataset.open(DataRequest(path, image_shape, False, config)) if dataset.open is not None
+              else dataset.load(path))
+    if isinstance(loaded, Samples):
+        count = min(len(loaded), MAX_REAL_IMAGES)
+        chosen = np.sort(np.random.default_rng(0).choice(len(loaded), count, replace=False))
+        images = to_unit_floats(loaded.read(chosen))
+        return images, None if loaded.labels is None else loaded.labels[torch.from_numpy(chosen)]
+    return as_batch(dataset.name, loaded)
 
 
 def load_classifier(dataset: str, images: torch.Tensor, labels: torch.Tensor,

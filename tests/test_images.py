@@ -19,7 +19,7 @@ from pygan.config import resolve_config
 from pygan.data import InMemoryData, StreamingData, TensorSamples, load_data
 from pygan.errors import PyganError, UsageError
 from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir
+from pygan.runner import create_runner, prepare_out_dir, train
 from pygan.sampling import interpolation_latents, slerp
 from pygan.specs import DataRequest
 from pygan_plugins import images as images_plugin
@@ -378,6 +378,24 @@ def test_pygan_eval_measures_fid_and_kid_of_unlabelled_images_in_a_given_feature
     result = pygan("eval", "--checkpoint", tmp_path / "run", "--n", "8", env=env)
     assert result.returncode == 1
     assert "weights-inception-2015-12-05-6726825d.pth" in result.stderr and "--inception-weights" in result.stderr
+
+
+def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_without(tmp_path, monkeypatch):
+    # The classifier's budget made tiny: a dozen pictures stand for thousands.
+    monkeypatch.setattr(evaluation, "HELD_OUT", 4)
+    monkeypatch.setattr(evaluation, "TRAIN_STEPS", 3)
+    options = {"plugin": "dcgan64", "resolution": 32, "steps": 2, "batch_size": 4, "sample_every": 0,
+               "eval_every": 2, "eval_n": 8}
+    train(load_plugins(), {**options, "data_dir": str(photo_folder(tmp_path / "photos"))}, tmp_path / "run", None)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert ["fcd" in row for row in rows] == [False, True]
+    assert rows[-1]["fcd"] > 0 and 1 <= rows[-1]["classifier_score"] <= 2
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(12):
+        picture((20 * i, 0, 0)).save(flat / f"{i}.png")
+    with pytest.raises(UsageError, match="--eval-every needs a labelled data set, and 'images' has no labels"):
+        train(load_plugins(), {**options, "data_dir": str(flat)}, tmp_path / "flat-run", None)
 
 
 def test_samples_of_another_shape_are_fitted_to_the_classifier():

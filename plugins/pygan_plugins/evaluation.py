@@ -4,13 +4,10 @@ Fréchet classifier distance, classifier score and dominant class share of
 accuracy) join that step's metrics. ``pygan eval`` measures a checkpoint
 the same way (``pygan.evaluation``)."""
 
-from pathlib import Path
-
 import torch
 
 import pygan
 from pygan import evaluation
-from pygan.data import as_batch
 from pygan.options import whole
 from pygan.sampling import sampler
 
@@ -36,10 +33,11 @@ def on_train_start(run):
     if not run.config["eval_every"]:
         return
     dataset = run.dataset
-    if dataset.load_labelled is None:
-        raise pygan.UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels")
-    data_dir = run.config["data_dir"]
-    images, labels = as_batch(dataset.name, dataset.load_labelled(Path(data_dir) if data_dir else None))
+    images, labels = evaluation.reference_images(dataset, run.config["data_dir"], run.image_shape, run.config)
+    if labels is None:
+        raise pygan.UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels here; "
+                               f"train without it and measure checkpoints with pygan eval, which uses FID and KID "
+                               f"for images without labels")
     run.state["evaluation"] = (evaluation.load_classifier(dataset.name, images, labels, run.device), images)
 
 

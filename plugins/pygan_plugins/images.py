@@ -37,6 +37,7 @@ from typing import Optional
 import numpy as np
 import torch
 from PIL import Image, ImageOps
+from tqdm import tqdm
 
 from pygan import Dataset, PyganError, UsageError, hookimpl
 from pygan.console import notice
@@ -100,14 +101,17 @@ def find_images(data_dir: Path) -> Source:
     if not path.is_dir():
         raise PyganError(f"{path}: no such folder; --data-dir for images names a folder (or a .zip) of pictures")
     names, stamps = [], []
-    for folder, subfolders, files in os.walk(path):
-        subfolders[:] = sorted(sub for sub in subfolders if not _hidden([sub]))
-        for name in sorted(files):
-            if name.lower().endswith(SUFFIXES) and not name.startswith("."):
-                full = Path(folder) / name
-                stat = full.stat()
-                names.append(full.relative_to(path).as_posix())
-                stamps.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+    # A counter that appears only when the walk takes over a second (a large folder).
+    with tqdm(desc="finding images", unit=" files", delay=1, leave=False) as found:
+        for folder, subfolders, files in os.walk(path):
+            subfolders[:] = sorted(sub for sub in subfolders if not _hidden([sub]))
+            for name in sorted(files):
+                if name.lower().endswith(SUFFIXES) and not name.startswith("."):
+                    full = Path(folder) / name
+                    stat = full.stat()
+                    names.append(full.relative_to(path).as_posix())
+                    stamps.append(f"{stat.st_size}:{stat.st_mtime_ns}")
+            found.update(len(files))
     order = sorted(range(len(names)), key=names.__getitem__)
     return Source(path, [names[i] for i in order], [stamps[i] for i in order], False)
 
@@ -254,7 +258,6 @@ def _read_cache(folder: Path, shape) -> Optional[CachedImages]:
 
 
 def _build_cache(source: Source, shape, folder: Path, workers: int) -> CachedImages:
-    from tqdm import tqdm
 
     start = time.monotonic()
     classes = class_names(source.names)
