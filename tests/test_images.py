@@ -3,6 +3,7 @@ corrupt files, the cache), streaming data, dcgan64, the discriminator
 regularisers, FID and KID, and latent interpolation. Every image is made
 here; every run is a few steps."""
 
+import copy
 import json
 import os
 import zipfile
@@ -22,6 +23,7 @@ from pygan.plugins import load_plugins
 from pygan.runner import create_runner, prepare_out_dir, train
 from pygan.sampling import interpolation_latents, slerp
 from pygan.specs import DataRequest
+from pygan.step import StepContext
 from pygan_plugins import images as images_plugin
 from pygan_plugins.dcgan64 import Discriminator, Generator, initialize
 from pygan_plugins.regularisers import AUGMENTATIONS, diff_augment
@@ -271,6 +273,43 @@ def test_dcgan64_defaults_are_pytorch_examples():
     assert (config["optimizer_g"], config["lr_g"], config["betas_g"]) == ("adam", 2e-4, [0.5, 0.999])
     assert (config["batch_size"], config["dataset"], config["resolution"]) == (128, "images", 64)
     assert load_plugins().architecture("dcgan64").sample_noise is pygan.normal_noise
+
+
+def test_the_separate_recipe_is_one_step_of_pytorch_examples_dcgan(tmp_path, monkeypatch):
+    drawn = {}
+    for method in ("real", "latent"):
+        original = getattr(StepContext, method)
+        monkeypatch.setattr(StepContext, method,
+                            lambda self, n=None, _original=original, _name=method: drawn.setdefault(
+                                _name, _original(self, n)))
+    images = torch.rand(30, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    data = load_data(pygan.Dataset("fixed", load=lambda data_dir: images), None,
+                     load_plugins().architecture("dcgan64"), torch.device("cpu"), {"resolution": 32, "channels": 3})
+    runner, _ = dcgan64_runner(tmp_path, data, batch_size=8)
+    generator, discriminator = copy.deepcopy(runner.run.generator), copy.deepcopy(runner.run.discriminator)
+    runner.step()
+    # main.py's iteration, with its BCELoss on sigmoid outputs written on logits.
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    criterion = torch.nn.functional.binary_cross_entropy_with_logits
+    discriminator.zero_grad()
+    output = discriminator(drawn["real"].images).view(-1)
+    criterion(output, torch.ones_like(output)).backward()
+    fake = generator(drawn["latent"].z)
+    output = discriminator(fake.detach()).view(-1)
+    criterion(output, torch.zeros_like(output)).backward()
+    optimizer_d.step()
+    generator.zero_grad()
+    output = discriminator(fake).view(-1)
+    criterion(output, torch.ones_like(output)).backward()
+    optimizer_g.step()
+    for mine, example in [(runner.run.generator, generator), (runner.run.discriminator, discriminator)]:
+        for (name, a), b in zip(mine.state_dict().items(), example.state_dict().values()):
+            difference = (a.float() - b.float()).abs()
+            if "running" in name or "tracked" in name:  # BatchNorm's statistics: moved once, by the same batch
+                assert difference.max() < 1e-6, name
+            else:  # Adam moves a weight by ~lr * sign(gradient): a near-zero gradient may round to either sign
+                assert difference.max() <= 2 * 2e-4 + 1e-6 and (difference > 1e-6).float().mean() < 1e-3, name
 
 
 def test_dcgan64_trains_on_a_folder_from_the_command_line(tmp_path, pygan):

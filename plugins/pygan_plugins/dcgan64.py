@@ -108,26 +108,30 @@ def image_shape(config) -> tuple[int, int, int]:
 
 
 def separate_step(step: StepContext) -> dict[str, torch.Tensor]:
-    """pytorch/examples' dcgan step: the discriminator on a real batch and a
-    fake batch, each in its own call; then the generator, on the same latent."""
+    """pytorch/examples' dcgan step: the generator makes one fake batch, in
+    training mode (so its BatchNorm statistics move once per step, as the
+    example's netG(noise)); the discriminator judges a real batch and those
+    fakes, detached, each in its own call; then the generator is updated
+    through the updated discriminator's judgement of the same fakes."""
     threshold = step.loss.decision_threshold
     latent = step.latent()
+    with step.training("generator"), step.autocast():
+        fake = step.generate(latent)
     with step.training("discriminator"):
         real = step.real()
         with step.autocast():
-            fake = step.generate(latent)  # training mode, as the example's netG(noise); frozen: no gradient
             real_logits = step.discriminate(real.images, real.labels).source
             fake_logits = step.discriminate(fake.detach(), latent.labels).source
             d_loss = step.loss.discriminator_loss(real_logits, fake_logits)
             penalty = {}
             if step.penalty is not None:
-                penalty["d_penalty"] = step.penalty.compute(step.critic(real.labels), real.images, fake)
+                penalty["d_penalty"] = step.penalty.compute(step.critic(real.labels), real.images, fake.detach())
                 d_loss = d_loss + step.config["penalty_weight"] * penalty["d_penalty"]
         lr_d = step.current_lr()
         step.update(d_loss)
     with step.training("generator"):
         with step.autocast():
-            fake_logits_g = step.discriminate(step.generate(latent), latent.labels).source
+            fake_logits_g = step.discriminate(fake, latent.labels).source
             g_loss = step.loss.generator_loss(fake_logits_g)
         lr_g = step.current_lr()
         step.update(g_loss)
