@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 import pygan
 from pygan.layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding
+from pygan_plugins.book import KerasBatchNorm2d
 from pygan_plugins.dcgan import Discriminator, Generator, build_generator
 
 
@@ -95,3 +96,54 @@ def test_generator_outputs_lie_in_0_1():
 def test_other_image_shapes_are_refused_naming_both():
     with pytest.raises(pygan.UsageError, match=r"1x28x28 .* 3x32x32"):
         build_generator((3, 32, 32))
+
+
+# --- Keras' BatchNorm: zero-debiased moving statistics ---------------------------------
+
+def batches(count=3, channels=4):
+    generator = torch.Generator().manual_seed(0)
+    return [torch.randn(8, channels, 5, 5, generator=generator) * (i + 1) + i for i in range(count)]
+
+
+def keras_moving_statistics(seen, momentum=0.99, epsilon=1e-3):
+    """TensorFlow's assign_moving_average(zero_debias=True), written out: the
+    batch statistics weighted by momentum^age, divided by the weights' sum.
+    The variance is Keras' n / (n - 1 - epsilon) times the batch variance."""
+    weights = torch.tensor([(1 - momentum) * momentum ** (len(seen) - 1 - i) for i in range(len(seen))],
+                           dtype=torch.float64)
+    n = seen[0].numel() // seen[0].shape[1]
+    means = torch.stack([x.double().mean(dim=(0, 2, 3)) for x in seen])
+    variances = torch.stack([x.double().var(dim=(0, 2, 3), correction=0) * n / (n - 1 - epsilon) for x in seen])
+    return (weights @ means / weights.sum()).float(), (weights @ variances / weights.sum()).float()
+
+
+def test_keras_batchnorm_normalises_like_batchnorm_and_averages_as_tensorflow_keras_does():
+    layer, plain = KerasBatchNorm2d(4), torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
+    seen = []
+    for x in batches():
+        seen.append(x)
+        assert torch.allclose(layer(x), plain(x), atol=1e-6)  # training mode: the batch's own statistics
+        mean, variance = keras_moving_statistics(seen)
+        assert torch.allclose(layer.running_mean, mean, rtol=1e-5, atol=1e-6)
+        assert torch.allclose(layer.running_var, variance, rtol=1e-5, atol=1e-6)
+    # After the first batch the moving statistics are that batch's, where PyTorch's still hold 99% of 0 and 1.
+    first = KerasBatchNorm2d(4)
+    first(seen[0])
+    assert torch.allclose(first.running_mean, seen[0].mean(dim=(0, 2, 3)), atol=1e-6)
+    layer.eval()
+    expected = F.batch_norm(seen[0], layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0, 1e-3)
+    assert torch.equal(layer(seen[0]), expected)
+
+
+def test_keras_batchnorm_reads_weights_saved_with_plain_moving_averages_and_continues_them():
+    plain = torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
+    first, second = batches(2)
+    plain(first)
+    layer = KerasBatchNorm2d(4)
+    layer.load_state_dict(plain.state_dict())  # pygan 0.2's generators had no shadow averages
+    assert torch.equal(layer.running_mean, plain.running_mean) and torch.equal(layer.running_var, plain.running_var)
+    layer(second)
+    # The saved average stands for the first batch's weight (1 - 0.99) in the debiased one.
+    expected = (0.99 * 0.01 * plain.running_mean + 0.01 * second.mean(dim=(0, 2, 3))) / (1 - 0.99 ** 2)
+    assert torch.allclose(layer.running_mean, expected, rtol=1e-5, atol=1e-6)
+    assert int(layer.num_batches_tracked) == 2

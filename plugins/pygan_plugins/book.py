@@ -5,7 +5,8 @@ Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
 
 - ``Generator(input_size)``: the vectors it is given concatenated (z first),
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
-  blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid.
+  blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid. Its
+  BatchNorm is Keras' (``KerasBatchNorm2d``).
 - ``Discriminator(in_channels, classes, codes)``: four LeakyReLU(0.2) ->
   Conv2D(5, 'same') blocks (32, 64, 128, 256 filters; strides 2, 2, 2, 1),
   run through pygan's fused operator, Flatten (4096), and heads on the
@@ -28,6 +29,7 @@ statistics included (``keras_parameter_count``).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import pygan
@@ -146,6 +148,61 @@ class LabelChannelDiscriminator(Discriminator):
         return super().forward(torch.cat([images, label_channel], dim=1))
 
 
+class KerasBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm as the book's Keras has it (Keras 2 on TensorFlow 1):
+    momentum 0.99, epsilon 1e-3, and moving statistics that are
+    zero-debiased exponential averages (TensorFlow's
+    ``assign_moving_average(..., zero_debias=True)``): after t batches, the
+    batch statistics averaged with weights 0.99^age and divided by
+    1 - 0.99^t, so that the initial mean 0 and variance 1 are gone after the
+    first batch. The moving variance averages the batch variance times
+    n / (n - 1 - epsilon), as Keras does.
+
+    Why it matters: the generator makes the discriminator's fakes in
+    inference mode, from these statistics. PyTorch's plain average keeps
+    0.99^t of the initial variance 1, tens of times the Dense layer's real
+    variance for hundreds of steps; the fakes then barely depend on z, the
+    discriminator learns to reject one picture while the training-mode
+    generator goes unjudged, and the seed drew a single blob for every z at
+    step 500 where the book's draws digits.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, eps=1e-3, momentum=0.01)  # PyTorch's momentum counts the other way
+        # TensorFlow's shadow variables: the averages before debiasing.
+        self.register_buffer("biased_mean", torch.zeros(channels))
+        self.register_buffer("biased_var", torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        with torch.no_grad():
+            batch = x.detach().float()
+            var, mean = torch.var_mean(batch, dim=(0, 2, 3), correction=0)
+            count = batch.numel() // batch.shape[1]
+            self.biased_mean.lerp_(mean, self.momentum)
+            self.biased_var.lerp_(var * (count / (count - 1 - self.eps)), self.momentum)
+            self.num_batches_tracked.add_(1)
+            self._debias()
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+    def _debias(self) -> None:
+        decay = torch.tensor(1 - self.momentum, dtype=torch.float64, device=self.biased_mean.device)
+        correction = (1 - decay ** self.num_batches_tracked).float()
+        torch.div(self.biased_mean, correction, out=self.running_mean)
+        torch.div(self.biased_var, correction, out=self.running_var)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Weights saved before this layer (pygan 0.2's plain averages) have no
+        # shadow averages: take the ones that give back their moving statistics.
+        if prefix + "running_mean" in state_dict and prefix + "biased_mean" not in state_dict:
+            steps = torch.as_tensor(state_dict.get(prefix + "num_batches_tracked", 0), dtype=torch.float64)
+            correction = (1 - (1 - self.momentum) ** steps).float()
+            state_dict[prefix + "biased_mean"] = state_dict[prefix + "running_mean"] * correction
+            state_dict[prefix + "biased_var"] = state_dict[prefix + "running_var"] * correction
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
 class Generator(nn.Module):
     """Dense(7*7*128) on the concatenated inputs, then four BatchNorm ->
     ReLU -> Conv2DTranspose(5, 'same') blocks (128, 64, 32, 1 filters;
@@ -159,8 +216,7 @@ class Generator(nn.Module):
         layers = []
         for in_channels, out_channels, stride in [(128, 128, 2), (128, 64, 2), (64, 32, 1), (32, 1, 1)]:
             layers += [
-                # Keras defaults: momentum 0.99 (PyTorch counts the other way), epsilon 1e-3.
-                nn.BatchNorm2d(in_channels, eps=1e-3, momentum=0.01),
+                KerasBatchNorm2d(in_channels),
                 nn.ReLU(),
                 SameConvTranspose2d(in_channels, out_channels, 5, stride),
             ]

@@ -5,7 +5,9 @@ file ``dcgan-seed0.json`` that ``tests/test_golden.py`` compares against.
 refactoring (commit 85d6257); the refactored core reproduced it bit for bit
 (commit 960bd64). The generator's exact-size transposed convolutions
 (computed on mirrored images) then changed float32 rounding, not the
-arithmetic, and ``dcgan-seed0.json`` was recorded anew:
+arithmetic, and ``dcgan-seed0.json`` was recorded anew. It was recorded
+again when the generator's BatchNorm took Keras' zero-debiased moving
+statistics (``KerasBatchNorm2d``), which changes every step after the first:
 
     python tests/golden/record.py ../shared/data/mnist tests/golden/dcgan-seed0.json
 
