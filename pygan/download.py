@@ -95,6 +95,19 @@ def _fetch(url: str, sha256: str, destination: Path, limits: _Limits) -> None:
             raise _MirrorFailed(f"checksum mismatch: expected SHA-256 {sha256}, got {digest}")
 
 
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follows a mirror's redirects to http(s) URLs only: urllib would also
+    follow one to ftp://, which no mirror of a data set should need."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise _MirrorFailed(f"redirected to {newurl}, which is not an http(s) URL")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
+
+
 def _stream(url: str, out, limits: _Limits, name: str) -> str:
     """Copy the body at ``url`` into ``out``; return its SHA-256 hex digest.
     A failure to write ``out`` is a WriteError, which passes through."""
@@ -103,7 +116,7 @@ def _stream(url: str, out, limits: _Limits, name: str) -> str:
     received = 0
     give_up_at = time.monotonic() + limits.deadline
     try:
-        with urllib.request.urlopen(request, timeout=min(limits.timeout, limits.deadline)) as response:
+        with _OPENER.open(request, timeout=min(limits.timeout, limits.deadline)) as response:
             expected = response.length  # from Content-Length, None when the server sends none
             if expected is not None and expected > limits.max_bytes:
                 raise _MirrorFailed(f"offers {expected:,} bytes, more than the {limits.max_bytes:,} expected at most")

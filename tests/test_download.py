@@ -31,6 +31,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
+        if self.path in self.server.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.server.redirects[self.path])
+            self.end_headers()
+            return
         entry = self.server.files.get(self.path)
         if entry is None:
             self.send_error(404)
@@ -57,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.requests = {}, []
+    httpd.files, httpd.requests, httpd.redirects = {}, [], {}
     httpd.url = f"http://127.0.0.1:{httpd.server_port}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -116,6 +121,17 @@ def test_the_next_mirror_is_tried_when_one_fails(server, tmp_path):
     download(mirrors, sha256(BODY), destination)
     assert destination.read_bytes() == BODY
     assert server.requests == ["/missing/data.bin", "/bad/data.bin", "/short/data.bin", "/good/data.bin"]
+
+
+def test_redirects_are_followed_to_http_urls_only(server, tmp_path):
+    server.files["/good/data.bin"] = BODY
+    server.redirects["/moved/data.bin"] = "/good/data.bin"
+    server.redirects["/to-ftp/data.bin"] = "ftp://127.0.0.1/data.bin"
+    with pytest.raises(PyganError, match="redirected to ftp://127.0.0.1/data.bin, which is not an http"):
+        download([server.url + "/to-ftp/data.bin"], sha256(BODY), tmp_path / "data.bin")
+    download([server.url + "/to-ftp/data.bin", server.url + "/moved/data.bin"], sha256(BODY), tmp_path / "data.bin")
+    assert (tmp_path / "data.bin").read_bytes() == BODY
+    assert server.requests[-3:] == ["/to-ftp/data.bin", "/moved/data.bin", "/good/data.bin"]
 
 
 def test_when_every_mirror_fails_each_is_named_with_its_reason(server, refused_url, tmp_path):
