@@ -187,8 +187,9 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
     def _debias(self) -> None:
-        decay = torch.tensor(1 - self.momentum, dtype=torch.float64, device=self.biased_mean.device)
-        correction = (1 - decay ** self.num_batches_tracked).float()
+        # A Python number to the power of the device counter: nothing is
+        # copied from the host, so the step can be captured in a CUDA graph.
+        correction = 1 - (1 - self.momentum) ** self.num_batches_tracked
         torch.div(self.biased_mean, correction, out=self.running_mean)
         torch.div(self.biased_var, correction, out=self.running_var)
 
