@@ -131,16 +131,23 @@ def test_a_wrong_channel_count_or_a_missing_class_folder_is_a_usage_error(tmp_pa
         open_folder(folder, labels=True)
 
 
-def test_the_cache_is_used_the_second_time_and_rebuilt_when_a_file_changes(tmp_path, monkeypatch, data_cache):
+def test_the_cache_is_used_the_second_time_and_rebuilt_when_a_file_changes(tmp_path, monkeypatch, data_cache,
+                                                                              capsys):
     folder = photo_folder(tmp_path / "photos")
     first = open_folder(folder).read(np.arange(12))
-    assert len(list((data_cache / "images").iterdir())) == 1
+    open_folder(folder, shape=(1, 8, 8))  # another size: a cache of its own, never superseded by this one
+    assert len(list((data_cache / "images").iterdir())) == 2
+    older = {path.parent for path in (data_cache / "images").glob("*/index.json")}
+    assert "older cache" not in capsys.readouterr().err
     with monkeypatch.context() as patch:
         patch.setattr(images_plugin, "decode", lambda *args: pytest.fail("decoded again"))
         assert torch.equal(open_folder(folder).read(np.arange(12)), first)
     os.utime(folder / "cats" / "0.png", ns=(0, 0))  # another modification time: another cache
     open_folder(folder)
-    assert len(list((data_cache / "images").iterdir())) == 2
+    assert len(list((data_cache / "images").iterdir())) == 3
+    stale = [path for path in older if json.loads((path / "index.json").read_text())["shape"] == [3, 16, 16]]
+    assert f"1 older cache(s) of {folder} at this size" in capsys.readouterr().err
+    assert stale[0].is_dir()  # named, not deleted
     # A different shape is a different cache too; an incomplete cache is rebuilt.
     for path in (data_cache / "images").rglob("pixels.u8"):
         path.write_bytes(b"short")

@@ -257,8 +257,27 @@ def _read_cache(folder: Path, shape) -> Optional[CachedImages]:
     return CachedImages(pixels, index["count"], shape, labels, index["classes"])
 
 
-def _build_cache(source: Source, shape, folder: Path, workers: int) -> CachedImages:
+def _mention_superseded(folder: Path, source: Source, shape) -> None:
+    """Name the older caches of the same pictures at the same shape (made
+    before files changed), which no run reads again unless the files change
+    back. They are not deleted: a run started earlier may still stream from
+    one."""
+    stale, size = [], 0
+    for index_path in folder.parent.glob("*/index.json"):
+        try:
+            index = json.loads(index_path.read_text())
+            same = Path(index["source"]) == source.root.resolve() and tuple(index["shape"]) == tuple(shape)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if same and index_path.parent != folder:
+            stale.append(index_path.parent)
+            size += sum(path.stat().st_size for path in index_path.parent.iterdir())
+    if stale:
+        notice(f"images: {len(stale)} older cache(s) of {source.root} at this size ({size / 2**20:,.0f} MiB) can be "
+               f"deleted once no run uses them: {', '.join(map(str, sorted(stale)))}")
 
+
+def _build_cache(source: Source, shape, folder: Path, workers: int) -> CachedImages:
     start = time.monotonic()
     classes = class_names(source.names)
     class_of = {name: number for number, name in enumerate(classes or [])}
@@ -296,9 +315,10 @@ def _build_cache(source: Source, shape, folder: Path, workers: int) -> CachedIma
     labels = [class_of[name.split("/", 1)[0]] for name in kept] if classes else None
     write_bytes_atomically(folder / "index.json", json.dumps(
         {"count": len(kept), "shape": list(shape), "classes": classes, "labels": labels, "skipped": skipped,
-         "source": str(source.root)}).encode())
+         "source": str(source.root.resolve())}).encode())
     notice(f"images: decoded {len(kept):,} images {'x'.join(map(str, shape))} from {where} in "
            f"{time.monotonic() - start:.1f} s" + (f", {len(classes)} classes from its subfolders" if classes else "")
            + f"; cached in {folder}")
+    _mention_superseded(folder, source, shape)
     return CachedImages(folder / "pixels.u8", len(kept), shape,
                         None if labels is None else torch.tensor(labels, dtype=torch.int64), classes)
