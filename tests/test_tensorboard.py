@@ -8,6 +8,7 @@ import torch
 
 from pygan.config import resolve_config
 from pygan.errors import UsageError
+from pygan.files import WriteError
 from pygan.plugins import get_plugins
 from pygan.runner import create_runner, prepare_out_dir
 
@@ -52,3 +53,13 @@ def test_without_tensorboard_installed_the_message_says_how_to_install_it(tmp_pa
     with pytest.raises(UsageError, match=r"pip install 'pygan\[tensorboard\]'"):
         tensorboard_trainer(tmp_path).train()
     assert not (tmp_path / "config.json").exists()  # the folder can be used again
+
+
+def test_a_tensorboard_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    def refuse(log_dir):
+        raise NotADirectoryError(20, "Not a directory", log_dir)
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = refuse
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    with pytest.raises(WriteError, match=r"tensorboard.*Not a directory"):
+        tensorboard_trainer(tmp_path).train()

@@ -2,6 +2,7 @@
 scalars every step and the sample grids, in ``RUN_DIR/tensorboard``."""
 
 import pygan
+from pygan.files import reporting_write_errors
 from pygan.images import grid
 
 DIRECTORY = "tensorboard"
@@ -13,7 +14,8 @@ def summary_writer(log_dir):
     except ImportError:
         raise pygan.UsageError("--tensorboard needs the tensorboard package: pip install 'pygan[tensorboard]' "
                                "(or pip install tensorboard)") from None
-    return SummaryWriter(log_dir=str(log_dir))
+    with reporting_write_errors(log_dir):  # a full disk or a file in the folder's place, named
+        return SummaryWriter(log_dir=str(log_dir))
 
 
 @pygan.hookimpl
@@ -47,4 +49,5 @@ def on_sample(run, step, images):
 def on_run_end(run, step, status):
     writer = run.state.pop("tensorboard", None)
     if writer is not None:
-        writer.close()
+        with reporting_write_errors(run.out_dir / DIRECTORY):
+            writer.close()
