@@ -166,10 +166,9 @@ def _write_cache(path: Path, network: ClassifierNetwork, accuracy: float) -> Non
 
 
 def check_labelled(dataset: str, images: torch.Tensor, labels: torch.Tensor) -> None:
-    if not (images.dim() == 4 and images.is_floating_point() and labels.dim() == 1
-            and not labels.is_floating_point() and len(images) == len(labels) and labels.min() >= 0):
-        raise PyganError(f"data set {dataset!r} returned labelled data of shapes {tuple(images.shape)} and "
-                         f"{tuple(labels.shape)}; expected float images (N, C, H, W) and integer labels 0, 1, ... (N,)")
+    if labels is None:
+        raise PyganError(f"data set {dataset!r} gave no labels, and its classifier needs them")
+    as_batch(dataset, (images, labels))  # float images (N, C, H, W), integer labels 0, 1, ... (N,)
     if len(images) < 2 * HELD_OUT:
         raise PyganError(f"data set {dataset!r} has {len(images):,} labelled images; training its classifier "
                          f"needs at least {2 * HELD_OUT:,} ({HELD_OUT:,} of them held out)")

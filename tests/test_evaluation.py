@@ -224,10 +224,12 @@ def test_an_unreadable_or_outdated_cached_classifier_is_trained_again(cache, qui
 
 
 @pytest.mark.parametrize("images, labels, message", [
-    (torch.rand(3000, 28, 28), torch.zeros(3000, dtype=torch.long), "of shapes (3000, 28, 28) and (3000,)"),
-    (torch.rand(3000, 1, 4, 4), torch.zeros(2999, dtype=torch.long), "of shapes (3000, 1, 4, 4) and (2999,)"),
-    (torch.rand(3000, 1, 4, 4), torch.zeros(3000), "of shapes (3000, 1, 4, 4) and (3000,)"),
-    (torch.rand(3000, 1, 4, 4), -torch.ones(3000, dtype=torch.long), "and integer labels 0, 1, ..."),
+    (torch.rand(3000, 28, 28), torch.zeros(3000, dtype=torch.long), "Tensor (3000, 28, 28); expected a non-empty "
+                                                                    "float tensor (N, C, H, W)"),
+    (torch.rand(3000, 1, 4, 4), torch.zeros(2999, dtype=torch.long), "labels (2999,) for 3000 images"),
+    (torch.rand(3000, 1, 4, 4), torch.zeros(3000), "labels (3000,) for 3000 images; expected integer labels"),
+    (torch.rand(3000, 1, 4, 4), -torch.ones(3000, dtype=torch.long), "expected integer labels 0, 1, ..."),
+    (torch.rand(3000, 1, 4, 4), None, "gave no labels"),
     (torch.rand(1999, 1, 4, 4), torch.zeros(1999, dtype=torch.long),
      "data set 'bad' has 1,999 labelled images; training its classifier needs at least 2,000 (1,000 of them held out)"),
 ])
