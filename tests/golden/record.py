@@ -56,8 +56,10 @@ def record_run(out: Path) -> dict:
 def train_and_record(data_dir: Path, backend: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
+        # One thread: how many the machine has changes the order of float32
+        # sums, and so the bits.
         subprocess.run(train_command(data_dir, out), check=True, capture_output=True,
-                       env={**os.environ, "PYGAN_OPS": backend})
+                       env={**os.environ, "PYGAN_OPS": backend, "OMP_NUM_THREADS": "1"})
         return record_run(out)
 
 
