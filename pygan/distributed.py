@@ -23,10 +23,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pygan.errors import PyganError
 
-# How torchrun knows the launcher it must not outlive (stop_with_the_launcher).
-LAUNCHER_PID = "PYGAN_LAUNCHER_PID"
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
 
 @dataclass(frozen=True)
 class Processes:
@@ -134,8 +130,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     # In a process group of its own, torchrun hears a terminal's Ctrl-C once,
     # from here: twice would make the workers abort without a checkpoint.
     with forwarded_signals() as forwarder:
-        torchrun = subprocess.Popen(command, start_new_session=True,
-                                    env={**os.environ, LAUNCHER_PID: str(os.getpid())})
+        torchrun = subprocess.Popen(command, start_new_session=True)
         forwarder.forward_to(torchrun)
         status = torchrun.wait()
     return 128 + forwarder.received[0] if forwarder.received else status
@@ -148,25 +143,10 @@ def torchrun(args: list[str]) -> int:
     from torch.distributed.run import main
 
     try:
-        stop_with_the_launcher()
         main(args)
     except SignalException as stopped:
         return 128 + stopped.sigval
     return 0
-
-
-def stop_with_the_launcher() -> None:
-    """Have the kernel send torchrun SIGTERM when the launcher dies, even by
-    SIGKILL, which the launcher cannot forward: the workers then stop with a
-    checkpoint instead of training on as orphans (Linux; elsewhere nothing)."""
-    launcher = os.environ.get(LAUNCHER_PID)
-    if launcher is None or not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(launcher):  # it died before the request was made
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SignalForwarder:
