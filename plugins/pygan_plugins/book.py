@@ -186,10 +186,14 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
             self._debias()
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
+    def _debias_factor(self, batches: torch.Tensor) -> torch.Tensor:
+        """1 - 0.99^t after t batches. A Python number to the power of the
+        counter tensor: nothing is copied from the host, so the step can be
+        captured in a CUDA graph."""
+        return 1 - (1 - self.momentum) ** batches
+
     def _debias(self) -> None:
-        # A Python number to the power of the device counter: nothing is
-        # copied from the host, so the step can be captured in a CUDA graph.
-        correction = 1 - (1 - self.momentum) ** self.num_batches_tracked
+        correction = self._debias_factor(self.num_batches_tracked)
         torch.div(self.biased_mean, correction, out=self.running_mean)
         torch.div(self.biased_var, correction, out=self.running_var)
 
@@ -197,8 +201,7 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
         # Weights saved before this layer (pygan 0.2's plain averages) have no
         # shadow averages: take the ones that give back their moving statistics.
         if prefix + "running_mean" in state_dict and prefix + "biased_mean" not in state_dict:
-            steps = torch.as_tensor(state_dict.get(prefix + "num_batches_tracked", 0), dtype=torch.float64)
-            correction = (1 - (1 - self.momentum) ** steps).float()
+            correction = self._debias_factor(torch.as_tensor(state_dict.get(prefix + "num_batches_tracked", 0)))
             state_dict[prefix + "biased_mean"] = state_dict[prefix + "running_mean"] * correction
             state_dict[prefix + "biased_var"] = state_dict[prefix + "running_var"] * correction
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
