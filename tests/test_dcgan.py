@@ -233,3 +233,17 @@ def test_a_generator_saved_in_either_mode_draws_the_same_images_in_both(saved_ze
         generator = Generator(zero_debias=zero_debias)
         generator.load_state_dict(saved.state_dict())
         assert torch.equal(generator.eval()(z), expected)
+
+
+def test_the_generator_runs_channels_last_and_computes_what_it_computes_in_nchw():
+    torch.manual_seed(0)
+    generator = Generator()
+    nchw = Generator()
+    nchw.load_state_dict(generator.state_dict())
+    nchw.blocks.to(memory_format=torch.contiguous_format)
+    convolutions = [m for m in generator.modules() if isinstance(m, SameConvTranspose2d)]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions)
+    z = torch.rand(8, 100, dtype=torch.float64) * 2 - 1
+    generator.double(), nchw.double()
+    torch.testing.assert_close(generator(z), nchw(z), rtol=1e-12, atol=1e-12)  # training mode: batch statistics
+    torch.testing.assert_close(generator.eval()(z), nchw.eval()(z), rtol=1e-12, atol=1e-12)

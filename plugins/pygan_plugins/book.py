@@ -252,14 +252,17 @@ class Generator(nn.Module):
                 nn.ReLU(),
                 SameConvTranspose2d(in_channels, out_channels, 5, stride),
             ]
-        self.blocks = nn.Sequential(*layers)
+        # Channels-last memory (Keras' own layout): oneDNN's transposed
+        # convolutions and their gradients run faster on it on the CPU. The
+        # weights' values and the state dict's are unchanged.
+        self.blocks = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         z = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
         # The blocks work on mirrored images (see SameConvTranspose2d):
         # BatchNorm and ReLU do not mind, and mirroring the 7x7 input and
         # the 28x28 output is cheaper than cropping every block's output.
-        mirrored = self.project(z).view(-1, 128, 7, 7).flip(-2, -1)
+        mirrored = self.project(z).view(-1, 128, 7, 7).flip(-2, -1).contiguous(memory_format=torch.channels_last)
         return torch.sigmoid(self.blocks(mirrored)).flip(-2, -1)
 
 
