@@ -167,6 +167,15 @@ def test_zero_debiased_statistics_are_the_first_batchs_own_where_plain_ones_hold
     assert torch.allclose(plain.running_var, 0.99 + 0.01 * x.var(dim=(0, 2, 3)), atol=1e-6)
 
 
+def test_zero_debiased_variance_takes_keras_n_over_n_minus_1_minus_epsilon():
+    # Two values per channel, where n / (n - 1 - epsilon) and Bessel's n / (n - 1) differ by 1e-3.
+    x = torch.tensor([[1.0, -2.0, 0.5], [3.0, 2.0, -0.5]]).view(2, 3, 1, 1)
+    layer = KerasBatchNorm2d(3, zero_debias=True)
+    layer(x)
+    expected = x.double().var(dim=(0, 2, 3), correction=0) * 2 / (2 - 1 - 1e-3)
+    torch.testing.assert_close(layer.running_var.double(), expected, rtol=1e-6, atol=0)
+
+
 def trained(zero_debias, count=2):
     layer = KerasBatchNorm2d(4, zero_debias)
     for x in batches(count):
