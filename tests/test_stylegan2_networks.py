@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from pygan_plugins.stylegan2 import nvlabs, presets
 from pygan_plugins.stylegan2.discriminator import Discriminator, MinibatchStdLayer
 from pygan_plugins.stylegan2.generator import Generator, MappingNetwork
-from pygan_plugins.stylegan2.layers import (FullyConnected, demodulation, fir_filter, modulated_conv2d,
+from pygan_plugins.stylegan2.layers import (Conv2dLayer, FullyConnected, demodulation, fir_filter, modulated_conv2d,
                                             resampled_conv2d, upfirdn2d, upsample_padding)
 
 # Parameter counts of NVlabs' Generator and Discriminator (stylegan2-ada-pytorch's
@@ -169,22 +169,38 @@ def test_initialisers():
     assert (layer.weight * layer.weight_gain).std().item() == pytest.approx(1 / math.sqrt(128 * 9), rel=0.05)
 
 
-def test_fully_connected_with_lr_multiplier():
+@pytest.mark.parametrize("activation, function, gain", [
+    ("lrelu", lambda x: F.leaky_relu(x, 0.2), math.sqrt(2)), ("linear", lambda x: x, 1), ("tanh", torch.tanh, 1)])
+def test_fully_connected_with_lr_multiplier(activation, function, gain):
+    """The gain g = m / sqrt(in) applies to the weight, whether the layer
+    scales the weight or (homogeneous activations) the output."""
     torch.manual_seed(0)
-    layer = FullyConnected(6, 5, activation="lrelu", lr_multiplier=0.1, bias_init=0.5)
+    layer = FullyConnected(6, 5, activation=activation, lr_multiplier=0.1, bias_init=0.5)
     x = torch.randn(3, 6)
-    expected = F.leaky_relu(x @ (layer.weight * 0.1 / math.sqrt(6)).t() + 0.05, 0.2) * math.sqrt(2)
+    expected = function(x @ (layer.weight * 0.1 / math.sqrt(6)).t() + 0.05) * gain
     torch.testing.assert_close(layer(x), expected)
 
 
-@pytest.mark.parametrize("up", [1, 2])
+@pytest.mark.parametrize("activation", ["lrelu", "linear", "tanh"])
+def test_conv2d_layer_gain_and_clamp(activation):
+    torch.manual_seed(0)
+    layer = Conv2dLayer(3, 4, 3, activation=activation, conv_clamp=0.5)
+    layer.bias.data.normal_()
+    x = torch.randn(2, 3, 5, 5)
+    function = {"lrelu": lambda y: F.leaky_relu(y, 0.2) * math.sqrt(2), "linear": lambda y: y, "tanh": torch.tanh}
+    for gain in (1, math.sqrt(0.5)):
+        y = F.conv2d(x, layer.weight / math.sqrt(27), layer.bias, padding=1)
+        torch.testing.assert_close(layer(x, gain=gain), (function[activation](y) * gain).clamp(-0.5 * gain, 0.5 * gain))
+
+
+@pytest.mark.parametrize("kernel, up", [(3, 1), (3, 2), (1, 1)])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_modulated_conv_grouped_equals_shared(up, demodulate):
+def test_modulated_conv_grouped_equals_shared(kernel, up, demodulate):
     """Both ways of computing the modulated convolution agree: in float64 to
     rounding, and in float32 within float32 rounding of the same sums."""
     torch.manual_seed(0)
     f = fir_filter([1, 3, 3, 1])
-    x, weight, styles = torch.randn(3, 5, 6, 6), torch.randn(4, 5, 3, 3), torch.randn(3, 5)
+    x, weight, styles = torch.randn(3, 5, 6, 6), torch.randn(4, 5, kernel, kernel), torch.randn(3, 5)
     noise = torch.randn(3, 1, 6 * up, 6 * up)
     for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         args = [t.to(dtype) for t in (x, weight, styles)]

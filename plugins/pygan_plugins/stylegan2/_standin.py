@@ -16,6 +16,8 @@ def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
         x = F.leaky_relu(x, 0.2 if alpha is None else alpha)
     elif act == "relu":
         x = F.relu(x)
+    elif act == "tanh":
+        x = torch.tanh(x)
     elif act != "linear":
         raise NotImplementedError(act)
     gain = _GAINS.get(act, 1.0) if gain is None else gain
@@ -28,9 +30,8 @@ def bias_act(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
 
 def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
     n, c, h, w = x.shape
-    x = x.reshape(n * c, 1, h, w)
     if up > 1:
-        x = F.pad(x.reshape(n * c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n * c, 1, h * up, w * up)
+        x = F.pad(x.reshape(n, c, h, 1, w, 1), [0, up - 1, 0, 0, 0, up - 1]).reshape(n, c, h * up, w * up)
     if isinstance(padding, int):
         padding = [padding] * 4
     elif len(padding) == 2:
@@ -42,8 +43,6 @@ def upfirdn2d(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):
         f = f.flip(list(range(f.dim())))
     f = f.to(x.dtype)
     if f.dim() == 2:
-        x = F.conv2d(x, (f * gain)[None, None], stride=down)
-    else:
-        x = F.conv2d(x, (f * gain)[None, None, None, :], stride=(1, down))
-        x = F.conv2d(x, f[None, None, :, None], stride=(down, 1))
-    return x.reshape(n, c, x.shape[2], x.shape[3])
+        return F.conv2d(x, (f * gain)[None, None].expand(c, 1, -1, -1), stride=down, groups=c)
+    x = F.conv2d(x, (f * gain)[None, None, None, :].expand(c, 1, 1, -1), stride=(1, down), groups=c)
+    return F.conv2d(x, f[None, None, :, None].expand(c, 1, -1, 1), stride=(down, 1), groups=c)
