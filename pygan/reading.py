@@ -59,7 +59,12 @@ def read_regular(path: str | Path, max_bytes: int) -> bytes:
     (``open_regular``); one that grows past them while read is refused too."""
     try:
         with open_regular(path, max_bytes) as stream:
-            data = stream.read(max_bytes + 1)
+            # As many bytes as the file has (read(n) sets n bytes aside first),
+            # and, for one that is growing, as many more as the bound allows.
+            size = os.fstat(stream.fileno()).st_size
+            data = stream.read(size + 1)
+            if len(data) > size:
+                data += stream.read(max_bytes + 1 - len(data))
     except UnreadableFile:
         raise
     except OSError as error:
@@ -84,13 +89,15 @@ def open_zip(path: str | Path) -> Iterator[zipfile.ZipFile]:
             yield archive
 
 
-def check_member(where: str, member: zipfile.ZipInfo, max_bytes: Optional[int] = None) -> None:
+def check_member(where: str, member: zipfile.ZipInfo, max_bytes: Optional[int] = None,
+                 remedy: str = "zip it with deflate (the usual zip compression)") -> None:
     """Refuse a zip member pygan cannot inflate safely: compressed other than
-    stored or deflated, larger than ``max_bytes`` unpacked, or claiming more
-    than deflate can expand its compressed bytes to (corrupt, or a bomb)."""
+    stored or deflated (``remedy`` says what to do), larger than
+    ``max_bytes`` unpacked, or claiming more than deflate can expand its
+    compressed bytes to (corrupt, or a bomb)."""
     if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         raise UnreadableFile(where, f"compressed with method {member.compress_type}, which pygan does not read; "
-                                    f"zip it with deflate (the usual zip compression)")
+                                    f"{remedy}")
     if member.file_size > max(member.compress_size, 1) * MAX_DEFLATE_RATIO:
         raise UnreadableFile(where, f"corrupt or a zip bomb: claims {member.file_size:,} bytes unpacked from "
                                     f"{member.compress_size:,}")
