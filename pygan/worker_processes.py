@@ -14,9 +14,11 @@ import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from pygan.errors import PyganError
+
+Result = TypeVar("Result")
 
 # The exit status of a worker whose parent has gone: nobody reads it.
 ORPHANED = 1
@@ -47,18 +49,28 @@ def data_loader_worker_started(worker_id: int) -> None:
 
 def _pool_worker_started() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by parallel_map while it started
     exit_with_parent()
 
 
-@contextlib.contextmanager
-def process_pool(processes: int, task: str) -> Iterator[ProcessPoolExecutor]:
-    """``processes`` spawned workers doing ``task`` (for messages): if the
-    block fails or is interrupted, they are killed at once; a worker killed
-    from outside (by the out-of-memory killer) is a PyganError saying so."""
+def parallel_map(function: Callable[..., Result], tasks: list[tuple], processes: int,
+                 task: str) -> Iterator[Result]:
+    """``function(*arguments)`` for each of ``tasks``, in ``processes``
+    spawned workers, yielded in order. If the caller stops reading, or is
+    interrupted, the workers are killed at once; a worker killed from
+    outside (by the out-of-memory killer) is a PyganError naming ``task``."""
     executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_pool_worker_started)
     try:
-        yield executor
+        # The workers start (in map) with Ctrl-C blocked: one pressed while they
+        # import is not theirs to hear (a traceback each). Blocked here too
+        # meanwhile, not ignored, so that none is lost.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            results = executor.map(function, *zip(*tasks))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        yield from results
     except BrokenProcessPool as broken:
         _kill(executor)
         raise PyganError(f"a process {task} was killed ({broken}), perhaps by the system for lack of memory; "

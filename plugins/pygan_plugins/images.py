@@ -55,7 +55,7 @@ from pygan.folder_lock import claimed, claimed_if_free
 from pygan.reading import (UnreadableFile, describe_os_error, describe_size, open_regular, open_zip, read_member,
                            read_regular)
 from pygan.specs import DataRequest
-from pygan.worker_processes import process_pool
+from pygan.worker_processes import parallel_map
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 # The formats Pillow may decode: what a file holds decides, not its name, and
@@ -312,13 +312,12 @@ def _decode(source: Source, positions: list[int], shape, workers: int,
     by ``workers`` processes when there are many files, which are stopped at
     once if the caller stops reading."""
     chunks = [positions[i:i + CHUNK] for i in range(0, len(positions), CHUNK)]
-    tasks = [source.task(chunk) for chunk in chunks]
-    with contextlib.ExitStack() as stack:
-        if workers > 0 and len(positions) >= PARALLEL_FROM:
-            pool = stack.enter_context(process_pool(workers, "decoding pictures"))
-            results = pool.map(_decode_chunk, *zip(*tasks), [shape] * len(tasks))
-        else:
-            results = (_decode_chunk(*task, shape) for task in tasks)
+    tasks = [(*source.task(chunk), shape) for chunk in chunks]
+    if workers > 0 and len(positions) >= PARALLEL_FROM:
+        results = parallel_map(_decode_chunk, tasks, workers, "decoding pictures")
+    else:
+        results = (_decode_chunk(*task) for task in tasks)
+    with contextlib.closing(results):
         for chunk, decoded in zip(chunks, results):
             yield from zip(chunk, decoded)
             if progress is not None:
