@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from pygan_plugins.stylegan2 import nvlabs, presets
 from pygan_plugins.stylegan2.discriminator import Discriminator, MinibatchStdLayer
 from pygan_plugins.stylegan2.generator import Generator, MappingNetwork
-from pygan_plugins.stylegan2.layers import (Conv2dLayer, FullyConnected, demodulation, fir_filter, modulated_conv2d,
-                                            resampled_conv2d, upfirdn2d, upsample_padding)
+from pygan.ops import setup_filter, upfirdn2d
+from pygan_plugins.stylegan2.layers import (Conv2dLayer, FullyConnected, demodulation, modulated_conv2d,
+                                            resampled_conv2d, upsample_padding)
 
 # Parameter counts of NVlabs' Generator and Discriminator (stylegan2-ada-pytorch's
 # training/networks.py), built on the CPU from the constructor arguments their train.py
@@ -131,14 +132,9 @@ def test_nvlabs_state_dict_refused_when_it_does_not_fit():
         nvlabs.load_nvlabs_state_dict(generator, {**state, "synthesis.b8.extra": torch.zeros(1)})
     with pytest.raises(ValueError, match="synthesis.b8.conv0.resample_filter is not the filter"):
         nvlabs.load_nvlabs_state_dict(generator, {**state, "synthesis.b8.conv0.resample_filter":
-                                                  nvlabs.nvlabs_filter_buffer([1, 1])})
+                                                  setup_filter([1, 1])})
     with pytest.raises(ValueError, match=r"mapping.fc0.weight has shape \(4, 3\)"):
         nvlabs.load_nvlabs_state_dict(generator, {**state, "mapping.fc0.weight": torch.zeros(4, 3)})
-
-
-def test_nvlabs_filter_buffer_is_their_setup_filter():
-    assert torch.equal(nvlabs.nvlabs_filter_buffer([1, 3, 3, 1]), torch.outer(*[torch.tensor([1., 3, 3, 1])] * 2) / 64)
-    assert nvlabs.nvlabs_filter_buffer([1] * 8).shape == (8,)  # separable from 8 taps
 
 
 def test_initialisers():
@@ -199,7 +195,7 @@ def test_modulated_conv_grouped_equals_shared(kernel, up, demodulate):
     """Both ways of computing the modulated convolution agree: in float64 to
     rounding, and in float32 within float32 rounding of the same sums."""
     torch.manual_seed(0)
-    f = fir_filter([1, 3, 3, 1])
+    f = setup_filter([1, 3, 3, 1])
     x, weight, styles = torch.randn(3, 5, 6, 6), torch.randn(4, 5, kernel, kernel), torch.randn(3, 5)
     noise = torch.randn(3, 1, 6 * up, 6 * up)
     for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
@@ -231,7 +227,7 @@ def test_resampled_conv2d_is_resample_then_convolve(kernel, up, down):
     one): upsample with the filter and pad, convolve (a true convolution
     when upsampling), then filter and downsample."""
     torch.manual_seed(0)
-    f = fir_filter([1, 3, 3, 1])
+    f = setup_filter([1, 3, 3, 1])
     x, weight = torch.randn(2, 3, 8, 8, dtype=torch.float64), torch.randn(4, 3, kernel, kernel, dtype=torch.float64)
     p = kernel // 2
     if up > 1:

@@ -18,8 +18,9 @@ import math
 import torch
 from torch import nn
 
+from pygan.ops import downsample2d
 from pygan_plugins.stylegan2.generator import MappingNetwork, channel_counts, resolution_log2
-from pygan_plugins.stylegan2.layers import Conv2dLayer, FullyConnected, downsample, fir_filter
+from pygan_plugins.stylegan2.layers import Conv2dLayer, FullyConnected, register_filter
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 
@@ -50,8 +51,7 @@ class DiscriminatorBlock(nn.Module):
         _check_architecture(architecture)
         super().__init__()
         self.in_channels, self.resolution, self.architecture = in_channels, resolution, architecture
-        self.resample_taps = resample_filter
-        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        register_filter(self, resample_filter)
         self.num_layers = 0
 
         def layer(*args, **kwargs) -> Conv2dLayer:
@@ -70,7 +70,7 @@ class DiscriminatorBlock(nn.Module):
         if self.in_channels == 0 or self.architecture == "skip":
             y = self.from_rgb(img)
             x = y if x is None else x + y
-            img = downsample(img, self.resample_filter) if self.architecture == "skip" else None
+            img = downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
         if self.architecture == "resnet":
             y = self.skip(x, gain=math.sqrt(0.5))
             x = self.conv_down(self.conv(x), gain=math.sqrt(0.5))

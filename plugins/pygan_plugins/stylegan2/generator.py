@@ -23,9 +23,8 @@ import math
 import torch
 from torch import nn
 
-from pygan_plugins.stylegan2._standin import bias_act
-from pygan_plugins.stylegan2.layers import (FullyConnected, activation_gain, fir_filter, modulated_conv2d,
-                                            upsample)
+from pygan.ops import bias_act, upsample2d
+from pygan_plugins.stylegan2.layers import FullyConnected, activation_gain, modulated_conv2d, register_filter
 
 NOISE_MODES = ("random", "const", "none")
 
@@ -119,8 +118,7 @@ class SynthesisLayer(nn.Module):
         self.activation = activation
         self.act_gain = activation_gain(activation)
         self.conv_clamp = conv_clamp
-        self.resample_taps = resample_filter
-        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        register_filter(self, resample_filter)
         self.style = FullyConnected(w_dim, in_channels, bias_init=1)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         if use_noise:
@@ -182,8 +180,7 @@ class SynthesisBlock(nn.Module):
             raise ValueError(f"pygan's StyleGAN2 generator has the 'skip' architecture only, not {architecture!r}")
         super().__init__()
         self.in_channels, self.resolution, self.img_channels = in_channels, resolution, img_channels
-        self.resample_taps = resample_filter
-        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        register_filter(self, resample_filter)
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
         else:
@@ -204,7 +201,7 @@ class SynthesisBlock(nn.Module):
             x = self.conv_up(x, ws[0], noise_mode, grouped)
             x = self.conv(x, ws[1], noise_mode, grouped)
         y = self.to_rgb(x, ws[-1], grouped)
-        img = y if img is None else upsample(img, self.resample_filter) + y
+        img = y if img is None else upsample2d(img, self.resample_filter) + y
         return x, img
 
 

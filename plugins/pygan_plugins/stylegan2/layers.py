@@ -10,11 +10,12 @@ network's 0.01) slows a layer down by that factor.
 Resampling is StyleGAN2's: upsampling inserts zeros and low-pass filters with
 the normalised [1, 3, 3, 1] FIR filter (times 4, so a constant image keeps its
 value), downsampling filters and keeps every other pixel, both through
-``pygan.ops.upfirdn2d``. Around a convolution they are arranged as NVlabs'
-``conv2d_resample`` arranges them, so that the layers compute the same
-functions of the same weights (which also fixes which way round an upsampling
-layer's kernel is applied: as a transposed convolution, a true convolution
-rather than a correlation).
+``pygan.ops.upfirdn2d`` (filters prepared by ``pygan.ops.setup_filter``).
+Around a convolution they are arranged as NVlabs' ``conv2d_resample``
+arranges them, so that the layers compute the same functions of the same
+weights (which also fixes which way round an upsampling layer's kernel is
+applied: as a transposed convolution, a true convolution rather than a
+correlation).
 
 Each module that corresponds to one of NVlabs' modules says, in
 ``nvlabs_names``, how its children are named there, and in
@@ -30,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pygan_plugins.stylegan2._standin import bias_act, upfirdn2d
+from pygan.ops import bias_act, downsample2d, setup_filter, upfirdn2d
 
 # The gain of each activation that keeps a unit-variance input's output at unit variance (He et al.).
 ACTIVATION_GAINS = {"linear": 1.0, "relu": math.sqrt(2), "lrelu": math.sqrt(2), "tanh": 1.0, "sigmoid": 1.0,
@@ -44,15 +45,14 @@ def activation_gain(activation: str) -> float:
     return ACTIVATION_GAINS[activation]
 
 
-def fir_filter(taps) -> torch.Tensor:
-    """The normalised 2-d FIR filter (sum 1) of ``taps``: a 1-d list stands for
-    its outer product with itself, a 2-d one for itself."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    if f.dim() == 1:
-        f = torch.outer(f, f)
-    if f.dim() != 2 or f.numel() == 0:
-        raise ValueError(f"a resampling filter is a non-empty 1-d or 2-d list of taps, not {taps!r}")
-    return f / f.sum()
+def register_filter(module: nn.Module, taps) -> None:
+    """Gives ``module`` its FIR filter, ``pygan.ops.setup_filter(taps)``, as
+    the buffer ``resample_filter``, built where the module's tensors are (the
+    default device: ``torch.device("meta")`` builds a network without
+    memory) and left out of its state dict, the taps being a constructor
+    argument."""
+    module.register_buffer("resample_filter", setup_filter(taps, device=torch.get_default_device()),
+                           persistent=False)
 
 
 def upsample_padding(filter_size: int, factor: int) -> tuple[int, int]:
@@ -65,16 +65,6 @@ def downsample_padding(filter_size: int, factor: int) -> tuple[int, int]:
     """Padding (before, after) that makes ``upfirdn2d(down=factor)`` return
     exactly the input size over ``factor``, the filter centred."""
     return (filter_size - factor + 1) // 2, (filter_size - factor) // 2
-
-
-def upsample(x: torch.Tensor, f: torch.Tensor, factor: int = 2) -> torch.Tensor:
-    before, after = upsample_padding(f.shape[0], factor)
-    return upfirdn2d(x, f, up=factor, padding=(before, after, before, after), gain=factor ** 2)
-
-
-def downsample(x: torch.Tensor, f: torch.Tensor, factor: int = 2) -> torch.Tensor:
-    before, after = downsample_padding(f.shape[0], factor)
-    return upfirdn2d(x, f, down=factor, padding=(before, after, before, after))
 
 
 def resampled_conv2d(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
@@ -95,10 +85,9 @@ def resampled_conv2d(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor | No
         return F.conv2d(x, weight, padding=padding, groups=groups)
     taps = f.shape[0]
     if down > 1:
-        before, after = downsample_padding(taps, down)
         if kernel == 1:
-            x = upfirdn2d(x, f, down=down, padding=(before, after, before, after))
-            return F.conv2d(x, weight, groups=groups)
+            return F.conv2d(downsample2d(x, f, down=down), weight, groups=groups)
+        before, after = downsample_padding(taps, down)
         x = upfirdn2d(x, f, padding=(padding + before, padding + after) * 2)
         return F.conv2d(x, weight, stride=down, groups=groups)
     before, after = upsample_padding(taps, up)
@@ -243,8 +232,7 @@ class Conv2dLayer(nn.Module):
         self.act_gain = activation_gain(activation)
         self.up, self.down = up, down
         self.conv_clamp = conv_clamp
-        self.resample_taps = resample_filter
-        self.register_buffer("resample_filter", fir_filter(resample_filter), persistent=False)
+        register_filter(self, resample_filter)
         weight = torch.randn(out_channels, in_channels, kernel_size, kernel_size)
         bias = torch.zeros(out_channels) if bias else None
         if trainable:

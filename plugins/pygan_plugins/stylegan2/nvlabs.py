@@ -9,9 +9,10 @@ a child; a list or dict names the children of a ModuleList or ModuleDict,
 which NVlabs holds directly (``mapping.layers.0`` is ``mapping.fc0``).
 
 NVlabs also saves each resampling layer's prepared FIR filter as a buffer,
-``resample_filter``, which pygan rebuilds from the constructor's taps (the
-module says so with ``nvlabs_filter``); loading checks that the saved one
-equals it, so weights trained with another filter are refused.
+``resample_filter``, which pygan keeps unsaved (non-persistent) and rebuilds
+from the constructor's taps (the module says so with ``nvlabs_filter``);
+loading checks that the saved one equals it, so weights trained with
+another filter are refused.
 """
 
 from __future__ import annotations
@@ -61,19 +62,10 @@ def nvlabs_key_map(network: nn.Module) -> dict[str, str]:
     return keys
 
 
-def nvlabs_filter_buffer(taps) -> torch.Tensor:
-    """NVlabs' ``upfirdn2d.setup_filter(taps)``: 1-d taps become their outer
-    product below 8 taps and stay 1-d (separable) from 8; normalised to sum 1."""
-    f = torch.as_tensor(taps, dtype=torch.float32)
-    if f.dim() == 1 and f.numel() < 8:
-        f = torch.outer(f, f)
-    return f / f.sum()
-
-
 def nvlabs_filters(network: nn.Module) -> dict[str, torch.Tensor]:
     """The ``resample_filter`` buffers NVlabs' version of ``network`` saves:
     key -> value."""
-    return {f"{nv_prefix}{FILTER_BUFFER}": nvlabs_filter_buffer(module.resample_taps)
+    return {f"{nv_prefix}{FILTER_BUFFER}": getattr(module, FILTER_BUFFER)
             for nv_prefix, module in _walk(network) if getattr(module, "nvlabs_filter", False)}
 
 
@@ -93,7 +85,7 @@ def load_nvlabs_state_dict(network: nn.Module, state_dict: dict[str, torch.Tenso
             for what, names in (("missing", missing), ("unexpected", unexpected)) if names))
     for key, value in filters.items():
         saved = state_dict[key]
-        if saved.shape != value.shape or not torch.equal(saved.to(value.dtype), value):
+        if saved.shape != value.shape or not torch.equal(saved.to(value.device, value.dtype), value):
             raise ValueError(f"{key} is not the filter the network's constructor arguments name "
                              f"({value.tolist()})")
     own = network.state_dict()
