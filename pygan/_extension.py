@@ -47,7 +47,7 @@ def _load_cuda(build) -> str | None:
     if not build.with_cuda:
         return f"not built ({build.cuda_skipped} when pygan was built)"
     if torch.version.cuda is None:
-        return "not loaded: torch is a CPU build"
+        return f"not loaded: torch is a {'ROCm' if getattr(torch.version, 'hip', None) else 'CPU'} build"
     try:
         torch.ops.load_library(Path(build.__file__).with_name(build.cuda_library))
     except OSError as error:

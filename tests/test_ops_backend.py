@@ -136,6 +136,12 @@ def test_the_cuda_kernels_load_after_the_cpu_ones_and_only_into_a_cuda_torch(bui
         assert built_with_cuda == [build.ops_library, "libpygan_ops_cuda.so"] and cuda_error is None
 
 
+def test_a_rocm_torch_is_not_given_the_cuda_kernels(built_with_cuda, monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", "7.0", raising=False)
+    assert _extension._load_cuda(_extension.build) == "not loaded: torch is a ROCm build" and built_with_cuda == []
+
+
 def test_cuda_kernels_that_cannot_load_say_why(built_with_cuda, monkeypatch):
     def load_library(path):
         raise OSError(f"{path}: undefined symbol: torch_new_cuda_shim")
