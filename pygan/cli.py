@@ -314,8 +314,13 @@ def command_info(args) -> None:
              if cuda["built"] else "")
     print(f"CUDA kernels: {built}{'loaded' if cuda['loaded'] else cuda['why_not']}")
     print(f"op backends (PYGAN_OPS={info['requested']}):")
-    for device_type, backend in info["devices"].items():
-        print(f"  {device_type}: {backend['selected']} ({backend['reason']})")
+    for device_type, ops in info["devices"].items():
+        choices = {(op["selected"], op["reason"]) for op in ops.values()}
+        if len(choices) == 1:  # the usual case: every op on one backend
+            print("  {}: {} ({})".format(device_type, *choices.pop()))
+        else:
+            for op, backend in ops.items():
+                print(f"  {device_type}, {op}: {backend['selected']} ({backend['reason']})")
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     print(f"devices: {', '.join(devices)}")
     print(f"threads: {torch.get_num_threads()}")
