@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
 import platform
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import torch
 
 from pygan import __version__
 from pygan.console import notice
-from pygan.errors import PyganError, UsageError
+from pygan.errors import PyganError, Terminated, UsageError
 from pygan.options import add_arguments, flag
 from pygan.plugins import get_plugins
 
@@ -370,13 +372,36 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        status = COMMANDS[args.command](args)
+        with terminated_as_interrupted():
+            status = COMMANDS[args.command](args)
     except PyganError as error:
         if getattr(error, "announce", True):
             print(f"pygan: error: {error}", file=sys.stderr)
         return error.exit_status
+    except Terminated:
+        print("pygan: stopped by SIGTERM (no half-written file was kept)", file=sys.stderr)
+        return 128 + Terminated.signal_number
     except KeyboardInterrupt:
         print("pygan: aborted", file=sys.stderr)
         return 130
     return status or 0
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted():
+    """SIGTERM raises Terminated inside the block (training replaces this
+    with a stop after the step and a checkpoint): by default it would end
+    pygan on the spot, leaving its worker processes and temporary files."""
+    def handle(signal_number, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread: signals stay with whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
