@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import torch
@@ -108,15 +109,19 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.i
                                                                  reason="no CUDA device"))]
 
 
+def missing(reason: str, in_ci: str = "in CI it must be there") -> NoReturn:
+    """Skips the test for what this machine lacks; fails it in CI, which has it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; {in_ci}")
+    pytest.skip(reason)
+
+
 def require_mnist() -> Path:
     """The MNIST test split's folder. In CI its absence fails the test; on a
     user's machine, which has no ../shared, it skips it."""
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        reason = (f"the real MNIST test split is not at {MNIST_DIR} "
-                  f"(set PYGAN_TEST_MNIST_DIR to a folder with t10k-images-idx3-ubyte.gz)")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; in CI it must be there")
-        pytest.skip(reason)
+        missing(f"the real MNIST test split is not at {MNIST_DIR} "
+                f"(set PYGAN_TEST_MNIST_DIR to a folder with t10k-images-idx3-ubyte.gz)")
     return MNIST_DIR
 
 
@@ -140,10 +145,7 @@ def require_nvcc() -> str:
     absence fails the test in CI; on a machine without it, it skips it."""
     nvcc = find_nvcc()
     if nvcc is None:
-        reason = "nvcc not found ($CUDACXX, PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + "; in CI it must be there")
-        pytest.skip(reason)
+        missing("nvcc not found ($CUDACXX, PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin)")
     return nvcc
 
 

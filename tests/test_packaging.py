@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import pygan.ops
-from conftest import REPO_ROOT, require_nvcc
+from conftest import REPO_ROOT, missing, require_nvcc
 from pygan import _extension
 
 MIN_TORCH = re.search(r"set\(PYGAN_MIN_TORCH (\S+)\)", (REPO_ROOT / "CMakeLists.txt").read_text()).group(1)
@@ -44,9 +44,9 @@ def cuda_library() -> Path:
     build = _extension.build
     if not build.with_cuda:
         reason = f"the installed pygan has no CUDA kernels ({build.cuda_skipped}), though nvcc is at {require_nvcc()}"
-        if build.cuda_skipped == "PYGAN_CUDA=OFF" and os.environ.get("CI") != "true":
-            pytest.skip(reason)
-        pytest.fail(reason)
+        if build.cuda_skipped != "PYGAN_CUDA=OFF":
+            pytest.fail(reason)
+        missing(reason, "CI builds them")
     return Path(build.__file__).with_name(build.cuda_library)
 
 
