@@ -174,10 +174,16 @@ class Runner:
         for step, metrics, problem in reports:
             if problem is not None:
                 raise PyganError(self._nonfinite_message(step, problem))
+            failed = None
             if step == self.step_count:
                 for measure in measurements:
-                    metrics.update(measure())
+                    try:
+                        metrics.update(measure())
+                    except PluginFailed as failure:
+                        failed = failed or failure
             self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
+            if failed is not None:  # the step is logged: train() stops with its checkpoint
+                raise failed
 
     def _save_after_failure(self, failure: PluginFailed) -> str:
         """After a plugin failed between steps: a checkpoint of the weights

@@ -442,6 +442,11 @@ def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_with
         picture((20 * i, 0, 0)).save(flat / f"{i}.png")
     with pytest.raises(UsageError, match="--eval-every needs a labelled data set, and 'images' has no labels"):
         train(load_plugins(), {**options, "data_dir": str(flat)}, tmp_path / "flat-run", None)
+    # More samples than there are real images to compare them with: refused before any step.
+    with pytest.raises(UsageError, match="--eval-n 50 is more than the 12 labelled images of 'images'"):
+        train(load_plugins(), {**options, "eval_n": 50, "data_dir": str(photo_folder(tmp_path / "few"))},
+              tmp_path / "few-run", None)
+    assert not (tmp_path / "few-run" / "config.json").exists()
 
 
 def test_samples_of_another_shape_are_fitted_to_the_classifier():
