@@ -376,7 +376,7 @@ def configure(plugins: Plugins, options: dict[str, Any], resume: Path | None) ->
     if not Path(resume).is_dir():
         raise UsageError(f"--resume {resume}: not a run folder; give the folder a run was trained into "
                          f"(the one holding config.json)")
-    return merge_resumed_config(plugins, read_config(Path(resume)), options)
+    return merge_resumed_config(plugins, read_config(Path(resume)), options, str(Path(resume) / CONFIG_FILE))
 
 
 def resumed_state(out_dir: Path, device: torch.device) -> dict[str, Any] | None:
