@@ -45,10 +45,17 @@ def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
     check_architecture_defaults(plugins, architecture.name)
     given = {key: value for key, value in options.items() if value is not None}
     config = {**defaults(plugins), **architecture.defaults, **given, "plugin": architecture.name}
+    config["data_dir"] = absolute(config["data_dir"])
     if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
         config["penalty"] = plugins.loss(config["loss"]).default_penalty
     check_config(plugins, config)
     return config
+
+
+def absolute(data_dir: str | None) -> str | None:
+    """--data-dir as config.json records it: absolute, so that a resume or an
+    eval started in another folder reads the same data."""
+    return None if data_dir is None else str(Path(data_dir).expanduser().absolute())
 
 
 def check_config(plugins: Plugins, config: dict[str, Any]) -> None:
@@ -97,6 +104,8 @@ def merge_resumed_config(plugins: Plugins, saved: dict[str, Any], options: dict[
             raise UsageError(f"{flag(declared[key])} {value} contradicts the resumed run's {saved.get(key)}; "
                              f"drop {flag(declared[key])} to continue the run as it was started")
     config = {**saved, **{key: value for key, value in options.items() if value is not None}}
+    if options.get("data_dir") is not None:
+        config["data_dir"] = absolute(options["data_dir"])
     check_config(plugins, config)
     return config
 

@@ -99,9 +99,16 @@ class Runner:
         if len(state["rng"]) != self.processes.world_size:
             raise UsageError(f"{state['path']} was written by a run of {len(state['rng'])} processes; "
                              f"resume it with as many (--nproc {len(state['rng'])})")
+        data = checkpoint.data_state(state)
+        saved = data.get("fingerprint")  # absent before pygan 0.3
+        if saved is not None and saved != self.context.data.fingerprint():
+            where = self.run.config["data_dir"] or f"the {self.run.config['dataset']} data set's cache"
+            raise UsageError(f"{where}: not the data the run in {self.run.out_dir} was trained on ("
+                             f"{len(self.context.data):,} images where it had {saved['count']:,}, or other images); "
+                             f"resume it with --data-dir naming its data, or start a new run")
         self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
         self.rng.set_state(state["rng"][self.processes.rank].cpu())
-        self.context.data.load_state_dict(checkpoint.data_state(state))
+        self.context.data.load_state_dict(data)
 
     def save_checkpoint(self) -> Path:
         path = checkpoint.path_for(self.run.out_dir, self.step_count)

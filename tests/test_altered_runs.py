@@ -107,3 +107,22 @@ def test_a_sweep_has_n_columns(tmp_path):
                      *(["--n", str(columns)] if columns else [])]) == 0
         with Image.open(out) as grid:  # 28-pixel digits, 2-pixel gaps, scaled 2x; 10 rows, one per digit
             assert grid.size == (((28 + 2) * (columns or 10) - 2) * 2, ((28 + 2) * 10 - 2) * 2)
+
+
+def test_data_dir_is_recorded_absolute_and_a_resume_on_other_data_is_refused(run, tmp_path, monkeypatch, capsys):
+    config = json.loads((run / "config.json").read_text())
+    assert config["data_dir"] == str(run.parent / "digits.npz")  # given relative or not, kept absolute
+    monkeypatch.chdir(run.parent)
+    np.savez(tmp_path / "digits.npz", images=np.zeros((64, 28, 28), dtype=np.uint8))
+    assert main(["train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", "digits.npz", "--batch-size", "8",
+                 "--steps", "1", "--sample-every", "0", "--out", str(tmp_path / "relative")]) == 0
+    saved = json.loads((tmp_path / "relative" / "config.json").read_text())["data_dir"]
+    assert saved == str(run.parent / "digits.npz")
+    monkeypatch.chdir(tmp_path)  # where another digits.npz lies: the run still reads its own
+    assert main(["train", "--resume", str(tmp_path / "relative"), "--steps", "2"]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    assert main(["train", "--resume", str(other), "--steps", "3", "--data-dir", str(tmp_path / "digits.npz")]) == 2
+    assert (f"{tmp_path / 'digits.npz'}: not the data the run in {other} was trained on (64 images where it had 64, "
+            f"or other images)") in capsys.readouterr().err
