@@ -143,8 +143,15 @@ def load_classifier(dataset: str, images: torch.Tensor, labels: torch.Tensor,
         network = ClassifierNetwork(tuple(images.shape[1:]), int(labels.max()) + 1)
     saved = _read_cache(path)
     if saved is not None:
-        network.load_state_dict(saved["network"])
-        return Classifier(network.to(device), saved["accuracy"], path, trained=False)
+        try:
+            network.load_state_dict(saved["network"])
+            accuracy = saved["accuracy"]
+            if isinstance(accuracy, bool) or not isinstance(accuracy, float) or not 0 <= accuracy <= 1:
+                raise TypeError(f"its accuracy is {accuracy!r}")
+            return Classifier(network.to(device), accuracy, path, trained=False)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as error:  # a cache is rebuilt, never fatal
+            notice(f"{path}: a cached classifier that does not fit ({type(error).__name__}: "
+                   f"{str(error).partition(chr(10))[0]}); training it again")
     notice(f"training the {dataset} classifier for evaluation (once; cached in {path})")
     start = time.monotonic()
     accuracy = train_classifier(network.to(device), images, labels)
