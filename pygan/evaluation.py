@@ -280,9 +280,7 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     generators, ``label_accuracy``: how often the classifier recognises the
     class asked for.
     """
-    if not 2 <= n <= len(real_images):
-        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
-                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    check_count(n, len(real_images))
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
     real_features, real_probabilities = classifier.embed(real_images[chosen])
     asked = torch.arange(n) % classes if classes else None
@@ -308,6 +306,16 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     if asked is not None:
         results["label_accuracy"] = label_accuracy(fake_probabilities, asked)
     return results
+
+
+def check_count(n: int, real: int) -> None:
+    """``n`` samples can be compared with as many of ``real`` images: from 2 to all of them."""
+    if real < 2:
+        raise PyganError(f"the data set has {real:,} real image(s), and a comparison of samples with real images "
+                         f"needs at least 2; measure against a larger data set (--dataset, --data-dir)")
+    if not 2 <= n <= real:
+        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
+                         f"{real:,}; choose --n from 2 to {real:,}")
 
 
 def label_accuracy(probabilities, asked: torch.Tensor) -> float:
@@ -378,9 +386,7 @@ def feature_distances(generator_fn: Callable[[int, torch.Tensor | None], torch.T
     ``n`` real images drawn at random (by ``seed``), in the space of
     ``features``: a function of uint8 RGB images (N, 3, H, W) returning
     features (N, D), as torch-fidelity's InceptionV3 takes them."""
-    if not 2 <= n <= len(real_images):
-        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
-                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    check_count(n, len(real_images))
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
 
     def embed_all(images: torch.Tensor) -> torch.Tensor:

@@ -139,3 +139,8 @@ def raises(images):
 def test_a_feature_network_returning_nonsense_is_named(features, message):
     with pytest.raises(PyganError, match=message):
         evaluation.feature_distances(draw, REAL, features, 8)
+
+
+def test_one_real_image_is_too_few_to_compare_with_and_says_so():
+    with pytest.raises(PyganError, match="the data set has 1 real image\\(s\\), and a comparison .* needs at least 2"):
+        evaluation.feature_distances(draw, REAL[:1], lambda images: images.float().mean(dim=(2, 3)), 1)
