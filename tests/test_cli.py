@@ -228,6 +228,10 @@ def test_info_reports_versions_extension_and_devices():
     assert "extension: kernels loaded" in result.stdout
     assert "  cpu: fused (compiled kernel)" in result.stdout
     assert "compiled kernels: leaky_relu_conv2d (cpu" in result.stdout and ", rmsprop_step_ (cpu" in result.stdout
+    build = _extension.build
+    built = (f"built with CUDA {build.cuda_version} for {' '.join(build.cuda_architectures)}; "
+             if build.with_cuda else "")
+    assert f"CUDA kernels: {built}{_extension.cuda_error or 'loaded'}\n" in result.stdout
 
 
 def test_info_says_when_the_reference_is_forced():
