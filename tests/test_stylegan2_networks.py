@@ -394,3 +394,15 @@ def test_presets():
     assert d_kwargs["epilogue_kwargs"] == {"mbstd_group_size": 8}
     with pytest.raises(ValueError, match="unknown StyleGAN2 preset 'paper128'"):
         presets.preset("paper128", 128)
+
+
+def test_double_backward_for_penalties():
+    """R1 differentiates the discriminator's gradient in its input, path
+    length regularisation the generator's in w: both networks are twice
+    differentiable (float64 gradgradcheck on a tiny pair)."""
+    generator, discriminator = small_pair(classes=0, resolution=8, group=2)
+    generator, discriminator = generator.double().eval(), discriminator.double()
+    images = torch.rand(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x: discriminator(x), (images,), fast_mode=True)
+    ws = torch.randn(2, generator.num_ws, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda w: generator.synthesis(w, noise_mode="const"), (ws,), fast_mode=True)

@@ -8,8 +8,9 @@ pickle records (stylegan3's copy passes the synthesis arguments flat, which
 ``Generator`` accepts too; its defaults differ, see ``nvlabs.py``).
 Arguments that only choose how NVlabs computes on a GPU (``num_fp16_res``,
 ``fp16_channels_last``, ``fused_modconv_default``) are accepted and change
-nothing: pygan's networks compute in float32, or in the precision
-``--precision`` asks for.
+nothing: pygan's networks compute in their parameters' dtype (float32), or
+in the precision ``--precision`` asks for, where NVlabs' cast z, c and w to
+float32 first.
 
 Images: NVlabs' generator draws in [-1, 1]; pygan's images lie in [0, 1],
 so ``Generator.forward`` returns ``(image + 1) / 2`` and the network in
@@ -77,9 +78,9 @@ class MappingNetwork(nn.Module):
                 truncation_cutoff: int | None = None, update_w_avg: bool = True) -> torch.Tensor:
         parts = []
         if self.z_dim > 0:
-            parts.append(normalize_2nd_moment(z.to(torch.float32)))
+            parts.append(normalize_2nd_moment(z))
         if self.c_dim > 0:
-            parts.append(normalize_2nd_moment(self.embed(c.to(torch.float32))))
+            parts.append(normalize_2nd_moment(self.embed(c)))
         x = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
         for layer in self.layers:
             x = layer(x)
@@ -227,7 +228,6 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", grouped: bool | None = None) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode is one of {', '.join(NOISE_MODES)}, not {noise_mode!r}")
-        ws = ws.to(torch.float32)
         x = img = None
         first = 0
         for block in self.blocks.values():

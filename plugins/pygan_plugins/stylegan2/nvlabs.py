@@ -13,6 +13,15 @@ NVlabs also saves each resampling layer's prepared FIR filter as a buffer,
 from the constructor's taps (the module says so with ``nvlabs_filter``);
 loading checks that the saved one equals it, so weights trained with
 another filter are refused.
+
+Constructor arguments: pygan's constructors take NVlabs' ``init_kwargs`` with
+stylegan2-ada-pytorch's defaults. stylegan3's copy of these networks
+(``training/networks_stylegan2.py``) differs in defaults only where an
+argument is left out: the mapping network's ``w_avg_beta`` is 0.998, and
+the synthesis blocks' and the discriminator's ``conv_clamp`` 256 (their
+``num_fp16_res`` 4 changes nothing here); it also passes the generator's
+synthesis arguments flat, which ``Generator`` accepts. Its pickles are
+therefore built with those defaults filled in explicitly.
 """
 
 from __future__ import annotations
