@@ -45,10 +45,17 @@ def resolve_config(plugins: Plugins, options: dict[str, Any]) -> dict[str, Any]:
     check_architecture_defaults(plugins, architecture.name)
     given = {key: value for key, value in options.items() if value is not None}
     config = {**defaults(plugins), **architecture.defaults, **given, "plugin": architecture.name}
+    config["data_dir"] = absolute(config["data_dir"])
     if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
         config["penalty"] = plugins.loss(config["loss"]).default_penalty
     check_config(plugins, config)
     return config
+
+
+def absolute(data_dir: str | None) -> str | None:
+    """--data-dir as config.json records it: absolute, so that a resume or an
+    eval started in another folder reads the same data."""
+    return None if data_dir is None else str(Path(data_dir).expanduser().absolute())
 
 
 def check_config(plugins: Plugins, config: dict[str, Any]) -> None:
@@ -68,8 +75,27 @@ def check_config(plugins: Plugins, config: dict[str, Any]) -> None:
         plugins.penalty(config["penalty"])
 
 
-def merge_resumed_config(plugins: Plugins, saved: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The saved configuration with the allowed changes; a contradiction is refused."""
+def saved_config(plugins: Plugins, config: Any, where: str) -> dict[str, Any]:
+    """A configuration read from a file (a run's config.json, a checkpoint's,
+    named by ``where``), each declared option's value checked by its
+    declaration, and those it lacks (declared since) at their defaults."""
+    if not isinstance(config, dict):
+        raise UsageError(f"{where}: the run's configuration is {type(config).__name__}, not a JSON object; it was "
+                         f"altered")
+    for key, option in plugins.options.items():
+        if key in config:
+            try:
+                check_value(option, config[key])
+            except UsageError as error:
+                raise UsageError(f"{where}: the run's configuration was altered: {error}") from None
+    return {**defaults(plugins), **config}
+
+
+def merge_resumed_config(plugins: Plugins, saved: dict[str, Any], options: dict[str, Any],
+                         where: str = CONFIG_FILE) -> dict[str, Any]:
+    """The saved configuration (read from ``where``) with the allowed
+    changes; a contradiction is refused."""
+    saved = saved_config(plugins, saved, where)
     declared = plugins.options
     for key, value in options.items():
         if value is None or value == saved.get(key):
@@ -77,8 +103,9 @@ def merge_resumed_config(plugins: Plugins, saved: dict[str, Any], options: dict[
         if key in declared and not declared[key].resumable:
             raise UsageError(f"{flag(declared[key])} {value} contradicts the resumed run's {saved.get(key)}; "
                              f"drop {flag(declared[key])} to continue the run as it was started")
-    # Settings added since the run was saved take their defaults.
-    config = {**defaults(plugins), **saved, **{key: value for key, value in options.items() if value is not None}}
+    config = {**saved, **{key: value for key, value in options.items() if value is not None}}
+    if options.get("data_dir") is not None:
+        config["data_dir"] = absolute(options["data_dir"])
     check_config(plugins, config)
     return config
 

@@ -17,6 +17,7 @@ drawing from it may be captured in a CUDA graph).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Optional, Protocol, runtime_checkable
@@ -27,6 +28,7 @@ import torch
 from pygan.console import notice
 from pygan.errors import PyganError, UsageError
 from pygan.specs import Architecture, Batch, Dataset, DataRequest, ImageShape
+from pygan.worker_processes import data_loader_worker_started
 
 # Data is kept on the device when its float32 images take at most this share
 # of the memory free there.
@@ -75,6 +77,21 @@ def to_unit_floats(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
+# Images a data set's fingerprint is taken from, evenly spaced over it.
+FINGERPRINT_IMAGES = 64
+
+
+def fingerprint(count: int, read: Any) -> dict[str, Any]:
+    """What tells a data set from another, cheaply at any size: its image
+    count, and the SHA-256 of FINGERPRINT_IMAGES evenly spaced images, as
+    float32 in [0, 1] (``read(indices)`` gives them). A checkpoint keeps it,
+    so that a resume on other data (another folder of that name, pictures
+    added) is refused."""
+    indices = np.unique(np.linspace(0, count - 1, min(count, FINGERPRINT_IMAGES)).round().astype(np.int64))
+    images = to_unit_floats(read(indices)).cpu().contiguous()
+    return {"count": count, "sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest()}
+
+
 class InMemoryData:
     """Images (N, C, H, W) and their labels (N,) or None, on one device."""
 
@@ -87,8 +104,12 @@ class InMemoryData:
     def device(self) -> torch.device:
         return self.images.device
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(len(self.images), lambda indices: self.images[torch.from_numpy(indices).to(self.device)])
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "memory"}  # its draws come from the run's random generator, saved apart
+        # Its draws come from the run's random generator, saved apart.
+        return {"kind": "memory", "fingerprint": self.fingerprint()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
@@ -164,8 +185,12 @@ class StreamingData:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(len(self.samples), self.samples.read)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "stream", "drawn": self.drawn, "batch": self.batch, "seed": list(self.seed)}
+        return {"kind": "stream", "drawn": self.drawn, "batch": self.batch, "seed": list(self.seed),
+                "fingerprint": self.fingerprint()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.close()
@@ -179,7 +204,9 @@ class StreamingData:
             prefetch_factor=PREFETCH_BATCHES if self.workers else None, persistent_workers=self.workers > 0,
             # Its own generator for the workers' seeds: drawing them from torch's
             # global one would shift what the run draws after a resume.
-            generator=torch.Generator().manual_seed(0))
+            generator=torch.Generator().manual_seed(0),
+            # Gone the moment training is (torch's own check takes seconds).
+            worker_init_fn=data_loader_worker_started)
         self._iterator = iter(loader)
         self._next = self._fetch()
         self._buffer = self._take_next()

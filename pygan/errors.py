@@ -1,4 +1,7 @@
-"""The two kinds of failure pygan reports to a user instead of a traceback."""
+"""The two kinds of failure pygan reports to a user instead of a traceback,
+and the ways a signal stops it."""
+
+import signal
 
 
 class PyganError(Exception):
@@ -22,3 +25,11 @@ class Interrupted(PyganError):
         super().__init__(message)
         self.exit_status = 128 + signal_number
         self.announce = announce
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM where pygan has nothing to save (outside training): it unwinds
+    as Ctrl-C does, so worker processes are stopped and half-written files
+    removed, and pygan exits with 128 + 15."""
+
+    signal_number = signal.SIGTERM

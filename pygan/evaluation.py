@@ -21,6 +21,7 @@ come with labels serves (``load_labelled``, or labels in what it loads).
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from pygan.data import Samples, as_batch, to_unit_floats
 from pygan.download import cache_dir
 from pygan.errors import PyganError
 from pygan.files import WriteError, atomic_writer, reporting_write_errors
+from pygan.reading import open_regular
 from pygan.specs import Dataset, DataRequest
 
 # Bump when the network or its training changes, so that cached classifiers
@@ -141,8 +143,15 @@ def load_classifier(dataset: str, images: torch.Tensor, labels: torch.Tensor,
         network = ClassifierNetwork(tuple(images.shape[1:]), int(labels.max()) + 1)
     saved = _read_cache(path)
     if saved is not None:
-        network.load_state_dict(saved["network"])
-        return Classifier(network.to(device), saved["accuracy"], path, trained=False)
+        try:
+            network.load_state_dict(saved["network"])
+            accuracy = saved["accuracy"]
+            if isinstance(accuracy, bool) or not isinstance(accuracy, float) or not 0 <= accuracy <= 1:
+                raise TypeError(f"its accuracy is {accuracy!r}")
+            return Classifier(network.to(device), accuracy, path, trained=False)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as error:  # a cache is rebuilt, never fatal
+            notice(f"{path}: a cached classifier that does not fit ({type(error).__name__}: "
+                   f"{str(error).partition(chr(10))[0]}); training it again")
     notice(f"training the {dataset} classifier for evaluation (once; cached in {path})")
     start = time.monotonic()
     accuracy = train_classifier(network.to(device), images, labels)
@@ -271,9 +280,7 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     generators, ``label_accuracy``: how often the classifier recognises the
     class asked for.
     """
-    if not 2 <= n <= len(real_images):
-        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
-                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    check_count(n, len(real_images))
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
     real_features, real_probabilities = classifier.embed(real_images[chosen])
     asked = torch.arange(n) % classes if classes else None
@@ -299,6 +306,16 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     if asked is not None:
         results["label_accuracy"] = label_accuracy(fake_probabilities, asked)
     return results
+
+
+def check_count(n: int, real: int) -> None:
+    """``n`` samples can be compared with as many of ``real`` images: from 2 to all of them."""
+    if real < 2:
+        raise PyganError(f"the data set has {real:,} real image(s), and a comparison of samples with real images "
+                         f"needs at least 2; measure against a larger data set (--dataset, --data-dir)")
+    if not 2 <= n <= real:
+        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
+                         f"{real:,}; choose --n from 2 to {real:,}")
 
 
 def label_accuracy(probabilities, asked: torch.Tensor) -> float:
@@ -369,9 +386,7 @@ def feature_distances(generator_fn: Callable[[int, torch.Tensor | None], torch.T
     ``n`` real images drawn at random (by ``seed``), in the space of
     ``features``: a function of uint8 RGB images (N, 3, H, W) returning
     features (N, D), as torch-fidelity's InceptionV3 takes them."""
-    if not 2 <= n <= len(real_images):
-        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
-                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    check_count(n, len(real_images))
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
 
     def embed_all(images: torch.Tensor) -> torch.Tensor:
@@ -379,14 +394,38 @@ def feature_distances(generator_fn: Callable[[int, torch.Tensor | None], torch.T
         with torch.no_grad():
             for batch in images.split(EVAL_BATCH):
                 batch = fit_images(batch.float(), (3, *batch.shape[-2:]))
-                out.append(features((batch * 255).round().to(torch.uint8)).double().cpu())
+                out.append(checked_features(features, (batch * 255).round().to(torch.uint8)))
         return torch.cat(out)
 
     real = embed_all(real_images[chosen])
     fake = embed_all(torch.cat([generator_fn(min(EVAL_BATCH, n - start), None).cpu()
                                 for start in range(0, n, EVAL_BATCH)]))
+    if bool((real.std(dim=0) == 0).all()):
+        raise PyganError(f"the feature network gives every real image the same features: it cannot tell images "
+                         f"apart, and FID would say nothing; measure in another network's features")
     kid, kid_std = kernel_distance(real, fake, seed=seed)
     return {"n": n, "fid": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std}
+
+
+def checked_features(features: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> torch.Tensor:
+    """``features(images)`` as float64 (N, D) on the CPU, or a PyganError
+    saying how the feature network failed or what it returned instead."""
+    try:
+        out = features(images)
+    except PyganError:
+        raise
+    except Exception as error:
+        raise PyganError(f"the feature network failed on {len(images)} images ({type(error).__name__}: "
+                         f"{str(error).partition(chr(10))[0]})") from None
+    if not (isinstance(out, torch.Tensor) and out.dim() == 2 and len(out) == len(images) and out.shape[1] > 0
+            and out.is_floating_point()):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise PyganError(f"the feature network returned {shape} for {len(images)} images, where features are "
+                         f"floats (N, D) (N = {len(images)}); check the network")
+    out = out.detach().double().cpu()
+    if not bool(torch.isfinite(out).all()):
+        raise PyganError("the feature network returned NaN or infinite features; check the network")
+    return out
 
 
 def inception_weights_path(given: Path | None = None) -> Path:
@@ -404,28 +443,67 @@ def inception_weights_path(given: Path | None = None) -> Path:
 
 
 def inception_network(weights: Path | None, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """torch-fidelity's InceptionV3 (its 2048 pool features) from local weights."""
+    """torch-fidelity's InceptionV3 (its 2048 pool features) from local
+    weights, which pygan reads itself, as tensors only: torch-fidelity would
+    unpickle the file with torch.load(weights_only=False), which runs any
+    code a planted file holds."""
     path = inception_weights_path(weights)
+    state = inception_state(path)
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except ImportError as error:
-        raise PyganError(f"FID and KID with InceptionV3 need torch-fidelity: pip install \"pygan[metrics]\" "
-                         f"({error})") from None
-    network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+    except Exception as error:  # not installed, or a torchvision that does not fit this torch
+        raise PyganError(f"FID and KID with InceptionV3 need torch-fidelity, and it cannot be imported "
+                         f"({type(error).__name__}: {str(error).partition(chr(10))[0]}); install it with pip "
+                         f"install \"pygan[metrics]\" torchvision==VERSION, naming the torchvision that matches your "
+                         f"torch {torch.__version__}") from None
+    # torch-fidelity loads what it is given: a copy of the checked tensors, in memory.
+    tensors_only = io.BytesIO()
+    torch.save(state, tensors_only)
+    tensors_only.seek(0)
+    try:
+        network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                              feature_extractor_weights_path=tensors_only)
+    except Exception as error:  # the tensors do not fit the network
+        raise PyganError(f"{path}: not torch-fidelity's InceptionV3 weights ({type(error).__name__}: "
+                         f"{str(error).partition(chr(10))[0]}); use {INCEPTION_WEIGHTS}") from None
     network = network.to(device).eval()
     return lambda images: network(images.to(device))[0]
+
+
+def inception_state(path: Path) -> dict[str, torch.Tensor]:
+    """The weights file's tensors, read with weights_only (no code of the
+    file's runs), or a PyganError when it holds anything else."""
+    try:
+        with open_regular(path) as stream:
+            state = torch.load(stream, map_location="cpu", weights_only=True)
+    except PyganError:
+        raise
+    except Exception as error:  # a pickle calling code, truncated, not a torch file: whatever torch raises
+        raise PyganError(f"{path}: not InceptionV3 weights pygan can read safely, as tensors only "
+                         f"({type(error).__name__}: {str(error).partition(chr(10))[0]}); use "
+                         f"{INCEPTION_WEIGHTS} from torch-fidelity's release v0.2.0") from None
+    if not (isinstance(state, dict) and state
+            and all(isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in state.items())):
+        raise PyganError(f"{path}: holds {type(state).__name__}, not a state dict of tensors; use "
+                         f"{INCEPTION_WEIGHTS} from torch-fidelity's release v0.2.0")
+    return state
 
 
 def feature_network(path: Path, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
     """A TorchScript module (``torch.jit.save``) mapping uint8 RGB images
     (N, 3, H, W) to features (N, D): any feature space for FID and KID."""
     try:
-        network = torch.jit.load(str(path), map_location=device).eval()
+        with open_regular(path) as stream:
+            network = torch.jit.load(stream, map_location=device).eval()
+    except PyganError:
+        raise
     except Exception as error:
         raise PyganError(f"{path}: cannot be read as a TorchScript feature network ({type(error).__name__}: "
                          f"{str(error).partition(chr(10))[0]}); save one with torch.jit.save") from None
 
     def run(images: torch.Tensor) -> torch.Tensor:
         out = network(images.to(device))
-        return out.flatten(1) if isinstance(out, torch.Tensor) else out[0].flatten(1)
+        if isinstance(out, (tuple, list)) and out:  # features first, as torch-fidelity's networks return them
+            out = out[0]
+        return out.flatten(1) if isinstance(out, torch.Tensor) and out.dim() > 2 else out
     return run

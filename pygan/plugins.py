@@ -141,7 +141,8 @@ class Plugins:
         records = self.registered[kind]
         if name not in records:
             available = ", ".join(sorted(records)) or "none"
-            raise UsageError(f"unknown {kind} {name!r}; available: {available}")
+            raise UsageError(f"unknown {kind} {name!r}; available: {available} (a {kind} of a plugin that is not "
+                             f"installed, or failed to load, is unknown: see 'pygan plugins')")
         return records[name]
 
     def architecture(self, name: str) -> Architecture:
@@ -198,7 +199,10 @@ class Callbacks:
     last registered first), collecting the results that are not None, as
     pluggy does; an exception from a plugin, other than pygan's own errors
     (which say what to do already) and KeyboardInterrupt, becomes a
-    ``PluginFailed`` naming the plugin and the hook."""
+    ``PluginFailed`` naming the plugin and the hook. A function a hook
+    returns, to be called later (a measurement), is named the same way,
+    pygan's own errors included: by the time it runs, what to do is to deal
+    with the plugin."""
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager
@@ -215,11 +219,25 @@ class Callbacks:
                     raise
                 except (Exception, SystemExit) as error:
                     raise PluginFailed(implementation.plugin_name, hook_name, error) from error
+                if callable(result):
+                    result = _named_on_failure(result, implementation.plugin_name, hook_name)
                 if result is not None:
                     results.append(result)
             return results
 
         return call
+
+
+def _named_on_failure(function, plugin: str, hook_name: str):
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise
+        except (Exception, SystemExit) as error:
+            raise PluginFailed(plugin, hook_name, error) from error
+    return call
 
 
 def external_plugins_disabled() -> bool:

@@ -99,9 +99,16 @@ class Runner:
         if len(state["rng"]) != self.processes.world_size:
             raise UsageError(f"{state['path']} was written by a run of {len(state['rng'])} processes; "
                              f"resume it with as many (--nproc {len(state['rng'])})")
+        data = checkpoint.data_state(state)
+        saved = data.get("fingerprint")  # absent before pygan 0.3
+        if saved is not None and saved != self.context.data.fingerprint():
+            where = self.run.config["data_dir"] or f"the {self.run.config['dataset']} data set's cache"
+            raise UsageError(f"{where}: not the data the run in {self.run.out_dir} was trained on ("
+                             f"{len(self.context.data):,} images where it had {saved['count']:,}, or other images); "
+                             f"resume it with --data-dir naming its data, or start a new run")
         self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
         self.rng.set_state(state["rng"][self.processes.rank].cpu())
-        self.context.data.load_state_dict(checkpoint.data_state(state))
+        self.context.data.load_state_dict(data)
 
     def save_checkpoint(self) -> Path:
         path = checkpoint.path_for(self.run.out_dir, self.step_count)
@@ -174,10 +181,16 @@ class Runner:
         for step, metrics, problem in reports:
             if problem is not None:
                 raise PyganError(self._nonfinite_message(step, problem))
+            failed = None
             if step == self.step_count:
                 for measure in measurements:
-                    metrics.update(measure())
+                    try:
+                        metrics.update(measure())
+                    except PluginFailed as failure:
+                        failed = failed or failure
             self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
+            if failed is not None:  # the step is logged: train() stops with its checkpoint
+                raise failed
 
     def _save_after_failure(self, failure: PluginFailed) -> str:
         """After a plugin failed between steps: a checkpoint of the weights
@@ -370,7 +383,7 @@ def configure(plugins: Plugins, options: dict[str, Any], resume: Path | None) ->
     if not Path(resume).is_dir():
         raise UsageError(f"--resume {resume}: not a run folder; give the folder a run was trained into "
                          f"(the one holding config.json)")
-    return merge_resumed_config(plugins, read_config(Path(resume)), options)
+    return merge_resumed_config(plugins, read_config(Path(resume)), options, str(Path(resume) / CONFIG_FILE))
 
 
 def resumed_state(out_dir: Path, device: torch.device) -> dict[str, Any] | None:

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from pygan import checkpoint
-from pygan.errors import UsageError
+from pygan.config import saved_config
+from pygan.errors import PyganError, UsageError
 from pygan.plugins import Plugins
 from pygan.specs import Architecture, Latent, normal_noise
 
@@ -32,11 +33,20 @@ def to_device(latent: Latent, device: torch.device) -> Latent:
     return Latent(*(None if part is None else part.to(device) for part in latent))
 
 
+# Images a generator makes at once: many more (pygan sample --n) are made in
+# parts, so that the network's activations stay small beside the images.
+GENERATE_BATCH = 256
+
+
 def generate(architecture: Architecture, generator: nn.Module, latent: Latent) -> torch.Tensor:
-    """Images for ``latent``, the generator in inference mode."""
+    """Images for ``latent``, the generator in inference mode (in which each
+    image depends on its own latent only, so the parts do not matter)."""
     generator.eval()
     with torch.no_grad():
-        return generator(*architecture.generator_inputs(latent))
+        parts = [generator(*architecture.generator_inputs(
+                    Latent(*(None if part is None else part[start:start + GENERATE_BATCH] for part in latent))))
+                 for start in range(0, len(latent.z), GENERATE_BATCH)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def sampler(architecture: Architecture, generator: nn.Module, rng: torch.Generator,
@@ -82,9 +92,20 @@ def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[
     """A checkpoint's state (any format), its architecture, and its
     generator (the moving average, where the run kept one) in inference mode."""
     state = checkpoint.load(path, map_location=device)
+    state["config"] = saved_config(plugins, state["config"], str(state["path"]))
     architecture = plugins.architecture(state["architecture"])
-    generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
-    generator.load_state_dict(checkpoint.generator_weights(state))
+    shape = tuple(state["image_shape"])
+    if architecture.image_shape is not None and tuple(architecture.image_shape(state["config"])) != shape:
+        raise UsageError(f"{state['path']}: its image shape {list(shape)} is not what {architecture.name!r} makes "
+                         f"with the run's options ({list(architecture.image_shape(state['config']))}): the checkpoint "
+                         f"has been altered; use another checkpoint")
+    try:
+        generator = architecture.build_generator(shape).to(device)
+        generator.load_state_dict(checkpoint.generator_weights(state))
+    except (PyganError, RuntimeError, KeyError, TypeError) as error:
+        raise UsageError(f"{state['path']}: its generator weights do not fit a {architecture.name!r} generator of "
+                         f"{'x'.join(map(str, shape))} images ({str(error).partition(chr(10))[0]}): the checkpoint "
+                         f"has been altered or damaged; use another checkpoint") from None
     generator.eval()
     return state, architecture, generator
 

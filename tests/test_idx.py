@@ -113,7 +113,7 @@ def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path, header, zeros, m
 
 
 def test_unreadable_file_is_named(tmp_path):
-    with pytest.raises(PyganError, match=f"{tmp_path / 'absent'}: cannot read"):
+    with pytest.raises(PyganError, match=f"{tmp_path / 'absent'}: does not exist"):
         read_idx(tmp_path / "absent")
 
 
@@ -194,3 +194,16 @@ def test_reads_the_real_mnist_test_split(mnist_dir):
     assert images.min() == 0 and images.max() == 1
     assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert torch.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_a_file_larger_than_any_idx_file_is_refused_unread(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "wb") as sparse:  # 200 MiB that take no disk
+        sparse.truncate(200 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PyganError, match=re.escape(f"{path}: 200.0 MiB, more than the 64.0 MiB such a file")):
+            read_idx(path)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()

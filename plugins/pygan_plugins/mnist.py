@@ -26,6 +26,7 @@ from pygan import Batch, Dataset, PyganError, hookimpl
 from pygan.console import notice
 from pygan.download import DownloadFailed, cache_dir, download
 from pygan.files import MAX_DEFLATE_RATIO
+from pygan.reading import read_regular
 
 # (images, labels) file names of each split, without the optional ".gz".
 SPLITS = {
@@ -33,9 +34,9 @@ SPLITS = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 ALL_FILES = SPLITS["train"] + SPLITS["test"]
-# The largest file, Fashion-MNIST's training images, is 26 MB gzipped; a
-# mirror sending much more is not sending it.
-DOWNLOAD_MAX_BYTES = 64 << 20
+# The largest file, Fashion-MNIST's training images, is 26 MB gzipped and 47
+# MB unpacked; a mirror sending much more, or a file holding more, is not it.
+MAX_FILE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def _files_in_cache(source: IdxSource, split: str) -> tuple[Path, Path]:
         if _find(folder, stem) is None:
             try:
                 download(source.urls(stem + ".gz"), source.sha256[stem], folder / (stem + ".gz"),
-                         max_bytes=DOWNLOAD_MAX_BYTES)
+                         max_bytes=MAX_FILE_BYTES)
             except DownloadFailed as exc:
                 raise PyganError(_not_found_message(source, folder, exc)) from exc
     return tuple(_find(folder, stem) for stem in SPLITS[split])
@@ -252,10 +253,7 @@ def _describe(dims: tuple[int, ...]) -> str:
 
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, decompressed if they start like gzip (whatever the name says)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PyganError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    data = read_regular(path, MAX_FILE_BYTES)
     if data[:2] != _GZIP_MAGIC:
         return data
     try:
