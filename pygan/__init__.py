@@ -1,20 +1,82 @@
 """pygan: a pluggable GAN training library for PyTorch.
 
-Plugins implement the hooks in ``pygan.hookspecs`` with the ``hookimpl``
-marker and register the records below (``pygan.specs``).
+This module is pygan's public surface: everything a plugin or a script may
+rely on is importable from here (and the operators from ``pygan.ops``).
+Modules whose names start with an underscore are pygan's own and may change
+in any release.
+
+- Records plugins register in their hooks: ``Architecture``, ``Loss``,
+  ``Penalty``, ``Recipe``, ``Optimizer``, ``Option``, ``Dataset`` (with
+  ``DataRequest`` and ``Samples``), and what steps pass around: ``Latent``,
+  ``Batch``, ``Judgement``; the latent distributions ``uniform_noise`` and
+  ``normal_noise``.
+- ``hookimpl`` marks a plugin's hook implementations; the hooks are
+  documented, each with an example, in ``pygan/_contracts/hooks.py``.
+- What plugins are given: the ``Run`` being trained (callbacks,
+  measurements) and the ``StepContext`` of a training step (recipes).
+- Option checks for ``Option(check=...)``: ``whole_number``,
+  ``finite_number``, ``fraction``; ``network_option(config, name, network)``
+  reads a per-network option.
+- Telling the user: ``PyganError`` and ``UsageError`` (exit status 1 and 2,
+  no traceback), ``notice`` and ``notice_once``.
+- Files: ``write_atomically``, ``atomic_writer`` and
+  ``reporting_write_errors`` (writes that never leave a damaged file and
+  name what failed: ``WriteError``); ``cache_dir()`` ($PYGAN_DATA_DIR);
+  ``download`` (mirrors, SHA-256, limits; ``DownloadFailed``);
+  ``MAX_DEFLATE_RATIO`` (the most a compressed member can honestly expand);
+  the run folder's shared file names and step logs (``METRICS_FILE``,
+  ``LOSS_PLOT_FILE``, ``SAMPLES_DIR``, ``read_step_log``, ``trim_step_log``);
+  pictures (``save_grid``, ``image_grid``, ``plot_metrics``).
+- Measuring: ``ClassifierMetrics`` and ``reference_images``.
+- Optimizers: ``DeviceOptimizer``, the base of optimizers that skip an update
+  on the device.
 """
 
-from pygan.errors import PyganError, UsageError
-from pygan.hookspecs import hookimpl
-from pygan.specs import (Architecture, Batch, Dataset, Judgement, Latent, Loss, Optimizer, Option, Penalty, Recipe,
-                         Run, normal_noise, uniform_noise)
-
-__version__ = "0.2.0"
+from pygan._config.options import finite_number, fraction, network_option, whole_number
+from pygan._contracts.hooks import hookimpl
+from pygan._contracts.messages import PyganError, UsageError, notice, notice_once
+from pygan._contracts.records import (
+                                      Architecture,
+                                      Batch,
+                                      DataRequest,
+                                      Dataset,
+                                      ImageShape,
+                                      Judgement,
+                                      Latent,
+                                      Loss,
+                                      Optimizer,
+                                      Option,
+                                      Penalty,
+                                      Recipe,
+                                      Samples,
+                                      normal_noise,
+                                      uniform_noise,
+)
+from pygan._contracts.run import Run
+from pygan._evaluation.classifier import ClassifierMetrics
+from pygan._evaluation.real_images import reference_images
+from pygan._files.atomic import MAX_DEFLATE_RATIO, WriteError, atomic_writer, reporting_write_errors, write_atomically
+from pygan._files.download import DownloadFailed, cache_dir, download
+from pygan._files.pictures import image_grid, save_grid
+from pygan._files.plot import plot_metrics
+from pygan._files.run_folder import LOSS_PLOT_FILE, METRICS_FILE, SAMPLES_DIR, read_step_log, trim_step_log
+from pygan._training.optim import DeviceOptimizer
+from pygan._training.step import StepContext
+from pygan._version import __version__
 
 __all__ = [
+    "LOSS_PLOT_FILE",
+    "MAX_DEFLATE_RATIO",
+    "METRICS_FILE",
+    "SAMPLES_DIR",
     "Architecture",
     "Batch",
+    "ClassifierMetrics",
+    "DataRequest",
     "Dataset",
+    "DeviceOptimizer",
+    "DownloadFailed",
+    "ImageShape",
     "Judgement",
     "Latent",
     "Loss",
@@ -24,9 +86,34 @@ __all__ = [
     "PyganError",
     "Recipe",
     "Run",
+    "Samples",
+    "StepContext",
     "UsageError",
+    "WriteError",
     "__version__",
+    "atomic_writer",
+    "cache_dir",
+    "download",
+    "finite_number",
+    "fraction",
     "hookimpl",
+    "image_grid",
+    "network_option",
     "normal_noise",
+    "notice",
+    "notice_once",
+    "plot_metrics",
+    "read_step_log",
+    "reference_images",
+    "reporting_write_errors",
+    "save_grid",
+    "trim_step_log",
     "uniform_noise",
+    "whole_number",
+    "write_atomically",
 ]
+
+# pygan 0.2's module paths (pygan.layers, pygan.specs, ...) for the plugins written against them.
+from pygan import _compat  # noqa: E402
+
+_compat.register()

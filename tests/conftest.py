@@ -76,10 +76,10 @@ class FullDiskFile(io.FileIO):
 
 @pytest.fixture
 def full_disk(monkeypatch):
-    """Every temporary file pygan.files.atomic_writer opens is on a full disk."""
-    import pygan.files
+    """Every temporary file pygan._files.atomic.atomic_writer opens is on a full disk."""
+    import pygan._files.atomic
 
-    monkeypatch.setattr(pygan.files, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
+    monkeypatch.setattr(pygan._files.atomic, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
                         raising=False)
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO_ROOT, leaky_relu_conv2d_definition
+
 from pygan.ops import reference
 
 CUDA_DIR = REPO_ROOT / "csrc" / "cuda"

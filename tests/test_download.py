@@ -11,13 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from pygan.download import cache_dir, download
-from pygan.errors import PyganError, UsageError
-from pygan.files import WriteError
 from pygan_plugins.mnist import ALL_FILES, SOURCES, IdxSource, load_split
-
 from test_idx import idx_bytes, random_split
+
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._files.atomic import WriteError
+from pygan._files.download import cache_dir, download
 
 
 def sha256(data: bytes) -> str:

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from pygan.errors import PyganError
 from pygan_plugins import mnist
 from pygan_plugins.mnist import SOURCES, load_split, read_idx
+
+from pygan._contracts.messages import PyganError
+
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
     """An IDX file holding ``array``, as the MNIST files are laid out."""

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import pygan.ops
-from pygan import _extension, console
-from pygan.errors import PyganError, UsageError
+from pygan._contracts import messages as console
+from pygan._contracts.messages import PyganError, UsageError
+from pygan.ops import _extension
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT
-from pygan import _extension
+
+from pygan.ops import _extension
 
 MIN_TORCH = re.search(r"set\(PYGAN_MIN_TORCH (\S+)\)", (REPO_ROOT / "CMakeLists.txt").read_text()).group(1)
 OPS_LIBRARY = Path(_extension.build.__file__).with_name(_extension.build.ops_library)

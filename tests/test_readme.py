@@ -4,8 +4,8 @@ import re
 
 from conftest import REPO_ROOT
 
-from pygan.options import markdown_table
-from pygan.plugins import load_plugins
+from pygan._config.options import markdown_table
+from pygan._config.registry import load_plugins
 
 TABLE = re.compile(r"<!-- options table: generated from the declarations -->\n(.*?)<!-- end of options table -->",
                    re.DOTALL)

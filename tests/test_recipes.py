@@ -7,20 +7,20 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from headed_plugin import CLASSES, CODES, LATENT, SHAPE, Discriminator, Generator, headed_plugins
+from pygan_plugins.alternating import discriminator_update, generator_update
 from torch import nn
 
 import pygan
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.data import InMemoryData, load_data
-from pygan.errors import PyganError, UsageError
-from pygan.plugins import Plugins, load_plugins
-from pygan.runner import create_runner, prepare_out_dir
-from pygan.sampling import SAMPLE_GRID_SIZE, class_grid_latent, sweep_latent
-from pygan.specs import Latent
-from pygan_plugins.alternating import discriminator_update, generator_update
+from pygan._config.registry import Plugins, load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._contracts.records import Latent
+from pygan._training import checkpoint
+from pygan._training.data import InMemoryData, load_data
+from pygan._training.runner import create_runner, prepare_out_dir
+from pygan._training.sampling import SAMPLE_GRID_SIZE, class_grid_latent, sweep_latent
 
-from headed_plugin import CLASSES, CODES, LATENT, SHAPE, Discriminator, Generator, headed_plugins
 
 def headed_runner(tmp_path, **options):
     plugins = headed_plugins()
@@ -97,7 +97,7 @@ def test_penalties_see_the_discriminator_with_the_real_labels_bound(tmp_path):
 
 
 def test_adam_is_torchs_adam_and_skips_on_the_device():
-    from pygan.optim import Adam
+    from pygan_plugins.optimizers import Adam
 
     torch.manual_seed(0)
     ours, theirs = nn.Linear(5, 3), nn.Linear(5, 3)
@@ -120,7 +120,7 @@ def test_adam_is_torchs_adam_and_skips_on_the_device():
 
 def test_an_architectures_defaults_choose_each_networks_optimizer(tmp_path):
     runner = headed_runner(tmp_path, optimizer_d="adam", betas_d=[0.5, 0.9], lr_d=1e-3)
-    from pygan.optim import Adam, RMSprop
+    from pygan_plugins.optimizers import Adam, RMSprop
 
     discriminator, generator = runner.engine.optimizers["discriminator"], runner.engine.optimizers["generator"]
     assert isinstance(discriminator, Adam) and isinstance(generator, RMSprop)

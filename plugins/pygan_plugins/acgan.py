@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import pygan
-from pygan.specs import Judgement, Latent
+from pygan import Judgement, Latent
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, Discriminator, Generator, check_shape
 
 CLASSES = 10

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pygan
-from pygan.layers import LeakyReLUConv2d, SameConvTranspose2d
+from pygan.ops import LeakyReLUConv2d, SameConvTranspose2d
 
 IMAGE_SHAPE = (1, 28, 28)
 LATENT_SIZE = 100

@@ -17,7 +17,7 @@ The decoded images are cached as raw pixels in ``$PYGAN_DATA_DIR/images/``
 sizes and modification times, the image shape and the cache format, so a
 second run starts in seconds; a changed, added or removed file makes a new
 cache. Training reads the cache: into memory when it fits, else streamed by
-index (``pygan.data.Samples``).
+index (``pygan.Samples``).
 """
 
 from __future__ import annotations
@@ -39,11 +39,18 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from pygan import Dataset, PyganError, UsageError, hookimpl
-from pygan.console import notice
-from pygan.download import cache_dir
-from pygan.files import atomic_writer, reporting_write_errors, write_bytes_atomically
-from pygan.specs import DataRequest
+from pygan import (
+    DataRequest,
+    Dataset,
+    PyganError,
+    UsageError,
+    atomic_writer,
+    cache_dir,
+    hookimpl,
+    notice,
+    reporting_write_errors,
+    write_atomically,
+)
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 # Bump when decoding changes, so that old caches are not mixed in.
@@ -164,7 +171,7 @@ def _decode_chunk(source: Source, names: list[str], shape) -> list[Optional[byte
 # --- the cache ---------------------------------------------------------------------
 
 class CachedImages:
-    """A cache's images read by index: ``pygan.data.Samples``. Each process
+    """A cache's images read by index: ``pygan.Samples``. Each process
     opens the pixel file itself (it is not pickled open), and reads only
     what it is asked for, so a streamed data set never sits in memory."""
 
@@ -201,7 +208,7 @@ class CachedImages:
         return torch.from_numpy(out.reshape(len(indices), *self.image_shape))
 
     def batch(self):
-        from pygan.specs import Batch
+        from pygan import Batch
         images = self.read(np.arange(self.count)).float().div_(255)
         return Batch(images, self.labels)
 
@@ -313,7 +320,7 @@ def _build_cache(source: Source, shape, folder: Path, workers: int) -> CachedIma
         raise PyganError(f"{where}: none of its {len(source.names):,} image files can be read (corrupt, or not "
                          f"images); check the files, e.g. by opening one")
     labels = [class_of[name.split("/", 1)[0]] for name in kept] if classes else None
-    write_bytes_atomically(folder / "index.json", json.dumps(
+    write_atomically(folder / "index.json", json.dumps(
         {"count": len(kept), "shape": list(shape), "classes": classes, "labels": labels, "skipped": skipped,
          "source": str(source.root.resolve())}).encode())
     notice(f"images: decoded {len(kept):,} images {'x'.join(map(str, shape))} from {where} in "

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 
 import pygan
-from pygan.specs import Judgement, Latent
+from pygan import Judgement, Latent
 from pygan_plugins.acgan import label_loss
 from pygan_plugins.book import SEED_DEFAULTS, Discriminator, Generator, check_shape
 

@@ -22,10 +22,7 @@ from typing import Mapping, Optional
 import numpy as np
 import torch
 
-from pygan import Batch, Dataset, PyganError, hookimpl
-from pygan.console import notice
-from pygan.download import DownloadFailed, cache_dir, download
-from pygan.files import MAX_DEFLATE_RATIO
+from pygan import MAX_DEFLATE_RATIO, Batch, Dataset, DownloadFailed, PyganError, cache_dir, download, hookimpl, notice
 
 # (images, labels) file names of each split, without the optional ".gz".
 SPLITS = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 import pygan
-from pygan.step import StepContext
+from pygan import StepContext
 from pygan_plugins.alternating import binary_accuracy
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, check_shape
 from pygan_plugins.constraints import clipping_deferred

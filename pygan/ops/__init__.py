@@ -18,16 +18,14 @@ import os
 
 import torch
 
-from pygan import _extension
-from pygan.console import notice_once
-from pygan.errors import PyganError, UsageError
-from pygan.ops import reference
+from pygan._contracts.messages import PyganError, UsageError, notice_once
+from pygan.ops import _extension, reference
 
 if _extension.module is not None:
-    from pygan.ops import leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
-    from pygan.ops import rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
+    from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
+    from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["backend_info", "leaky_relu_conv2d", "rmsprop_step_"]
+__all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "leaky_relu_conv2d", "rmsprop_step_", "same_padding"]
 # The compiled ops: a device has the fused backend when it has kernels for all.
 _OPS = ("pygan::leaky_relu_conv2d", "pygan::rmsprop_step_")
 
@@ -121,3 +119,7 @@ def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_
         torch.ops.pygan.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)
     else:
         reference.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)
+
+
+# The layers built on the operators; imported last, as they call the functions above.
+from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
