@@ -27,6 +27,81 @@ def leaky_relu_conv2d_definition(x, weight, bias, stride, padding, negative_slop
     return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
 
 
+# The ops' results match their definitions to these, relative to the values' scale.
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def assert_matches(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal within the dtype's tolerance, relative to the expected values' scale."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    if expected.numel() == 0:
+        return
+    scale = max(expected.abs().max().item(), 1.0)
+    error = (actual - expected).abs().max().item()
+    assert error <= TOLERANCE[expected.dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
+
+
+def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """t as a "contiguous", "channels_last" (4-d tensors) or "strided" tensor
+    (every other element along the last dimension of a wider one)."""
+    if kind == "channels_last" and t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if kind == "strided" and t.dim() > 0:
+        wide = torch.empty(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
+        wide[..., ::2] = t
+        return wide[..., ::2]
+    return t
+
+
+# NVlabs' StyleGAN2 activations, their default (alpha, gain), as facts to test against.
+ACTIVATION_DEFAULTS = {"linear": (0.0, 1.0), "relu": (0.0, 2 ** 0.5), "lrelu": (0.2, 2 ** 0.5), "tanh": (0.0, 1.0),
+                       "sigmoid": (0.0, 1.0), "elu": (0.0, 1.0), "selu": (0.0, 1.0), "softplus": (0.0, 1.0),
+                       "swish": (0.0, 2 ** 0.5)}
+
+
+def bias_act_definition(x, b=None, dim=1, act="linear", alpha=None, gain=None, clamp=None):
+    """What bias_act computes, spelled out with torch.nn's activation modules."""
+    default_alpha, default_gain = ACTIVATION_DEFAULTS[act]
+    alpha = default_alpha if alpha is None else alpha
+    gain = default_gain if gain is None else gain
+    if b is not None:
+        x = (x.movedim(dim, -1) + b).movedim(-1, dim)
+    activation = {"linear": torch.nn.Identity(), "relu": torch.nn.ReLU(), "lrelu": torch.nn.LeakyReLU(alpha),
+                  "tanh": torch.nn.Tanh(), "sigmoid": torch.nn.Sigmoid(), "elu": torch.nn.ELU(),
+                  "selu": torch.nn.SELU(), "softplus": torch.nn.Softplus(), "swish": torch.nn.SiLU()}[act]
+    y = activation(x) * gain
+    if clamp is not None:
+        y = torch.where(y > clamp, torch.full_like(y, clamp), torch.where(y < -clamp, torch.full_like(y, -clamp), y))
+    return y
+
+
+def upfirdn2d_definition(x, f, up=(1, 1), down=(1, 1), padding=(0, 0, 0, 0), flip_filter=False, gain=1.0):
+    """What upfirdn2d computes, spelled out another way than the reference:
+    zeros inserted by a transposed convolution with a one-pixel kernel,
+    padding and cropping by F.pad and slicing, the filter as a sum of shifted
+    copies (a true convolution unless flip_filter), and slicing for the
+    downsampling. Pairs are (x, y); a 1-d filter is applied along both axes."""
+    (up_x, up_y), (down_x, down_y), (x0, x1, y0, y1) = up, down, padding
+    n, c, h, w = x.shape
+    planes = x.reshape(n * c, 1, h, w)
+    impulse = torch.ones(1, 1, 1, 1, dtype=x.dtype, device=x.device)
+    planes = F.conv_transpose2d(planes, impulse, stride=(up_y, up_x))  # (h - 1) * up_y + 1 high
+    planes = F.pad(planes, (0, up_x - 1, 0, up_y - 1))
+    planes = F.pad(planes, (max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)))
+    planes = planes[:, :, max(-y0, 0):planes.shape[2] - max(-y1, 0), max(-x0, 0):planes.shape[3] - max(-x1, 0)]
+    f = f.to(x.dtype)
+    f2d = torch.outer(f, f) if f.dim() == 1 else f
+    fh, fw = f2d.shape
+    out_h, out_w = planes.shape[2] - fh + 1, planes.shape[3] - fw + 1
+    out = torch.zeros(n * c, 1, out_h, out_w, dtype=x.dtype, device=x.device)
+    for i in range(fh):
+        for j in range(fw):
+            # convolution: out[p] = sum_k f[k] * in[p + size - 1 - k]
+            tap = f2d[i, j] if flip_filter else f2d[fh - 1 - i, fw - 1 - j]
+            out = out + tap * planes[:, :, i:i + out_h, j:j + out_w]
+    return (out[:, :, ::down_y, ::down_x] * gain).reshape(n, c, -(-out_h // down_y), -(-out_w // down_x))
+
+
 # Tests of kernels run on every device type pygan has kernels for.
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
                                                                  reason="no CUDA device"))]

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import pygan_command, require_mnist
 from PIL import Image
-from pygan_plugins import infogan, lsgan, wgan
+from pygan_plugins import infogan, wgan
 from pygan_plugins.alternating import discriminator_update, generator_update
 from pygan_plugins.book import keras_parameter_count
 

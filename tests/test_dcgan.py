@@ -98,17 +98,31 @@ def test_other_image_shapes_are_refused_naming_both():
         build_generator((3, 32, 32))
 
 
-# --- Keras' BatchNorm: zero-debiased moving statistics ---------------------------------
+# --- Keras' BatchNorm: TensorFlow 2's plain moving averages, or the 2018 zero-debiased ones --------
 
 def batches(count=3, channels=4):
     generator = torch.Generator().manual_seed(0)
     return [torch.randn(8, channels, 5, 5, generator=generator) * (i + 1) + i for i in range(count)]
 
 
-def keras_moving_statistics(seen, momentum=0.99, epsilon=1e-3):
-    """TensorFlow's assign_moving_average(zero_debias=True), written out: the
-    batch statistics weighted by momentum^age, divided by the weights' sum.
-    The variance is Keras' n / (n - 1 - epsilon) times the batch variance."""
+def tensorflow2_moving_statistics(seen, momentum=0.99):
+    """TensorFlow 2 Keras' BatchNormalization, written out: moving = moving *
+    momentum + batch * (1 - momentum), from mean 0 and variance 1, of the
+    batch mean and the batch variance with Bessel's correction (the fused
+    kernel's, which 4-d inputs take)."""
+    mean, variance = torch.zeros(seen[0].shape[1], dtype=torch.float64), torch.ones(seen[0].shape[1],
+                                                                                     dtype=torch.float64)
+    for x in seen:
+        mean = mean * momentum + x.double().mean(dim=(0, 2, 3)) * (1 - momentum)
+        variance = variance * momentum + x.double().var(dim=(0, 2, 3), correction=1) * (1 - momentum)
+    return mean.float(), variance.float()
+
+
+def zero_debiased_moving_statistics(seen, momentum=0.99, epsilon=1e-3):
+    """TensorFlow's assign_moving_average(zero_debias=True), as standalone
+    Keras 2.1.3-2.2.5 called it, written out: the batch statistics weighted by
+    momentum^age, divided by the weights' sum. The variance is Keras' n / (n -
+    1 - epsilon) times the batch variance."""
     weights = torch.tensor([(1 - momentum) * momentum ** (len(seen) - 1 - i) for i in range(len(seen))],
                            dtype=torch.float64)
     n = seen[0].numel() // seen[0].shape[1]
@@ -117,33 +131,105 @@ def keras_moving_statistics(seen, momentum=0.99, epsilon=1e-3):
     return (weights @ means / weights.sum()).float(), (weights @ variances / weights.sum()).float()
 
 
-def test_keras_batchnorm_normalises_like_batchnorm_and_averages_as_tensorflow_keras_does():
-    layer, plain = KerasBatchNorm2d(4), torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
+@pytest.mark.parametrize("zero_debias, expected_statistics",
+                         [(False, tensorflow2_moving_statistics), (True, zero_debiased_moving_statistics)])
+def test_keras_batchnorm_normalises_like_batchnorm_and_averages_as_its_keras_does(zero_debias, expected_statistics):
+    layer, plain = KerasBatchNorm2d(4, zero_debias), torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
     seen = []
     for x in batches():
         seen.append(x)
         assert torch.allclose(layer(x), plain(x), atol=1e-6)  # training mode: the batch's own statistics
-        mean, variance = keras_moving_statistics(seen)
+        mean, variance = expected_statistics(seen)
         assert torch.allclose(layer.running_mean, mean, rtol=1e-5, atol=1e-6)
         assert torch.allclose(layer.running_var, variance, rtol=1e-5, atol=1e-6)
-    # After the first batch the moving statistics are that batch's, where PyTorch's still hold 99% of 0 and 1.
-    first = KerasBatchNorm2d(4)
-    first(seen[0])
-    assert torch.allclose(first.running_mean, seen[0].mean(dim=(0, 2, 3)), atol=1e-6)
     layer.eval()
     expected = F.batch_norm(seen[0], layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0, 1e-3)
     assert torch.equal(layer(seen[0]), expected)
 
 
-def test_keras_batchnorm_reads_weights_saved_with_plain_moving_averages_and_continues_them():
-    plain = torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
+def test_the_default_batchnorm_is_pytorchs_bit_for_bit():
+    layer, plain = KerasBatchNorm2d(4), torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)
+    assert dict(layer.state_dict()).keys() == dict(plain.state_dict()).keys()
+    for x in batches():
+        assert torch.equal(layer(x), plain(x))
+    for a, b in zip(layer.state_dict().values(), plain.state_dict().values()):
+        assert torch.equal(a, b)
+    layer.eval(), plain.eval()
+    assert torch.equal(layer(x), plain(x))
+
+
+def test_zero_debiased_statistics_are_the_first_batchs_own_where_plain_ones_hold_on_to_0_and_1():
+    (x,) = batches(1)
+    debiased, plain = KerasBatchNorm2d(4, zero_debias=True), KerasBatchNorm2d(4)
+    debiased(x), plain(x)
+    assert torch.allclose(debiased.running_mean, x.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert torch.allclose(plain.running_mean, 0.01 * x.mean(dim=(0, 2, 3)), atol=1e-6)
+    assert torch.allclose(plain.running_var, 0.99 + 0.01 * x.var(dim=(0, 2, 3)), atol=1e-6)
+
+
+def trained(zero_debias, count=2):
+    layer = KerasBatchNorm2d(4, zero_debias)
+    for x in batches(count):
+        layer(x)
+    return layer
+
+
+@pytest.mark.parametrize("saved_zero_debias", [False, True])
+@pytest.mark.parametrize("loading_zero_debias", [False, True])
+def test_weights_saved_in_either_mode_load_in_both_and_normalise_alike(saved_zero_debias, loading_zero_debias):
+    saved = trained(saved_zero_debias).eval()
+    layer = KerasBatchNorm2d(4, loading_zero_debias)
+    layer.load_state_dict(saved.state_dict())  # strict: nothing missing, nothing left over
+    layer.eval()
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(getattr(layer, name), getattr(saved, name))
+    x = batches(3)[2]
+    assert torch.equal(layer(x), saved(x))
+
+
+def test_the_zero_debiased_mode_continues_plain_moving_statistics_as_its_own():
+    plain = torch.nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)  # pygan 0.2 wrote these, and the plain mode does
     first, second = batches(2)
     plain(first)
-    layer = KerasBatchNorm2d(4)
-    layer.load_state_dict(plain.state_dict())  # pygan 0.2's generators had no shadow averages
+    layer = KerasBatchNorm2d(4, zero_debias=True)
+    layer.load_state_dict(plain.state_dict())
     assert torch.equal(layer.running_mean, plain.running_mean) and torch.equal(layer.running_var, plain.running_var)
     layer(second)
     # The saved average stands for the first batch's weight (1 - 0.99) in the debiased one.
     expected = (0.99 * 0.01 * plain.running_mean + 0.01 * second.mean(dim=(0, 2, 3))) / (1 - 0.99 ** 2)
     assert torch.allclose(layer.running_mean, expected, rtol=1e-5, atol=1e-6)
     assert int(layer.num_batches_tracked) == 2
+
+
+def test_the_plain_mode_continues_zero_debiased_moving_statistics_as_plain_averages():
+    debiased = trained(True)
+    layer = KerasBatchNorm2d(4)
+    layer.load_state_dict(debiased.state_dict())
+    x = batches(3)[2]
+    layer(x)
+    expected = 0.99 * debiased.running_mean + 0.01 * x.mean(dim=(0, 2, 3))
+    assert torch.allclose(layer.running_mean, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_the_zero_debiased_generators_weights_are_laid_out_as_pygan_0_2_1_wrote_them():
+    # Checkpoints written by main before the plain default (797e59f) hold
+    # these buffers for every BatchNorm; the zero-debiased mode writes the same.
+    names = {name.split(".", 2)[-1] for name in Generator(zero_debias=True).state_dict() if "blocks.0." in name}
+    assert names == {"weight", "bias", "running_mean", "running_var", "num_batches_tracked", "biased_mean",
+                     "biased_var"}
+    assert {name.split(".", 2)[-1] for name in Generator().state_dict() if "blocks.0." in name} == \
+        names - {"biased_mean", "biased_var"}
+
+
+@pytest.mark.parametrize("saved_zero_debias", [False, True])
+def test_a_generator_saved_in_either_mode_draws_the_same_images_in_both(saved_zero_debias):
+    torch.manual_seed(0)
+    saved = Generator(zero_debias=saved_zero_debias)
+    for _ in range(3):
+        saved(torch.rand(16, 100) * 2 - 1)  # training mode: the moving statistics move
+    z = torch.rand(4, 100) * 2 - 1
+    expected = saved.eval()(z)
+    for zero_debias in (False, True):
+        generator = Generator(zero_debias=zero_debias)
+        generator.load_state_dict(saved.state_dict())
+        assert torch.equal(generator.eval()(z), expected)

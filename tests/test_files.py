@@ -3,7 +3,6 @@ missing folder) says which file and why and leaves what was saved before
 unchanged; files follow the umask; temporaries a kill left behind go away."""
 
 import errno
-import json
 import os
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import pytest
 import torch
 from conftest import pygan_command
 
-import pygan._files.atomic
 from pygan._commands.report import write_report
 from pygan._config.resolve import write_config
 from pygan._evaluation import classifier as classifier_module

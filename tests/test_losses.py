@@ -168,7 +168,7 @@ from pygan._config.resolve import resolve_config
 from pygan._training.runner import create_runner
 
 plugins = get_plugins()
-results = {"backend": pygan.ops.backend_info()["devices"]["cpu"]["selected"]}
+results = {"backend": pygan.ops.backend_info()["devices"]["cpu"]["leaky_relu_conv2d"]["selected"]}
 for name, options in [("wgan-gp", {"loss": "wgan-gp"}), ("bce+r1", {"loss": "bce", "penalty": "r1"})]:
     config = resolve_config(plugins, {"plugin": "dcgan", "batch_size": 8, "device": "cpu", **options})
     torch.manual_seed(1)

@@ -34,27 +34,27 @@ def no_extension(fresh):
 
 
 def test_compiled_kernel_is_the_default(fresh, capsys):
-    assert pygan.ops._select("cpu") == "fused"
+    assert all(pygan.ops._select("cpu", op) == "fused" for op in pygan.ops._OPS)
     assert capsys.readouterr().err == ""
 
 
 def test_reference_on_request(fresh, capsys):
     fresh.setenv("PYGAN_OPS", "reference")
-    assert pygan.ops._select("cpu") == "reference"
+    assert pygan.ops._select("cpu", "leaky_relu_conv2d") == "reference"
     assert capsys.readouterr().err == ""
 
 
 def test_unknown_request_is_a_usage_error(fresh):
     fresh.setenv("PYGAN_OPS", "fast")
     with pytest.raises(UsageError, match="PYGAN_OPS"):
-        pygan.ops._select("cpu")
+        pygan.ops._select("cpu", "leaky_relu_conv2d")
 
 
 def test_missing_extension_warns_once_and_uses_the_reference(no_extension, capsys):
     x, weight = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
     for _ in range(2):
         pygan.ops.leaky_relu_conv2d(x, weight, None, (1, 1), (1, 1, 1, 1), 0.2)
-    assert pygan.ops._selected["cpu"][0] == "reference"
+    assert pygan.ops._selected["cpu", "leaky_relu_conv2d"][0] == "reference"
     err = capsys.readouterr().err
     assert err.count("boom") == 1 and "warning" in err
 
@@ -63,17 +63,40 @@ def test_missing_extension_warns_once_and_uses_the_reference(no_extension, capsy
 def test_missing_extension_is_an_error_when_required(no_extension, variable, value):
     no_extension.setenv(variable, value)
     with pytest.raises(PyganError, match="boom"):
-        pygan.ops._select("cpu")
+        pygan.ops._select("cpu", "leaky_relu_conv2d")
 
 
 def test_device_without_kernel_is_announced_and_uses_the_reference(fresh, capsys):
-    assert pygan.ops._select("xpu") == "reference"
-    assert pygan.ops._select("xpu") == "reference"
-    assert capsys.readouterr().err.count("no compiled kernel for xpu") == 1
+    assert pygan.ops._select("xpu", "leaky_relu_conv2d") == "reference"
+    assert pygan.ops._select("xpu", "leaky_relu_conv2d") == "reference"
+    assert capsys.readouterr().err.count("no compiled leaky_relu_conv2d kernel for xpu") == 1
     fresh.setattr(pygan.ops, "_selected", {})
     fresh.setenv("PYGAN_OPS", "fused")
     with pytest.raises(PyganError, match="xpu"):
-        pygan.ops._select("xpu")
+        pygan.ops._select("xpu", "leaky_relu_conv2d")
+
+
+def test_the_choice_is_made_per_op(fresh, capsys):
+    """A device with kernels for some ops runs those compiled, the others on
+    the reference (an extension built before an op existed, or CUDA kernels
+    still to be written for one)."""
+    fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: op != "rmsprop_step_")
+    param, updates = torch.zeros(3), torch.zeros((), dtype=torch.int64)
+    step = (lambda: pygan.ops.rmsprop_step_([param], [torch.ones(3)], [torch.zeros(3)], updates, torch.tensor(False),
+                                            0.1, 0.0, 0.9, 1e-7))
+    step()
+    pygan.ops.leaky_relu_conv2d(torch.randn(1, 2, 4, 4), torch.randn(3, 2, 3, 3), None, 1, (1, 1, 1, 1), 0.2)
+    assert pygan.ops._selected["cpu", "rmsprop_step_"][0] == "reference" and updates.item() == 1
+    assert pygan.ops._selected["cpu", "leaky_relu_conv2d"][0] == "fused"
+    assert capsys.readouterr().err.count("no compiled rmsprop_step_ kernel for cpu") == 1
+    fresh.setattr(pygan.ops, "_selected", {})
+    fresh.setenv("PYGAN_OPS", "fused")
+    with pytest.raises(PyganError, match="rmsprop_step_ kernel for cpu"):
+        step()
+
+
+def test_an_op_the_extension_does_not_define_has_no_kernel():
+    assert not pygan.ops._has_kernel("cpu", "no_such_op")
 
 
 def test_the_kernels_load_into_the_running_torch():
@@ -104,16 +127,16 @@ def test_kernels_that_cannot_load_name_both_versions_and_the_rebuild(monkeypatch
 def test_backend_info(fresh):
     info = pygan.ops.backend_info()
     assert info["extension_loaded"] and info["extension_error"] is None
-    assert info["devices"]["cpu"] == {"compiled_kernel": True, "selected": "fused", "reason": "compiled kernel"}
+    assert info["devices"]["cpu"] == {op: {"selected": "fused", "reason": "compiled kernel"} for op in pygan.ops._OPS}
     expected_devices = ["cpu", "cuda"] if info["extension_with_cuda"] else ["cpu"]
-    assert info["kernels"] == {"leaky_relu_conv2d": expected_devices, "rmsprop_step_": expected_devices}
+    assert info["kernels"] == {op: expected_devices for op in pygan.ops._OPS}
 
 
 def test_backend_info_reports_a_required_missing_extension(no_extension):
     no_extension.setenv("PYGAN_REQUIRE_EXT", "1")
     info = pygan.ops.backend_info()
     assert not info["extension_loaded"] and "boom" in info["extension_error"]
-    assert info["devices"]["cpu"]["selected"] == "error"
+    assert all(op["selected"] == "error" for op in info["devices"]["cpu"].values())
 
 
 # A real process whose extension cannot be imported.
@@ -156,3 +179,13 @@ def test_broken_build_in_a_real_process():
     assert warned.stderr.count("pygan._C failed to import") == 1
     failed = run_broken(PYGAN_REQUIRE_EXT="1")
     assert failed.returncode != 0 and "PyganError" in failed.stderr
+
+
+def test_info_lists_each_op_when_a_device_mixes_backends(fresh, capsys):
+    from pygan._commands.cli import command_info
+
+    fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: op != "rmsprop_step_")
+    command_info(None)
+    out = capsys.readouterr().out
+    assert "  cpu, leaky_relu_conv2d: fused (compiled kernel)" in out
+    assert "  cpu, rmsprop_step_: reference (pygan has no compiled rmsprop_step_ kernel for cpu tensors)" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES
+from conftest import DEVICES, assert_matches, layout
 from conftest import leaky_relu_conv2d_definition as definition
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,33 +14,12 @@ from hypothesis import strategies as st
 import pygan.ops
 from pygan.ops import reference
 
-TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 # The definition's float32 convolutions on CUDA must not round through TF32.
 pytestmark = pytest.mark.usefixtures("no_tf32")
 
 
 def fused(*args):
     return torch.ops.pygan.leaky_relu_conv2d(*args)
-
-
-def assert_matches(actual: torch.Tensor, expected: torch.Tensor) -> None:
-    """Equal within the dtype's tolerance, relative to the expected values' scale."""
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    if expected.numel() == 0:
-        return
-    scale = max(expected.abs().max().item(), 1.0)
-    error = (actual - expected).abs().max().item()
-    assert error <= TOLERANCE[expected.dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
-
-
-def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
-    if kind == "channels_last":
-        return t.contiguous(memory_format=torch.channels_last)
-    if kind == "strided":  # every other column of a wider tensor
-        wide = torch.empty(*t.shape[:-1], 2 * t.shape[-1], dtype=t.dtype, device=t.device)
-        wide[..., ::2] = t
-        return wide[..., ::2]
-    return t
 
 
 def check_op(op, x, weight, bias, stride, padding, negative_slope):
@@ -199,7 +178,7 @@ def test_an_int_stride_is_both_strides(monkeypatch, backend):
     monkeypatch.setattr(pygan.ops, "_selected", {})
     x, weight, bias = torch.randn(2, 3, 9, 9, dtype=torch.float64), torch.randn(4, 3, 3, 3, dtype=torch.float64), None
     out = pygan.ops.leaky_relu_conv2d(x, weight, bias, 2, (0, 1, 1, 0), 0.2)
-    assert pygan.ops._selected["cpu"][0] == backend
+    assert pygan.ops._selected["cpu", "leaky_relu_conv2d"][0] == backend
     assert_matches(out, definition(x, weight, bias, (2, 2), (0, 1, 1, 0), 0.2))
 
 
@@ -220,7 +199,7 @@ def run_discriminator(monkeypatch, backend: str, images: torch.Tensor):
     images = images.clone().requires_grad_()
     logits = discriminator(images)
     logits.sum().backward()
-    assert pygan.ops._selected[images.device.type][0] == backend
+    assert pygan.ops._selected[images.device.type, "leaky_relu_conv2d"][0] == backend
     return [logits, images.grad] + [p.grad for p in discriminator.parameters()]
 
 

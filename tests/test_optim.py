@@ -8,13 +8,12 @@ import pytest
 import torch
 from conftest import DEVICES
 from headed_plugin import headed_plugins
+from pygan_plugins.optimizers import RMSprop
 
 from pygan._config.registry import load_plugins
 from pygan._config.resolve import resolve_config
 from pygan._training import checkpoint
 from pygan._training.data import load_data
-from pygan_plugins.optimizers import RMSprop
-
 from pygan._training.optim import LossScaler
 from pygan._training.runner import create_runner, prepare_out_dir
 from pygan.ops import reference

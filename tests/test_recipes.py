@@ -2,7 +2,6 @@
 in the built-in recipe, optimizers as plugins, weight constraints as a hook,
 options declared once, and measurements joining a step's metrics."""
 
-import math
 
 import pytest
 import torch
@@ -12,12 +11,11 @@ from pygan_plugins.alternating import discriminator_update, generator_update
 from torch import nn
 
 import pygan
-from pygan._config.registry import Plugins, load_plugins
+from pygan._config.registry import load_plugins
 from pygan._config.resolve import resolve_config
 from pygan._contracts.messages import PyganError, UsageError
-from pygan._contracts.records import Latent
 from pygan._training import checkpoint
-from pygan._training.data import InMemoryData, load_data
+from pygan._training.data import load_data
 from pygan._training.runner import create_runner, prepare_out_dir
 from pygan._training.sampling import SAMPLE_GRID_SIZE, class_grid_latent, sweep_latent
 

@@ -135,7 +135,7 @@ def main() -> None:
         for backend in BACKENDS:
             use_backend(backend)
             times[backend] = median_ms(make(), reps)
-            assert pygan.ops._selected["cuda"][0] == backend, pygan.ops._selected
+            assert pygan.ops._selected["cuda", "leaky_relu_conv2d"][0] == backend, pygan.ops._selected
         times["speedup"] = times["reference"] / times["fused"]
         results["cases"][name] = times
         print(f"{name:42} {times['reference']:13.4f} {times['fused']:10.4f} {times['speedup']:8.2f}x", flush=True)

@@ -6,7 +6,8 @@ Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
 - ``Generator(input_size)``: the vectors it is given concatenated (z first),
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
   blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid. Its
-  BatchNorm is Keras' (``KerasBatchNorm2d``).
+  BatchNorm is Keras' (``KerasBatchNorm2d``): TensorFlow 2's plain moving
+  averages, or the first edition's zero-debiased ones.
 - ``Discriminator(in_channels, classes, codes)``: four LeakyReLU(0.2) ->
   Conv2D(5, 'same') blocks (32, 64, 128, 256 filters; strides 2, 2, 2, 1),
   run through pygan's fused operator, Flatten (4096), and heads on the
@@ -149,32 +150,55 @@ class LabelChannelDiscriminator(Discriminator):
 
 
 class KerasBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm as the book's Keras has it (Keras 2 on TensorFlow 1):
-    momentum 0.99, epsilon 1e-3, and moving statistics that are
-    zero-debiased exponential averages (TensorFlow's
-    ``assign_moving_average(..., zero_debias=True)``): after t batches, the
-    batch statistics averaged with weights 0.99^age and divided by
-    1 - 0.99^t, so that the initial mean 0 and variance 1 are gone after the
-    first batch. The moving variance averages the batch variance times
-    n / (n - 1 - epsilon), as Keras does.
+    """Keras' BatchNormalization: momentum 0.99 (PyTorch counts it the other
+    way: 0.01), epsilon 1e-3, moving mean 0 and variance 1 to start with. Two
+    Kerases keep the moving statistics differently:
 
-    Why it matters: the generator makes the discriminator's fakes in
-    inference mode, from these statistics. PyTorch's plain average keeps
-    0.99^t of the initial variance 1, tens of times the Dense layer's real
-    variance for hundreds of steps; the fakes then barely depend on z, the
-    discriminator learns to reject one picture while the training-mode
-    generator goes unjudged, and the seed drew a single blob for every z at
-    step 500 where the book's draws digits.
+    - ``zero_debias=False`` (the default): TensorFlow 2's Keras, which the
+      seed's program runs (the book's repository imports ``tensorflow.keras``
+      since its migration of December 2019). Its moving mean and variance
+      are plain exponential averages, ``moving = 0.99 moving + 0.01 batch``,
+      of the batch mean and the batch variance with Bessel's correction
+      n / (n - 1), which is exactly what PyTorch's BatchNorm2d computes: the
+      layer is PyTorch's.
+    - ``zero_debias=True``: standalone Keras 2.1.3 to 2.2.5 on TensorFlow 1,
+      which made the first edition's sample GIFs (2018). Its
+      ``moving_average_update`` was TensorFlow's
+      ``assign_moving_average(..., zero_debias=True)``: shadow averages
+      (buffers ``biased_mean``, ``biased_var``) that start at 0, divided by
+      1 - 0.99^t after t batches, so the moving statistics are the batches'
+      own from the first step on, where a plain average holds on to its
+      initial variance of 1 for hundreds of steps. Its moving variance
+      averages the batch variance times n / (n - 1 - epsilon).
+
+    Why the modes differ early in training: the discriminator's fakes come
+    from the generator in inference mode, on these statistics. With plain
+    averages they barely depend on z for the first few hundred steps (the
+    seed's program draws one blob for every z at step 500 and digits by step
+    2,000); zero-debiased ones give digit strokes at step 500, as in the 2018
+    figures.
+
+    Weights saved in either mode load in both: the moving statistics
+    (``running_mean``, ``running_var``) are what inference uses in both, so
+    a generator draws the same images whichever mode reads it. The plain
+    mode drops the shadow averages; the zero-debiased mode rebuilds them from
+    the moving statistics when they are missing (pygan 0.2's weights, and
+    those of a plain run), so that its next update continues them.
     """
 
-    def __init__(self, channels: int) -> None:
-        super().__init__(channels, eps=1e-3, momentum=0.01)  # PyTorch's momentum counts the other way
-        # TensorFlow's shadow variables: the averages before debiasing.
-        self.register_buffer("biased_mean", torch.zeros(channels))
-        self.register_buffer("biased_var", torch.zeros(channels))
+    def __init__(self, channels: int, zero_debias: bool = False) -> None:
+        super().__init__(channels, eps=1e-3, momentum=0.01)
+        self.zero_debias = zero_debias
+        if zero_debias:
+            # TensorFlow's shadow variables: the averages before debiasing.
+            self.register_buffer("biased_mean", torch.zeros(channels))
+            self.register_buffer("biased_var", torch.zeros(channels))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", zero_debias=True" if self.zero_debias else "")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
+        if not (self.training and self.zero_debias):
             return super().forward(x)
         with torch.no_grad():
             batch = x.detach().float()
@@ -198,12 +222,15 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
         torch.div(self.biased_var, correction, out=self.running_var)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Weights saved before this layer (pygan 0.2's plain averages) have no
-        # shadow averages: take the ones that give back their moving statistics.
-        if prefix + "running_mean" in state_dict and prefix + "biased_mean" not in state_dict:
+        shadows = (prefix + "biased_mean", prefix + "biased_var")
+        if not self.zero_debias:
+            for key in shadows:
+                state_dict.pop(key, None)
+        elif prefix + "running_mean" in state_dict and shadows[0] not in state_dict:
+            # The shadow averages that give back the saved moving statistics.
             correction = self._debias_factor(torch.as_tensor(state_dict.get(prefix + "num_batches_tracked", 0)))
-            state_dict[prefix + "biased_mean"] = state_dict[prefix + "running_mean"] * correction
-            state_dict[prefix + "biased_var"] = state_dict[prefix + "running_var"] * correction
+            state_dict[shadows[0]] = state_dict[prefix + "running_mean"] * correction
+            state_dict[shadows[1]] = state_dict[prefix + "running_var"] * correction
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
@@ -212,15 +239,16 @@ class Generator(nn.Module):
     ReLU -> Conv2DTranspose(5, 'same') blocks (128, 64, 32, 1 filters;
     strides 2, 2, 1, 1), then sigmoid. Called as ``generator(z)`` or
     ``generator(z, one_hot, codes)``: the inputs are concatenated in order,
-    so ``input_size`` is their total width."""
+    so ``input_size`` is their total width. ``zero_debias`` chooses the
+    BatchNorm statistics (see ``KerasBatchNorm2d``)."""
 
-    def __init__(self, input_size: int = LATENT_SIZE) -> None:
+    def __init__(self, input_size: int = LATENT_SIZE, zero_debias: bool = False) -> None:
         super().__init__()
         self.project = dense(input_size, 7 * 7 * 128)
         layers = []
         for in_channels, out_channels, stride in [(128, 128, 2), (128, 64, 2), (64, 32, 1), (32, 1, 1)]:
             layers += [
-                KerasBatchNorm2d(in_channels),
+                KerasBatchNorm2d(in_channels, zero_debias),
                 nn.ReLU(),
                 SameConvTranspose2d(in_channels, out_channels, 5, stride),
             ]

@@ -313,8 +313,13 @@ def command_info(args) -> None:
     else:
         print(f"extension: NOT loaded: {info['extension_error']}")
     print(f"op backends (PYGAN_OPS={info['requested']}):")
-    for device_type, backend in info["devices"].items():
-        print(f"  {device_type}: {backend['selected']} ({backend['reason']})")
+    for device_type, backends in info["devices"].items():
+        choices = {(op["selected"], op["reason"]) for op in backends.values()}
+        if len(choices) == 1:  # the usual case: every op on one backend
+            print("  {}: {} ({})".format(device_type, *choices.pop()))
+        else:
+            for op, backend in backends.items():
+                print(f"  {device_type}, {op}: {backend['selected']} ({backend['reason']})")
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     print(f"devices: {', '.join(devices)}")
     print(f"threads: {torch.get_num_threads()}")

@@ -1,8 +1,8 @@
 """pygan's operators: a compiled kernel where one is built for the tensor's
 device, the pure-torch reference (``pygan.ops.reference``) where not.
 
-The choice is made once per device type, in ``_select``, and follows two
-environment variables:
+The choice is made once per device type and op, in ``_select``, and follows
+two environment variables:
 
 - ``PYGAN_OPS``: ``auto`` (the default), ``fused`` (the compiled kernels or an
   error) or ``reference`` (always the reference);
@@ -19,27 +19,33 @@ import os
 import torch
 
 from pygan._contracts.messages import PyganError, UsageError, notice_once
-from pygan.ops import _extension, reference
+from pygan.ops import _extension, _parameters, reference
 
 if _extension.module is not None:
     from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "leaky_relu_conv2d", "rmsprop_step_", "same_padding"]
-# The compiled ops: a device has the fused backend when it has kernels for all.
-_OPS = ("pygan::leaky_relu_conv2d", "pygan::rmsprop_step_")
+__all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "downsample2d", "filter2d",
+           "leaky_relu_conv2d", "rmsprop_step_", "same_padding", "setup_filter", "upfirdn2d", "upsample2d"]
+# The compiled ops (torch.ops.pygan.*). Each op has the fused backend on a
+# device where the extension has its kernel there: a device may have kernels
+# for some ops only.
+_OPS = ("leaky_relu_conv2d", "rmsprop_step_")
 
 _CHOICES = ("auto", "fused", "reference")
-# (backend, reason) per device type, decided by _select.
-_selected: dict[str, tuple[str, str]] = {}
+# (backend, reason) per (device type, op), decided by _select.
+_selected: dict[tuple[str, str], tuple[str, str]] = {}
 
 
-def _has_kernel(device_type: str, ops: tuple[str, ...] = _OPS) -> bool:
+def _has_kernel(device_type: str, op: str) -> bool:
     key = {"meta": "Meta"}.get(device_type, device_type.upper())
-    return all(torch._C._dispatch_has_kernel_for_dispatch_key(op, key) for op in ops)
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(f"pygan::{op}", key)
+    except RuntimeError:  # an extension built before the op existed does not define it
+        return False
 
 
-def _decide(device_type: str) -> tuple[str, str]:
+def _decide(device_type: str, op: str) -> tuple[str, str]:
     requested = os.environ.get("PYGAN_OPS", "auto")
     if requested not in _CHOICES:
         raise UsageError(f"PYGAN_OPS must be one of {', '.join(_CHOICES)}, not {requested!r}")
@@ -50,38 +56,38 @@ def _decide(device_type: str) -> tuple[str, str]:
             raise PyganError(f"{_extension.error} (required by PYGAN_OPS=fused or PYGAN_REQUIRE_EXT=1)")
         notice_once(f"warning: {_extension.error}; using the slower pure-torch operators")
         return "reference", _extension.error
-    if not _has_kernel(device_type):
-        reason = f"pygan has no compiled kernel for {device_type} tensors"
+    if not _has_kernel(device_type, op):
+        reason = f"pygan has no compiled {op} kernel for {device_type} tensors"
         if requested == "fused":
             raise PyganError(f"{reason} (required by PYGAN_OPS=fused)")
-        notice_once(f"warning: {reason}; using the slower pure-torch operators there")
+        notice_once(f"warning: {reason}; using the slower pure-torch operator there")
         return "reference", reason
     return "fused", "compiled kernel"
 
 
 # Under torch.compile the choice is made while tracing and baked into the graph.
 @torch.compiler.assume_constant_result
-def _select(device_type: str) -> str:
-    """The backend for tensors of this device type: "fused" or "reference"."""
-    if device_type not in _selected:
-        _selected[device_type] = _decide(device_type)
-    return _selected[device_type][0]
+def _select(device_type: str, op: str) -> str:
+    """The backend of op for tensors of this device type: "fused" or "reference"."""
+    if (device_type, op) not in _selected:
+        _selected[device_type, op] = _decide(device_type, op)
+    return _selected[device_type, op][0]
 
 
 def backend_info() -> dict:
-    """What ``pygan info`` reports: the extension, and the backend per device."""
+    """What ``pygan info`` reports: the extension, and the backend per device and op."""
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     backends = {}
     for device_type in devices:
-        try:
-            _select(device_type)
-            backend, reason = _selected[device_type]
-        except PyganError as error:
-            backend, reason = "error", str(error)
-        backends[device_type] = {"compiled_kernel": _extension.module is not None and _has_kernel(device_type),
-                                 "selected": backend, "reason": reason}
-    kernels = {op.split("::")[1]: [device for device in ("cpu", "cuda")
-                                   if _extension.module is not None and _has_kernel(device, (op,))]
+        backends[device_type] = {}
+        for op in _OPS:
+            try:
+                _select(device_type, op)
+                backend, reason = _selected[device_type, op]
+            except PyganError as error:
+                backend, reason = "error", str(error)
+            backends[device_type][op] = {"selected": backend, "reason": reason}
+    kernels = {op: [device for device in ("cpu", "cuda") if _extension.module is not None and _has_kernel(device, op)]
                for op in _OPS}
     build = _extension.build
     return {
@@ -94,7 +100,7 @@ def backend_info() -> dict:
         "min_torch": getattr(build, "min_torch_version", None),
         "cpu_features": list(getattr(build, "cpu_features", [])),
         "requested": os.environ.get("PYGAN_OPS", "auto"),
-        "devices": backends,
+        "devices": backends,  # device type -> op -> {"selected": fused, reference or error, "reason"}
     }
 
 
@@ -103,7 +109,7 @@ def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     """``conv2d(leaky_relu(x, negative_slope), weight, bias, stride)`` with zero
     padding (top, bottom, left, right), dilation 1, groups 1. ``stride`` is an
     int or a pair, as for ``F.conv2d``."""
-    if _select(x.device.type) == "fused":
+    if _select(x.device.type, "leaky_relu_conv2d") == "fused":
         # The schema's int[2] takes a single int for both, as conv2d's does.
         return torch.ops.pygan.leaky_relu_conv2d(x, weight, bias, stride, [*padding], float(negative_slope))
     return reference.leaky_relu_conv2d(x, weight, bias, stride, padding, negative_slope)
@@ -115,11 +121,48 @@ def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_
     """One RMSprop update with Keras' time decay, in place, unless the bool
     tensor ``skip`` is true; ``updates`` (int64) counts the updates made. See
     ``pygan.ops.reference.rmsprop_step_``."""
-    if _select(updates.device.type) == "fused":
+    if _select(updates.device.type, "rmsprop_step_") == "fused":
         torch.ops.pygan.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)
     else:
         reference.rmsprop_step_(params, grads, square_avgs, updates, skip, lr, decay, alpha, eps)
 
 
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
+             alpha: float | None = None, gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+    """Bias, activation, gain and clamp in one pass, as NVlabs' StyleGAN2
+    uses them: ``clamp(gain * act(x + b), -clamp, clamp)``.
+
+    b (1-d, or None) is added along dimension ``dim`` of x. ``act`` is one of
+    linear, relu, lrelu, tanh, sigmoid, elu, selu, softplus or swish
+    (x * sigmoid(x)); ``alpha`` is lrelu's negative slope (default 0.2).
+    ``gain`` defaults to sqrt(2) for relu, lrelu and swish, 1 for the others;
+    ``clamp`` None clamps nothing. Differentiable twice (R1 penalties)."""
+    # The reference until the compiled kernels land.
+    return reference.bias_act(x, b, dim, act, alpha, gain, clamp)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
+              gain: float = 1) -> torch.Tensor:
+    """Upsample, pad, FIR-filter and downsample each channel of x (N, C, H, W),
+    as NVlabs' StyleGAN2 does (and scipy.signal.upfirdn, in 2-d):
+
+    1. insert ``up - 1`` zeros after each pixel;
+    2. pad with zeros, ``padding`` = int, (x, y) or (x0, x1, y0, y1) pixels of
+       the upsampled image; negative values crop;
+    3. convolve with f: 2-d [height, width], or 1-d taps applied along both
+       axes (separable); None is the identity. ``flip_filter`` correlates
+       instead (the same for symmetric filters). f is used in x's dtype;
+    4. keep every ``down``-th pixel;
+
+    and multiply by ``gain``. ``up`` and ``down`` are ints or (x, y) pairs.
+    The output is ``(H * up_y + y0 + y1 - f_height) // down_y + 1`` high, and
+    as wide. The gradient (of any order) is again an upfirdn2d; the filter
+    takes none."""
+    # The reference until the compiled kernels land.
+    return reference.upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+
+
+# The resampling helpers of StyleGAN2, built on upfirdn2d; imported last, as they call it.
 # The layers built on the operators; imported last, as they call the functions above.
 from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
+from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pygan.ops import _parameters
+
 
 def leaky_relu_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding,
                       negative_slope: float) -> torch.Tensor:
@@ -41,3 +43,65 @@ def rmsprop_step_(params: list[torch.Tensor], grads: list[torch.Tensor], square_
         square_avg.copy_(torch.where(skip, square_avg, new_square_avg))
         param.copy_(torch.where(skip, param, new_param))
     updates.add_(skip.logical_not())
+
+
+# The activations of bias_act, as NVlabs' StyleGAN2 defines them: alpha is
+# lrelu's slope only (elu's is 1), swish is x * sigmoid(x).
+_ACTIVATION_FUNCTIONS = {
+    "linear": lambda x, alpha: x,
+    "relu": lambda x, alpha: F.relu(x),
+    "lrelu": F.leaky_relu,
+    "tanh": lambda x, alpha: torch.tanh(x),
+    "sigmoid": lambda x, alpha: torch.sigmoid(x),
+    "elu": lambda x, alpha: F.elu(x),
+    "selu": lambda x, alpha: F.selu(x),
+    "softplus": lambda x, alpha: F.softplus(x),
+    "swish": lambda x, alpha: F.silu(x),
+}
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
+             alpha: float | None = None, gain: float | None = None, clamp: float | None = None) -> torch.Tensor:
+    """``clamp(gain * act(x + b), -clamp, clamp)``, b added along dimension
+    ``dim``; each step optional (see ``pygan.ops.bias_act``)."""
+    alpha, gain = _parameters.activation(act, alpha, gain, clamp)
+    if b is not None:
+        dim = _parameters.bias_dim(x, b, dim)
+        x = x + b.reshape([-1 if i == dim else 1 for i in range(x.dim())])
+    x = _ACTIVATION_FUNCTIONS[act](x, alpha)
+    if gain != 1:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
+              gain: float = 1) -> torch.Tensor:
+    """Upsample (insert ``up - 1`` zeros after each pixel), pad (negative
+    padding crops), filter with f (a convolution; a correlation with
+    ``flip_filter``), keep every ``down``-th pixel, times ``gain``; see
+    ``pygan.ops.upfirdn2d``."""
+    f = _parameters.resampling_filter(f, x)
+    (up_x, up_y), (down_x, down_y) = _parameters.scaling(up, "up"), _parameters.scaling(down, "down")
+    pad_x0, pad_x1, pad_y0, pad_y1 = _parameters.padding(padding)
+    n, channels, height, width = x.shape
+    _parameters.output_size(height, up_y, down_y, pad_y0, pad_y1, f.shape[0], "y")
+    _parameters.output_size(width, up_x, down_x, pad_x0, pad_x1, f.shape[-1], "x")
+    # Each channel is filtered alone: the planes as a batch of 1-channel images.
+    x = x.reshape(n * channels, 1, height, width)
+    if up_x > 1 or up_y > 1:
+        x = F.pad(x.reshape(n * channels, height, 1, width, 1), [0, up_x - 1, 0, 0, 0, up_y - 1])
+        x = x.reshape(n * channels, 1, height * up_y, width * up_x)
+    # Pad, then crop: a crop may cut into the padding of the other side.
+    x = F.pad(x, [max(pad_x0, 0), max(pad_x1, 0), max(pad_y0, 0), max(pad_y1, 0)])
+    x = x[:, :, max(-pad_y0, 0):x.shape[2] - max(-pad_y1, 0), max(-pad_x0, 0):x.shape[3] - max(-pad_x1, 0)]
+    # conv2d correlates: a convolution is a correlation with the flipped filter.
+    if not flip_filter:
+        f = f.flip(list(range(f.dim())))
+    if f.dim() == 2:
+        x = F.conv2d(x, (f * gain)[None, None], stride=(down_y, down_x))
+    else:  # separable: along x with the gain, then along y
+        x = F.conv2d(x, (f * gain)[None, None, None, :], stride=(1, down_x))
+        x = F.conv2d(x, f[None, None, :, None], stride=(down_y, 1))
+    return x.reshape(n, channels, x.shape[2], x.shape[3])
