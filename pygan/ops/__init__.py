@@ -162,7 +162,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
     return reference.upfirdn2d(x, f, up, down, padding, flip_filter, gain)
 
 
-# The resampling helpers of StyleGAN2, built on upfirdn2d; imported last, as they call it.
-# The layers built on the operators; imported last, as they call the functions above.
+# The layers and StyleGAN2's resampling helpers, built on the operators above;
+# imported last, as they call them.
 from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
 from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402
