@@ -59,4 +59,6 @@ def register() -> None:
     package = sys.modules["pygan"]
     for path, names in _RENAMES.items():
         module = sys.modules.setdefault(path, _old_module(path, names))
-        setattr(package, path.rpartition(".")[2], module)
+        # A public name wins: pygan.download is the function, not the old module.
+        if not hasattr(package, path.rpartition(".")[2]):
+            setattr(package, path.rpartition(".")[2], module)
