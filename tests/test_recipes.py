@@ -192,9 +192,17 @@ def test_an_unknown_key_in_an_architectures_defaults_names_the_plugin():
         resolve_config(plugins, {"plugin": "typo"})
 
 
+class UsesOption(DeclaresOption):
+    """Declares an option and takes part in every run (a callback reads it)."""
+
+    @pygan.hookimpl
+    def on_train_start(self, run):
+        run.state["widgets"] = run.config[self.name]
+
+
 def test_a_plugins_option_is_checked_from_its_declaration():
     plugins = load_plugins()
-    plugins.add("declares", DeclaresOption("widgets"))
+    plugins.add("declares", UsesOption("widgets"))
     assert resolve_config(plugins, {"plugin": "dcgan"})["widgets"] == 3
     assert resolve_config(plugins, {"plugin": "dcgan", "widgets": 5})["widgets"] == 5
     # As an architecture's defaults or a config.json could give it:

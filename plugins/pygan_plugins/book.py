@@ -56,6 +56,11 @@ SEED_DEFAULTS = {
 }
 
 
+def image_shape(config) -> tuple[int, int, int]:
+    """What every book GAN makes, whatever its options: 1x28x28 MNIST digits."""
+    return IMAGE_SHAPE
+
+
 def check_shape(name: str, image_shape) -> None:
     if tuple(image_shape) != IMAGE_SHAPE:
         raise pygan.UsageError(

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -13,9 +10,12 @@ from pathlib import Path
 import torch
 
 from pygan import __version__
+from pygan._commands import train
+from pygan._commands.evaluate import command_eval
+from pygan._commands.sample import command_sample
 from pygan._config.options import add_arguments, flag
 from pygan._config.registry import get_plugins
-from pygan._contracts.messages import PyganError, UsageError, notice
+from pygan._contracts.messages import PyganError
 
 
 def positive_int(text: str) -> int:
@@ -37,15 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pygan {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = commands.add_parser("train", help="train a GAN", description=(
+    trainer = commands.add_parser("train", help="train a GAN", description=(
         "Train an architecture registered by a plugin. Options left out take the architecture's "
         "defaults (see 'pygan plugins'); plugins add options of their own. Writes config.json, "
         "metrics.jsonl, losses.png, samples/NNNNN.png and checkpoints/NNNNNNNN.pt into --out."))
-    add_arguments(train, get_plugins().options.values())
-    train.add_argument("--out", type=Path, help="run folder (default runs/PLUGIN-TIMESTAMP)")
-    train.add_argument("--nproc", type=positive_int, metavar="N",
+    add_arguments(trainer, get_plugins().options.values())
+    trainer.add_argument("--out", type=Path, help="run folder (default runs/PLUGIN-TIMESTAMP)")
+    trainer.add_argument("--nproc", type=positive_int, metavar="N",
                        help="train data-parallel in N processes (runs torchrun; batch size is per process)")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    trainer.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    trainer.add_argument("--dry-run", action="store_true", help="build both networks from the resolved configuration, "
+                       "print it and each network's parameter count, and exit without reading data or training")
 
     sample = commands.add_parser("sample", help="draw images from a trained generator")
     sample.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
@@ -98,194 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def command_train(args) -> int | None:
+    from pygan._config.resolve import configure
     from pygan._training import distributed, runner
 
     plugins = get_plugins()
     options = {name: getattr(args, name) for name in plugins.options}
-    if args.resume is not None and args.out is not None and args.out != args.resume:
-        raise UsageError("--out and --resume name different folders; a resumed run stays in its own folder")
-    config = runner.configure(plugins, options, args.resume)  # a mistake is one message, before anything starts
-    out, argv = args.out, args.argv
-    if args.resume is None and out is None:
-        out = new_run_folder(config["plugin"])
-        argv = [*argv, "--out", str(out)]  # data-parallel workers train into the same folder
+    if args.dry_run:
+        print(train.dry_run(plugins, options, args.resume))
+        return None
+    config = configure(plugins, options, args.resume)  # a mistake is one message, before anything starts
+    out = train.run_folder(plugins, config, args.out, args.resume)
     if args.nproc and args.nproc > 1:
         if args.resume is None:
             runner.check_unused(out)
-        return distributed.launch(args.nproc, without_nproc(argv))
+        # The workers train into the same folder, with the same configuration.
+        return distributed.launch(args.nproc, [*train.without_nproc(args.argv), "--out", str(out)])
     try:
-        run = runner.train(plugins, options, out, args.resume)
+        run = runner.train(plugins, config, out, resuming=args.resume is not None)
     finally:
         distributed.stop()
     if run.rank == 0:
         print(f"run finished at step {run.total_steps}: {run.out_dir}")
     return None
-
-
-def new_run_folder(plugin: str) -> Path:
-    """A fresh ``runs/PLUGIN-TIMESTAMP`` folder, made atomically, so that
-    runs started in the same second get folders of their own."""
-    from datetime import datetime
-
-    stem = Path("runs") / f"{plugin}-{datetime.now():%Y%m%d-%H%M%S}"
-    for attempt in itertools.count(1):
-        folder = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as error:
-            raise UsageError(f"cannot make the run folder {folder}: {error.strerror or error}; "
-                             f"choose one with --out") from None
-
-
-DEFAULT_SAMPLES = 64
-# Beyond this a grid (and the batch drawn for it) outgrows what one PNG is
-# for, and what memory may hold: 64 Mi float32 values take 256 MiB.
-MAX_SAMPLE_PIXELS = 64 * 2 ** 20
-CLASS_GRID_COLUMNS = 10  # images per class of --class-grid
-SWEEP_COLUMNS = 10  # images per row of --sweep
-
-
-def command_sample(args) -> None:
-    from pygan._files.pictures import image_format, save_grid
-    from pygan._training import sampling
-    from pygan._training.runner import select_device
-
-    if args.interpolate:
-        return command_interpolate(args)
-    image_format(args.out)  # a name that says no known format is refused before any work
-    device = select_device(args.device)
-    state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
-    rng = torch.Generator(device)
-    rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
-    if args.class_grid:
-        columns = args.n or CLASS_GRID_COLUMNS
-        latent = sampling.class_grid_latent(architecture, columns, rng, device)
-    elif args.sweep is not None:
-        code = args.sweep.removeprefix("code")
-        if not code.isdigit():
-            raise UsageError(f"--sweep takes code1, code2, ..., not {args.sweep!r}")
-        columns = SWEEP_COLUMNS
-        latent = sampling.sweep_latent(architecture, int(code) - 1, columns, rng, device)
-    else:
-        n = args.n or DEFAULT_SAMPLES
-        columns, labels = math.ceil(math.sqrt(n)), None
-        if args.label is not None:
-            sampling.require_classes(architecture, "--class")
-            if args.label >= architecture.classes:
-                raise UsageError(f"--class {args.label}: architecture {architecture.name!r} generates classes 0 to "
-                                 f"{architecture.classes - 1}")
-            labels = torch.full((n,), args.label, device=device)
-        latent = architecture.draw_latent(n, rng, device, labels)
-    pixels = len(latent.z) * math.prod(state["image_shape"])
-    if pixels > MAX_SAMPLE_PIXELS:
-        raise UsageError(f"{len(latent.z):,} images of {'x'.join(map(str, state['image_shape']))} make a grid of "
-                         f"{pixels:,} pixel values, more than the {MAX_SAMPLE_PIXELS:,} one grid may hold; "
-                         f"ask for fewer with --n")
-    images = sampling.generate(architecture, generator, latent)
-    save_grid(images, args.out, columns=columns)
-    print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
-
-
-INTERPOLATION_WALKS = 8  # default --n of --interpolate
-INTERPOLATION_POINTS = 4  # random points each walk passes through, and returns to the first
-INTERPOLATION_FRAMES = 16  # frames from one point to the next
-STRIP_COLUMNS = 10  # images of each walk's first leg in the PNG strip
-
-
-def command_interpolate(args) -> None:
-    from PIL import Image
-
-    from pygan._files.pictures import image_grid, save_grid, save_image
-    from pygan._training import sampling
-    from pygan._training.runner import select_device
-
-    out = Path("interpolation.gif") if args.out == Path("samples.png") else Path(args.out)
-    gif, strip = out.with_suffix(".gif"), out.with_suffix(".png")
-    device = select_device(args.device)
-    state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
-    rng = torch.Generator(device)
-    rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
-    walks = args.n or INTERPOLATION_WALKS
-    pixels = walks * STRIP_COLUMNS * math.prod(state["image_shape"])
-    if pixels > MAX_SAMPLE_PIXELS:
-        raise UsageError(f"{walks:,} walks of {'x'.join(map(str, state['image_shape']))} images are more than one "
-                         f"strip may hold; ask for fewer with --n")
-    latents = sampling.interpolation_latents(architecture, walks, INTERPOLATION_POINTS, INTERPOLATION_FRAMES,
-                                             rng, device)
-    frames = [sampling.generate(architecture, generator, latent).cpu() for latent in latents]
-    columns = math.ceil(math.sqrt(walks))
-    pictures = [Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
-                for picture in (image_grid(frame, columns) for frame in frames)]
-    pictures = [picture.resize((picture.width * 2, picture.height * 2), Image.NEAREST) for picture in pictures]
-    save_image(pictures[0], gif, format="GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
-    # The strip: one row per walk, its first leg in STRIP_COLUMNS evenly spaced frames.
-    chosen = [round(i * INTERPOLATION_FRAMES / (STRIP_COLUMNS - 1)) for i in range(STRIP_COLUMNS)]
-    strip_images = torch.stack([frames[i % len(frames)] for i in chosen], dim=1).flatten(0, 1)
-    save_grid(strip_images, strip, columns=STRIP_COLUMNS)
-    method = "slerp" if sampling.spherical(architecture) else "linear"
-    print(f"{walks} walks ({method}) of {state['architecture']} at step {state['step']}: {len(frames)} frames "
-          f"written to {gif}, a strip to {strip}")
-
-
-def command_eval(args) -> None:
-    from pygan._evaluation.classifier import HELD_OUT, ClassifierMetrics
-    from pygan._evaluation.features import feature_distances, feature_network, inception_network
-    from pygan._evaluation.real_images import reference_images
-    from pygan._training import sampling
-    from pygan._training.runner import select_device
-
-    device = select_device(args.device)
-    plugins = get_plugins()
-    state, architecture, generator = sampling.load_generator(plugins, args.checkpoint, device)
-    config = state["config"]
-    dataset = plugins.dataset(args.dataset or config["dataset"])
-    # The run's own --data-dir only fits when comparing with the run's data set.
-    data_dir = args.data_dir or (config["data_dir"] if dataset.name == config["dataset"] else None)
-    images, labels = reference_images(dataset, data_dir, tuple(state["image_shape"]), config)
-    if labels is not None and len(labels) < 2 * HELD_OUT and not args.fid:
-        notice(f"{dataset.name} has too few labelled images ({len(labels):,}) to train a classifier: "
-               f"measuring FID and KID instead")
-        labels = None
-    run = {"checkpoint": str(state["path"]), "step": state["step"], "dataset": dataset.name}
-    if args.fid or args.feature_network or labels is None:
-        features = (feature_network(args.feature_network, device) if args.feature_network
-                    else inception_network(args.inception_weights, device))
-        draw = sampling.sampler(architecture, generator, torch.Generator(device).manual_seed(args.seed), device)
-        results = feature_distances(draw, images, features, min(args.n, len(images)), seed=args.seed)
-        results = {**run, "features": str(args.feature_network or "inception-v3"), **results}
-        if args.json:
-            print(json.dumps(results, indent=2))
-            return
-        print(f"{state['architecture']} at step {state['step']} ({state['path']}) against {dataset.name}, "
-              f"{results['n']:,} samples each, in {results['features']} features")
-        print(f"  FID  {results['fid']:12.4f}   (lower is better; real data ~0)")
-        print(f"  KID  {results['kid']:12.6f}   (+- {results['kid_std']:.6f}; lower is better; real data ~0)")
-        return
-    if tuple(images.shape[1:]) != tuple(state["image_shape"]):
-        notice(f"samples {'x'.join(map(str, state['image_shape']))} are converted to the {dataset.name} "
-               f"classifier's {'x'.join(map(str, images.shape[1:]))}")
-    metrics = ClassifierMetrics(dataset.name, images, labels, device)
-    results = metrics.measure(architecture, generator, args.n, sample_seed=args.seed, real_seed=args.seed)
-    results = {**run, **results}
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return
-    print(f"{state['architecture']} at step {state['step']} ({state['path']}) against {dataset.name}, "
-          f"{args.n:,} samples each")
-    print(f"  Fréchet classifier distance  {results['fcd']:10.4f}   (lower is better; real data ~0)")
-    print(f"  classifier score             {results['classifier_score']:10.4f}   "
-          f"(higher is better; real data {results['real_classifier_score']:.4f})")
-    if "label_accuracy" in results:
-        print(f"  label accuracy               {results['label_accuracy']:10.2%}   "
-              f"(samples recognised as the class asked for; chance {1 / architecture.classes:.0%})")
-    print(f"  classifier accuracy          {results['classifier_accuracy']:10.2%}   (on held-out real images)")
-    print("  class shares  " + "  ".join(f"{label}: {share:.1%}" for label, share in enumerate(results["class_shares"])))
-    if results["mode_collapse"]:
-        print(f"  warning: {results['dominant_class_share']:.0%} of the samples are class "
-              f"{results['dominant_class']}: the generator may have collapsed onto few modes")
 
 
 def command_report(args) -> None:
@@ -349,19 +185,6 @@ def command_plugins(args) -> None:
 
 COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "report": command_report,
             "info": command_info, "plugins": command_plugins}
-
-
-def without_nproc(argv: list[str]) -> list[str]:
-    """The command line minus --nproc, for the processes torchrun starts."""
-    kept, skip = [], False
-    for word in argv:
-        if skip:
-            skip = False
-        elif word == "--nproc":
-            skip = True
-        elif not word.startswith("--nproc="):
-            kept.append(word)
-    return kept
 
 
 def main(argv: list[str] | None = None) -> int:

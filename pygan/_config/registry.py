@@ -8,18 +8,28 @@ entry-point name, and skipped: the rest of pygan keeps working.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.metadata
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import pluggy
 
 from pygan._config.options import expand_per_network
 from pygan._contracts import hooks as hookspecs
 from pygan._contracts.messages import PyganError, UsageError, notice
-from pygan._contracts.records import Architecture, Dataset, Loss, Optimizer, Option, Penalty, Recipe
+from pygan._contracts.records import (
+    Architecture,
+    Dataset,
+    Loss,
+    Optimizer,
+    Option,
+    Penalty,
+    Recipe,
+    builder_takes_config,
+)
 
 ENTRY_POINT_GROUP = "pygan"
 BUILTIN_DISTRIBUTION = "pygan"
@@ -34,6 +44,9 @@ REGISTRATION_HOOKS = {
     "register_optimizers": {Optimizer: "optimizer"},
     "register_options": {Option: "option"},
 }
+HOOKS = sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "pygan_spec"))
+# The hooks called while a run trains (every hook but the registration ones).
+RUN_HOOKS = frozenset(HOOKS) - REGISTRATION_HOOKS.keys()
 # pygan's own options, registered before any plugin, plugins disabled or not.
 CORE_PLUGIN = "core"
 KINDS = [kind for records in REGISTRATION_HOOKS.values() for kind in records.values()]
@@ -85,6 +98,7 @@ class Plugins:
             self._fail(name, distribution, error)
             return False
         try:
+            check_hook_names(self.manager, plugin)
             registrations = self._collect(name)
         except KeyboardInterrupt:
             raise
@@ -121,6 +135,9 @@ class Plugins:
                     )
                     if taken:
                         raise ValueError(f"{kind} {record.name!r} is already registered by plugin {taken!r}")
+                    if isinstance(record, Architecture):  # a builder pygan cannot call fails the plugin now
+                        builder_takes_config(record.build_generator)
+                        builder_takes_config(record.build_discriminator)
                     collected.append((kind, record))
 
                 def register_each(record, register=register):
@@ -171,42 +188,65 @@ class Plugins:
         return self._owner[kind, name]
 
 
-class PluginFailed(PyganError):
-    """A plugin's hook raised an exception that is not one of pygan's own."""
+def check_hook_names(manager: pluggy.PluginManager, plugin: object) -> None:
+    """A hook implementation whose name is no hook would never be called: a
+    misspelling (``register_architecture``) is an error, not a silent no-op."""
+    for caller in manager.get_hookcallers(plugin) or ():
+        if not caller.has_spec():
+            close = difflib.get_close_matches(caller.name, HOOKS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; pygan's hooks are {', '.join(HOOKS)}"
+            raise TypeError(f"@pygan.hookimpl {caller.name!r} is not a pygan hook{hint}")
 
-    def __init__(self, plugin: str, hook_name: str, error: BaseException) -> None:
+
+class PluginFailed(PyganError):
+    """A plugin's hook (or recipe) raised an exception that is not one of
+    pygan's own, or broke the hook's contract. ``inside_step``: it happened
+    inside a training step, whose updates may be half made."""
+
+    def __init__(self, plugin: str, hook_name: str, error: BaseException, where: str = "",
+                 inside_step: bool = False) -> None:
         first_line = str(error).partition("\n")[0]
-        super().__init__(f"plugin {plugin!r} failed in its {hook_name} hook ({type(error).__name__}: {first_line})")
-        self.plugin, self.hook_name = plugin, hook_name
+        where = where or f"its {hook_name} hook"
+        super().__init__(f"plugin {plugin!r} failed in {where} ({type(error).__name__}: {first_line})")
+        self.plugin, self.hook_name, self.inside_step = plugin, hook_name, inside_step
+
+
+def calling_plugin(plugin: str, hook_name: str, function: Callable, *args, where: str = "",
+                   inside_step: bool = False) -> Any:
+    """``function(*args)``, with an exception from the plugin, other than
+    pygan's own errors (which say what to do already) and KeyboardInterrupt,
+    turned into a ``PluginFailed`` naming the plugin."""
+    try:
+        return function(*args)
+    except (PyganError, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as error:
+        raise PluginFailed(plugin, hook_name, error, where, inside_step) from error
 
 
 class Callbacks:
-    """Calls each hook's implementations one by one, in pluggy's order (the
-    last registered first), collecting the results that are not None, as
-    pluggy does; an exception from a plugin, other than pygan's own errors
-    (which say what to do already) and KeyboardInterrupt, becomes a
-    ``PluginFailed`` naming the plugin and the hook."""
+    """Calls each hook's implementations one by one, in pluggy's order
+    (``tryfirst``/``trylast`` first and last, otherwise the last registered
+    first), collecting the results that are not None, as pluggy does; a
+    plugin's exception becomes a ``PluginFailed`` naming the plugin and the
+    hook (see ``calling_plugin``). ``named(hook, ...)`` gives each result
+    with the plugin that returned it."""
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager
 
+    def named(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        results = []
+        for implementation in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
+            result = calling_plugin(implementation.plugin_name, hook_name, implementation.function,
+                                    *(kwargs[name] for name in implementation.argnames),
+                                    inside_step=hook_name == "after_update")
+            if result is not None:
+                results.append((implementation.plugin_name, result))
+        return results
+
     def __getattr__(self, hook_name: str):
-        implementations = getattr(self.manager.hook, hook_name).get_hookimpls()
-
-        def call(**kwargs) -> list:
-            results = []
-            for implementation in reversed(implementations):
-                try:
-                    result = implementation.function(*(kwargs[name] for name in implementation.argnames))
-                except (PyganError, KeyboardInterrupt):
-                    raise
-                except (Exception, SystemExit) as error:
-                    raise PluginFailed(implementation.plugin_name, hook_name, error) from error
-                if result is not None:
-                    results.append(result)
-            return results
-
-        return call
+        return lambda **kwargs: [result for _, result in self.named(hook_name, **kwargs)]
 
 
 def external_plugins_disabled() -> bool:

@@ -7,10 +7,18 @@ progress bar, metrics log, sample grids, evaluation and TensorBoard logging
 are plugins written exactly this way (see ``plugins/``).
 
 Registration hooks receive a ``register`` callable and are called once, when
-the plugin is loaded; the records they take are defined in ``pygan._contracts.records`` (all public in ``pygan``).
-The training callbacks receive the ``pygan.Run`` being trained: its
-``config``, ``out_dir``, networks, ``device``, ``start_step``,
-``total_steps`` and ``state`` (a dict for plugins' own per-run objects).
+the plugin is loaded; the records they take are public in ``pygan``
+(defined in ``pygan/_contracts/records.py``). The training callbacks receive
+the ``pygan.Run`` being trained: its ``config``, ``out_dir``, networks,
+``device``, ``start_step``, ``total_steps`` and ``state`` (a dict for
+plugins' own per-run objects).
+
+A hook implementation whose name is no hook below (a misspelling) makes
+pygan skip the plugin, named, as FAILED. Implementations may leave out the
+arguments they do not use. Where several plugins implement a hook, they are
+called in pluggy's order: the last registered first (pygan's built-ins are
+registered before other plugins), unless an implementation is marked
+``@pygan.hookimpl(tryfirst=True)`` or ``@pygan.hookimpl(trylast=True)``.
 """
 
 import pluggy
@@ -120,18 +128,22 @@ def register_datasets(register):
 
 
 @hookspec
-def prepare_network(config, network, module):
-    """Change a freshly built network in place, before its optimizer is
-    made: ``network`` is "generator" or "discriminator", ``config`` the
-    run's configuration. For regularisers that any architecture can take:
-    reparametrizing weights (spectral normalization) or transforming the
-    input with a forward pre-hook (differentiable augmentation). Called for
-    training only; ``pygan sample`` builds the generator without it.
+def prepare_network(config, network, module, training):
+    """Change a freshly built network in place: ``network`` is "generator"
+    or "discriminator", ``config`` the run's configuration. For regularisers
+    that any architecture can take: reparametrizing weights (spectral
+    normalization) or transforming the input with a forward pre-hook
+    (differentiable augmentation). ``training`` is True when the network is
+    built to be trained (before its optimizer is made) and False when it is
+    rebuilt to load trained weights into (``pygan sample``, ``pygan eval``,
+    ``pygan.load``): change the parameters' layout either way, so that the
+    weights load, but add what only training does (augmentation) only then.
+    A hook implementation may leave out arguments it does not use.
 
     Example::
 
         @pygan.hookimpl
-        def prepare_network(config, network, module):
+        def prepare_network(config, network, module, training):
             if network == "discriminator" and config["spectral_norm"]:
                 for layer in module.modules():
                     ...
@@ -157,17 +169,22 @@ def after_update(run, network, module):
 
 @hookspec
 def measure(run, step):
-    """Called on the host after each training step is queued, with the
-    weights as they are after ``step``; returns a dict of extra metrics for
-    that step (an evaluation, say), or None. It may take its time: training
-    waits. What it returns joins the step's metrics in ``on_step_end``.
+    """Called on the host after training step ``step`` is queued, while the
+    weights are those of that step. Return None, or a function taking no
+    argument that measures the step and returns a dict of metric names to
+    numbers: pygan calls it once the step's own metrics have been read back
+    and found finite (on a GPU, when the device has finished the step), and
+    the dict joins the step's metrics in ``on_step_end``. Training waits
+    while it runs, so it may take its time (an evaluation). A measurement
+    that raises, or returns something other than a dict, ends the run
+    "failed" with a checkpoint, naming the plugin, like a failing callback.
 
     Example::
 
         @pygan.hookimpl
         def measure(run, step):
             if step % 1000 == 0:
-                return {"mean_pixel": float(run.sample().mean())}
+                return lambda: {"mean_pixel": float(run.sample().mean())}
     """
 
 
@@ -188,10 +205,16 @@ def on_step_end(run, step, metrics):
     """Called for every training step, in order, with the step number
     (1-based) and a dict of floats: what the recipe returned (for the
     built-in one ``d_loss``, ``d_acc``, ``g_loss``, ``g_acc``, ``lr_d``,
-    ``lr_g``) and what ``measure`` added. The metrics are read back from the device
-    every ``--sync-every`` steps, so on a GPU the calls come in batches, up to
-    that many steps after the step ran; always before the step's sample grid
-    or checkpoint.
+    ``lr_g``) and what ``measure`` added.
+
+    When it runs: the metrics are read back from the device every
+    ``--sync-every`` steps (every step on the CPU, every 100 on a GPU), so the
+    calls come in batches, up to that many steps after the step ran, and
+    always before the step's sample grid or checkpoint. The networks' weights
+    seen from here are therefore those of the latest step trained, not of
+    ``step``. A value that belongs to ``step`` itself is returned by the
+    recipe as a metric (a 0-d tensor), or measured through ``measure``, which
+    runs while the weights are those of its step.
 
     Example::
 

@@ -18,8 +18,11 @@ Conventions every record shares:
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol, runtime_checkable
 
 import numpy as np
@@ -87,14 +90,20 @@ class Judgement:
 class Architecture:
     """A named generator and discriminator pair.
 
-    ``build_generator(image_shape)`` returns a module called as
+    ``build_generator(image_shape, config)`` returns a module called as
     ``generator(z)``, ``generator(z, one_hot_labels)`` when ``classes`` is
     set, and ``generator(z, one_hot_labels, codes)`` (or ``generator(z,
     codes)``) when ``codes`` is set, returning images.
-    ``build_discriminator(image_shape)`` returns a module called as
+    ``build_discriminator(image_shape, config)`` returns a module called as
     ``discriminator(images)``, or ``discriminator(images, one_hot_labels)``
     with ``discriminator_takes_labels``, returning source logits or a dict of
-    heads (see ``Judgement``).
+    heads (see ``Judgement``). ``config`` is the run's resolved configuration
+    (read-only; the architecture's own options among it, and ``classes``,
+    the class count of the run), so an option may change a
+    network's shape: every command that rebuilds the networks (training,
+    resuming, ``pygan sample``, ``pygan eval``, ``pygan.load``) passes the
+    run's recorded configuration. A builder that takes only ``image_shape``
+    (as in pygan 0.2) is called with that alone.
 
     ``defaults`` holds the architecture's own settings: any option that
     pygan or a plugin declares (``pygan train --help`` lists them), such as
@@ -110,16 +119,21 @@ class Architecture:
     """
 
     name: str
-    build_generator: Callable[[ImageShape], nn.Module]
-    build_discriminator: Callable[[ImageShape], nn.Module]
+    build_generator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
+    build_discriminator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
     latent_size: int
     defaults: Mapping[str, Any] = field(default_factory=dict)
     sample_noise: Callable[[int, int, torch.Generator, torch.device], torch.Tensor] = uniform_noise
     description: str = ""
     # Conditioning: the number of classes the generator is asked for (0: none;
-    # then training needs a data set with labels), the number of continuous
-    # codes and how they are drawn, and whether the discriminator sees labels.
-    classes: int = 0
+    # otherwise training needs a data set with labels), the number of
+    # continuous codes and how they are drawn, and whether the discriminator
+    # sees labels. ``classes=None``: the count is the run's --classes, else
+    # the number of classes in the training data's labels (0 when it has
+    # none). A run resolves it once, records it in its configuration
+    # (``config["classes"]``, which builders read) and uses the architecture
+    # ``configured`` with it.
+    classes: Optional[int] = 0
     codes: int = 0
     sample_codes: Callable[[int, int, torch.Generator, torch.device], torch.Tensor] = normal_noise
     discriminator_takes_labels: bool = False
@@ -130,8 +144,23 @@ class Architecture:
     # asked for this shape; any other must already have it.
     image_shape: Optional[Callable[[Mapping[str, Any]], ImageShape]] = None
 
+    def build(self, network: str, image_shape: ImageShape, config: Mapping[str, Any]) -> nn.Module:
+        """A freshly built ``network`` ("generator" or "discriminator") for
+        images of ``image_shape`` under the run's ``config``."""
+        builder = {"generator": self.build_generator, "discriminator": self.build_discriminator}[network]
+        if builder_takes_config(builder):
+            return builder(tuple(image_shape), MappingProxyType(dict(config)))
+        return builder(tuple(image_shape))
+
+    def configured(self, classes: int) -> "Architecture":
+        """This architecture with a run's class count (``config["classes"]``)."""
+        return dataclasses.replace(self, classes=classes)
+
     @property
     def conditional(self) -> bool:
+        if self.classes is None:
+            raise TypeError(f"architecture {self.name!r} takes its class count from a run: use "
+                            f"architecture.configured(config['classes']) first")
         return self.classes > 0
 
     def draw_latent(self, n: int, rng: torch.Generator, device: torch.device,
@@ -159,6 +188,25 @@ class Architecture:
     def discriminator_inputs(self, images: torch.Tensor, labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """The positional arguments of ``discriminator(...)`` for images of these labels."""
         return (images, self.one_hot(labels)) if self.discriminator_takes_labels else (images,)
+
+
+def builder_takes_config(builder: Callable) -> bool:
+    """Whether a network builder takes ``(image_shape, config)``, or only
+    ``(image_shape)`` as pygan 0.2's did; anything else is refused."""
+    try:
+        parameters = list(inspect.signature(builder).parameters.values())
+    except (TypeError, ValueError):  # no signature to read (a builtin): assume pygan 1.0's
+        return True
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters) or len(positional) >= 2:
+        if len(required) > 2:
+            raise TypeError(f"network builder {builder!r} needs {len(required)} arguments; pygan gives it "
+                            f"(image_shape, config)")
+        return True
+    if len(positional) == 1:
+        return False
+    raise TypeError(f"network builder {builder!r} takes no positional argument; pygan gives it (image_shape, config)")
 
 
 @dataclass(frozen=True)
@@ -271,11 +319,19 @@ class Recipe:
     latents, the networks, ``update(loss)``) and returns the step's metrics
     as a dict of 0-d tensors, the same names every step. It must not read a
     value back to the host (see the module docstring).
+
+    ``defaults`` are the recipe's own settings of declared options (an
+    architecture's defaults and the command line override them).
+    ``check(config, architecture)``, run when a run is configured (before any
+    data is read or step taken, and again on resume), returns what the recipe
+    cannot honour in that configuration, or None.
     """
 
     name: str
     step: Callable[[Any], dict[str, torch.Tensor]]
     description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    check: Optional[Callable[[Mapping[str, Any], "Architecture"], Optional[str]]] = None
 
 
 @dataclass(frozen=True)

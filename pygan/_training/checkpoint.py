@@ -174,6 +174,13 @@ def generator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return networks.get("generator_ema", networks["generator"])
 
 
+def discriminator_weights(state: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The discriminator's weights, from a checkpoint of any format (None in
+    formats 1 and 2 where they were kept at the top level, else)."""
+    networks = state["networks"] if state["format_version"] >= 3 else state
+    return networks.get("discriminator")
+
+
 def prune(run_dir: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints (keep 0 keeps all)."""
     if keep > 0:

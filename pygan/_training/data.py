@@ -55,6 +55,25 @@ def to_unit_floats(images: torch.Tensor) -> torch.Tensor:
     return images.float()
 
 
+def check_labels(labels: Optional[torch.Tensor], dataset: str, architecture: Architecture) -> None:
+    """That a run's data has the labels its (configured) architecture needs."""
+    if not architecture.conditional:
+        return
+    if labels is None:
+        raise UsageError(f"architecture {architecture.name!r} is conditional (it generates a chosen class) and "
+                         f"needs a data set with labels, but {dataset!r} has none; choose one with "
+                         f"--dataset (mnist and fashion-mnist have labels)")
+    if int(labels.max()) >= architecture.classes:
+        raise UsageError(f"data set {dataset!r} has labels up to {int(labels.max())}, but architecture "
+                         f"{architecture.name!r} generates {architecture.classes} classes (0 to "
+                         f"{architecture.classes - 1})")
+
+
+def count_classes(labels: Optional[torch.Tensor]) -> Optional[int]:
+    """The number of classes labels 0, 1, ... name; None without labels."""
+    return None if labels is None or len(labels) == 0 else int(labels.max()) + 1
+
+
 class InMemoryData:
     """Images (N, C, H, W) and their labels (N,) or None, on one device."""
 
@@ -79,6 +98,18 @@ class InMemoryData:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.images.shape[1:])
+
+    @property
+    def classes(self) -> Optional[int]:
+        """The number of classes in the labels (None without labels)."""
+        return count_classes(self.labels)
+
+    def check_labels(self, dataset: str, architecture: Architecture) -> None:
+        """Refuse labels a conditional run cannot use; drop those an
+        unconditional one does not."""
+        check_labels(self.labels, dataset, architecture)
+        if not architecture.conditional:
+            self.labels = None
 
     def draw(self, n: int, rng: torch.Generator) -> Batch:
         """``n`` samples at random with replacement; indexed on the device,
@@ -143,6 +174,17 @@ class StreamingData:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    @property
+    def classes(self) -> Optional[int]:
+        """The number of classes in the labels (None without labels)."""
+        return count_classes(self.samples.labels) if self.want_labels else None
+
+    def check_labels(self, dataset: str, architecture: Architecture) -> None:
+        """Refuse labels a conditional run cannot use; stop reading those an
+        unconditional one does not."""
+        check_labels(self.samples.labels if self.want_labels else None, dataset, architecture)
+        self.want_labels = self.want_labels and architecture.conditional
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "stream", "drawn": self.drawn, "batch": self.batch, "seed": list(self.seed)}
@@ -244,7 +286,7 @@ def load_data(dataset: Dataset, data_dir: Optional[str], architecture: Architect
     wanted = architecture.image_shape(config) if architecture.image_shape is not None else None
     path = Path(data_dir) if data_dir else None
     if dataset.open is not None:
-        loaded = dataset.open(DataRequest(path, wanted, architecture.conditional, config))
+        loaded = dataset.open(DataRequest(path, wanted, architecture.classes != 0, config))
     else:
         loaded = dataset.load(path)
     samples = loaded if isinstance(loaded, Samples) else TensorSamples(*as_batch(dataset.name, loaded))
@@ -256,16 +298,7 @@ def load_data(dataset: Dataset, data_dir: Optional[str], architecture: Architect
                          f"resizes, such as images")
     if len(samples) == 0:
         raise PyganError(f"data set {dataset.name!r} holds no images")
-    if architecture.conditional:
-        if labels is None:
-            raise UsageError(f"architecture {architecture.name!r} is conditional (it generates a chosen class) and "
-                             f"needs a data set with labels, but {dataset.name!r} has none; choose one with "
-                             f"--dataset (mnist and fashion-mnist have labels)")
-        if int(labels.max()) >= architecture.classes:
-            raise UsageError(f"data set {dataset.name!r} has labels up to {int(labels.max())}, but architecture "
-                             f"{architecture.name!r} generates {architecture.classes} classes (0 to "
-                             f"{architecture.classes - 1})")
-    else:
+    if architecture.classes == 0:
         labels = None  # an unconditional run has no use for them
     size = len(samples) * int(np.prod(samples.image_shape)) * 4
     free = available_memory(device)

@@ -168,6 +168,8 @@ class Engine:
                 graph.register_generator_state(generator)
             with torch.cuda.graph(graph):
                 self._record(step)
+        except PyganError:  # a plugin's failure, named already
+            raise
         except Exception as error:  # whatever capture refuses (a host read in a plugin, say)
             reason = str(error).partition("\n")[0]
             raise PyganError(f"capturing the training step in a CUDA graph failed ({type(error).__name__}: "

@@ -14,14 +14,14 @@ import copy
 import random
 import signal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from pygan._config.options import network_option
-from pygan._config.registry import PluginFailed, Plugins
-from pygan._config.resolve import CONFIG_FILE, merge_resumed_config, read_config, resolve_config, write_config
+from pygan._config.registry import PluginFailed, Plugins, calling_plugin
+from pygan._config.resolve import CONFIG_FILE, resolve_classes, write_config
 from pygan._contracts.messages import Interrupted, PyganError, UsageError, notice
 from pygan._contracts.run import Run
 from pygan._files import atomic as files
@@ -30,6 +30,7 @@ from pygan._training import checkpoint, distributed
 from pygan._training.data import InMemoryData, StreamingData, load_data
 from pygan._training.distributed import Processes
 from pygan._training.engine import Engine
+from pygan._training.networks import build_networks
 from pygan._training.sampling import fixed_latent
 from pygan._training.step import StepContext
 
@@ -42,6 +43,9 @@ class NonFiniteLoss(Exception):
 class NoCallbacks:
     """Stands in for the plugins' callbacks on ranks other than 0: every
     callback is accepted and ignored."""
+
+    def named(self, hook_name: str, **kwargs) -> list:
+        return []
 
     def __getattr__(self, hook_name: str):
         return lambda **kwargs: []
@@ -63,6 +67,7 @@ class Runner:
     def __init__(self, run: Run, engine: Engine, context: StepContext, recipe, rng: torch.Generator,
                  plugins: Plugins, processes: Processes) -> None:
         self.run, self.engine, self.context, self.recipe, self.rng = run, engine, context, recipe, rng
+        self.recipe_plugin = plugins.owner("recipe", recipe.name)
         self.processes = processes
         # Only rank 0 reports, samples and writes the run folder.
         self.hook = plugins.callbacks if self.processes.is_main else NoCallbacks()
@@ -83,7 +88,23 @@ class Runner:
         return metrics
 
     def enqueue_step(self) -> None:
-        self.engine.enqueue(lambda: self.recipe.step(self.context))
+        self.engine.enqueue(self._recipe_step)
+
+    def _recipe_step(self) -> dict[str, torch.Tensor]:
+        """The recipe's step, its failures and broken promises named with it."""
+        recipe, plugin = self.recipe, self.recipe_plugin
+        where = f"its recipe {recipe.name!r}"
+        metrics = calling_plugin(plugin, "register_recipes", recipe.step, self.context, where=where, inside_step=True)
+        if not isinstance(metrics, Mapping) or not all(
+                isinstance(name, str) and isinstance(value, torch.Tensor) and value.dim() == 0
+                for name, value in metrics.items()):
+            shown = type(metrics).__name__ if not isinstance(metrics, Mapping) else ", ".join(
+                f"{name!r}: {type(value).__name__}" for name, value in metrics.items())
+            raise PluginFailed(plugin, "register_recipes", TypeError(
+                f"it returned {shown}, where a recipe returns its metrics as a dict of names to 0-d tensors "
+                f"(return {{'d_loss': d_loss, ...}}; keep them tensors: a float read from one stalls the GPU)"),
+                where, inside_step=True)
+        return dict(metrics)
 
     def read_metrics(self) -> list[tuple[int, dict[str, float], str | None]]:
         return self.engine.read()
@@ -130,7 +151,8 @@ class Runner:
                 while self.step_count < run.total_steps:
                     self.enqueue_step()
                     step = self.step_count
-                    measurements = [measure for measure in self.hook.measure(run=run, step=step) if measure]
+                    measurements = [measurement(plugin, measure)
+                                    for plugin, measure in self.hook.named("measure", run=run, step=step)]
                     sample = bool(config["sample_every"] and step % config["sample_every"] == 0)
                     save = step == run.total_steps or bool(config["checkpoint_every"]
                                                            and step % config["checkpoint_every"] == 0)
@@ -188,7 +210,7 @@ class Runner:
         if self.step_count == self.run.start_step:
             return "no step was trained"
         finite = self.finite_so_far and all(problem is None for _, _, problem in self.read_metrics())
-        if not finite or failure.hook_name == "after_update" or self.processes.distributed:
+        if not finite or failure.inside_step or self.processes.distributed:
             return "training stopped"
         path = checkpoint.path_for(self.run.out_dir, self.step_count)
         checkpoint.save(path, self.state_dict())
@@ -200,6 +222,23 @@ class Runner:
         kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint was written yet"
         return (f"step {step}: {problem}; training stopped, {kept}. Lower the learning rates, "
                 f"or pass --skip-nonfinite to skip such updates")
+
+
+def measurement(plugin: str, measure: Any) -> Callable[[], dict[str, float]]:
+    """What a ``measure`` hook returned, checked to be a function and called
+    so that its failures, and a result that is not a dict, name the plugin."""
+    if not callable(measure):
+        raise PluginFailed(plugin, "measure", TypeError(
+            f"it returned a {type(measure).__name__}; measure returns a function that measures the step (or "
+            f"None), which pygan calls once the step's metrics are read"))
+
+    def measured() -> dict[str, float]:
+        values = calling_plugin(plugin, "measure", measure)
+        if not isinstance(values, Mapping):
+            raise PluginFailed(plugin, "measure", TypeError(
+                f"its measurement returned a {type(values).__name__}, not a dict of metric names to numbers"))
+        return values
+    return measured
 
 
 @contextlib.contextmanager
@@ -279,13 +318,12 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
         data = InMemoryData(data)
     architecture = plugins.architecture(config["plugin"])
     device = data.device
+    config["classes"] = resolve_classes(architecture, config, data.classes)
+    architecture = architecture.configured(config["classes"])
+    data.check_labels(config["dataset"], architecture)
     seed_everything(config["seed"], processes)
-    generator = architecture.build_generator(data.image_shape).to(device)
-    discriminator = architecture.build_discriminator(data.image_shape).to(device)
-    for network, module in (("generator", generator), ("discriminator", discriminator)):
-        # Before the optimizers see the parameters: a plugin may reparametrize
-        # them (spectral normalization) or hook the network's input.
-        plugins.callbacks.prepare_network(config=config, network=network, module=module)
+    networks = build_networks(plugins, architecture, config, data.image_shape, device, training=True)
+    generator, discriminator = networks["generator"], networks["discriminator"]
     run = Run(config=config, out_dir=Path(out_dir), architecture=architecture, loss=plugins.loss(config["loss"]),
               generator=generator, discriminator=discriminator, device=device, image_shape=data.image_shape,
               fixed_latent=fixed_latent(architecture, config["seed"], device), total_steps=config["steps"],
@@ -324,23 +362,23 @@ def update_ema(average: torch.nn.Module, generator: torch.nn.Module, decay: floa
         mean.copy_(buffer)  # running statistics are averages already
 
 
-def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resume: Path | None) -> Run:
-    """Set up a run (new or resumed) from command-line options and train it."""
-    config = configure(plugins, options, resume)
-    out_dir = Path(resume) if resume is not None else out_dir
+def train(plugins: Plugins, config: dict[str, Any], out_dir: Path, resuming: bool) -> Run:
+    """Set up a run from its resolved configuration (``pygan._config.resolve.configure``),
+    new or resumed from ``out_dir``, and train it."""
+    out_dir = Path(out_dir)
     processes, device_name = distributed.start(config["device"])
     device = select_device(device_name)
     with contextlib.ExitStack() as claim:
         if processes.is_main:
             make_out_dir(out_dir)
             claim.enter_context(claimed(out_dir))
-            if resume is None:
+            if not resuming:
                 check_unused(out_dir)
             files.remove_orphaned_temporaries(out_dir)  # only now: no other run writes there
             if processes.distributed:
                 notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
                        f"process, {config['batch_size'] * processes.world_size} in all")
-        state = resumed_state(out_dir, device) if resume is not None else None
+        state = resumed_state(out_dir, device) if resuming else None
         architecture = plugins.architecture(config["plugin"])
         # A resumed run draws its samples as it did before: in memory or streamed.
         kind = checkpoint.data_state(state)["kind"] if state is not None else None
@@ -359,18 +397,6 @@ def train(plugins: Plugins, options: dict[str, Any], out_dir: Path | None, resum
         run.start_step = runner.step_count
         runner.train()
     return run
-
-
-def configure(plugins: Plugins, options: dict[str, Any], resume: Path | None) -> dict[str, Any]:
-    """A new run's configuration from the options, or a resumed run's from
-    its config.json and the options; checked, so that a mistake is one
-    message before anything starts."""
-    if resume is None:
-        return resolve_config(plugins, options)
-    if not Path(resume).is_dir():
-        raise UsageError(f"--resume {resume}: not a run folder; give the folder a run was trained into "
-                         f"(the one holding config.json)")
-    return merge_resumed_config(plugins, read_config(Path(resume)), options)
 
 
 def resumed_state(out_dir: Path, device: torch.device) -> dict[str, Any] | None:

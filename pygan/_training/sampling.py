@@ -14,6 +14,7 @@ from pygan._config.registry import Plugins
 from pygan._contracts.messages import UsageError
 from pygan._contracts.records import Architecture, Latent, normal_noise
 from pygan._training import checkpoint
+from pygan._training.networks import build_network, recorded_architecture
 
 SAMPLE_GRID_SIZE = 16  # the seed's 4x4 grid
 SWEEP_RANGE = (-2.0, 2.0)  # the book's InfoGAN code sweep
@@ -79,11 +80,13 @@ def require_classes(architecture: Architecture, flag: str) -> None:
 
 
 def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[dict, Architecture, nn.Module]:
-    """A checkpoint's state (any format), its architecture, and its
-    generator (the moving average, where the run kept one) in inference mode."""
+    """A checkpoint's state (any format), its architecture (configured as the
+    run was), and its generator (the moving average, where the run kept one),
+    built from the run's configuration, in inference mode."""
     state = checkpoint.load(path, map_location=device)
-    architecture = plugins.architecture(state["architecture"])
-    generator = architecture.build_generator(tuple(state["image_shape"])).to(device)
+    architecture = recorded_architecture(plugins, state["config"])
+    generator = build_network(plugins, architecture, "generator", state["config"], state["image_shape"], device,
+                              training=False)
     generator.load_state_dict(checkpoint.generator_weights(state))
     generator.eval()
     return state, architecture, generator
