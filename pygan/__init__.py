@@ -30,8 +30,11 @@ in any release.
 - Measuring: ``ClassifierMetrics`` and ``reference_images``.
 - Optimizers: ``DeviceOptimizer``, the base of optimizers that skip an update
   on the device.
+- From Python: ``train(plugin=..., **options)`` and ``load(path)``, which
+  give a ``LoadedRun`` (its networks, ``config`` and ``sample(n)``).
 """
 
+from pygan._commands.api import LoadedRun, load, train
 from pygan._config.options import finite_number, fraction, network_option, whole_number
 from pygan._contracts.hooks import hookimpl
 from pygan._contracts.messages import PyganError, UsageError, notice, notice_once
@@ -79,6 +82,7 @@ __all__ = [
     "ImageShape",
     "Judgement",
     "Latent",
+    "LoadedRun",
     "Loss",
     "Optimizer",
     "Option",
@@ -98,6 +102,7 @@ __all__ = [
     "fraction",
     "hookimpl",
     "image_grid",
+    "load",
     "network_option",
     "normal_noise",
     "notice",
@@ -107,6 +112,7 @@ __all__ = [
     "reference_images",
     "reporting_write_errors",
     "save_grid",
+    "train",
     "trim_step_log",
     "uniform_noise",
     "whole_number",
