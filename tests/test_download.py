@@ -30,6 +30,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
+        if self.path in self.server.slow_headers:  # a header a byte at a time, never ending
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(600):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(self.server.slow_headers[self.path])
+            return
         if self.path in self.server.redirects:
             self.send_response(302)
             self.send_header("Location", self.server.redirects[self.path])
@@ -61,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.requests, httpd.redirects = {}, [], {}
+    httpd.files, httpd.requests, httpd.redirects, httpd.slow_headers = {}, [], {}, {}
     httpd.url = f"http://127.0.0.1:{httpd.server_port}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -159,6 +167,19 @@ def test_a_trickling_mirror_fails_naming_the_deadline(server, tmp_path):
     with pytest.raises(PyganError, match=r"/slow/data.bin: too slow: \d+ bytes in 0.5 s"):
         download([server.url + "/slow/data.bin"], sha256(BODY), tmp_path / "data.bin", timeout=5, deadline=0.5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mirror_trickling_its_headers_is_given_up_at_the_deadline(server, tmp_path):
+    server.slow_headers["/slow/data.bin"] = 0.05  # each byte well within the timeout
+    server.files["/good/data.bin"] = BODY
+    server.redirects["/moved/data.bin"] = "/slow/data.bin"
+    started = time.monotonic()
+    with pytest.raises(PyganError, match=r"/moved/data.bin: too slow: 0 bytes in 0.5 s"):
+        download([server.url + "/moved/data.bin"], sha256(BODY), tmp_path / "data.bin", timeout=5, deadline=0.5)
+    download([server.url + "/slow/data.bin", server.url + "/good/data.bin"], sha256(BODY), tmp_path / "data.bin",
+             timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 10  # the server would trickle for 30 s
+    assert (tmp_path / "data.bin").read_bytes() == BODY
 
 
 @pytest.mark.parametrize("claimed, message", [
