@@ -82,4 +82,25 @@ inline BiasLayout bias_layout(const Tensor& out, const BiasActSettings& settings
   return count == 1 ? BiasLayout{out.numel(), 1} : BiasLayout{out.stride(settings.dim), count};
 }
 
+// A device's kernels: the forward (order 0) or a gradient (1, 2) into a new
+// tensor laid out as x, after the device's own checks.
+using BiasActKernel = Tensor (*)(int order, const BiasActSettings& settings, const Tensor& x,
+                                 const std::optional<Tensor>& grad, const std::optional<Tensor>& b);
+
+// The ops' entry points over a device's kernels, for STABLE_TORCH_LIBRARY_IMPL.
+template <BiasActKernel kRun>
+Tensor bias_act_op(const Tensor& x, const std::optional<Tensor>& b, int64_t dim, const std::string& act,
+                   double alpha, double gain, std::optional<double> clamp) {
+  return kRun(0, check_bias_act(x, b, dim, act, alpha, gain, clamp), x, std::nullopt, b);
+}
+
+template <BiasActKernel kRun>
+Tensor bias_act_grad_op(const Tensor& grad, const Tensor& x, const std::optional<Tensor>& b, int64_t order,
+                        int64_t dim, const std::string& act, double alpha, double gain,
+                        std::optional<double> clamp) {
+  const BiasActSettings settings = check_bias_act(x, b, dim, act, alpha, gain, clamp);
+  check_gradient(grad, x, order);
+  return kRun(static_cast<int>(order), settings, x, grad, b);
+}
+
 }  // namespace pygan

@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <string>
 
 #include "activations.h"
 #include "bias_act_checks.h"
@@ -71,18 +70,12 @@ void bias_act_loop(const Operands<T>& p, int64_t numel) {
   });
 }
 
-// The CPU's own checks; check_bias_act does the rest.
-BiasActSettings make_settings(const Tensor& x, const std::optional<Tensor>& b, int64_t dim, const std::string& act,
-                              double alpha, double gain, std::optional<double> clamp) {
-  PYGAN_CHECK(x.is_cpu(), kBiasActOp, ": the input must be on the CPU, got ", DeviceName{x.device()});
-  PYGAN_CHECK(x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double, kBiasActOp,
-              ": supports float32 and float64, got ", x.scalar_type());
-  return check_bias_act(x, b, dim, act, alpha, gain, clamp);
-}
-
 // The forward (order 0) or a gradient into a new tensor laid out as x.
 Tensor run_bias_act(int order, const BiasActSettings& s, const Tensor& x, const std::optional<Tensor>& grad,
                     const std::optional<Tensor>& b) {
+  PYGAN_CHECK(x.is_cpu(), kBiasActOp, ": the input must be on the CPU, got ", DeviceName{x.device()});
+  PYGAN_CHECK(x.scalar_type() == ScalarType::Float || x.scalar_type() == ScalarType::Double, kBiasActOp,
+              ": supports float32 and float64, got ", x.scalar_type());
   Tensor out = torch::stable::empty_like(x);
   if (x.numel() == 0) return out;
   const Tensor x_d = in_layout_of(x, out);
@@ -108,24 +101,11 @@ Tensor run_bias_act(int order, const BiasActSettings& s, const Tensor& x, const 
   return out;
 }
 
-Tensor bias_act_cpu(const Tensor& x, const std::optional<Tensor>& b, int64_t dim, const std::string& act,
-                    double alpha, double gain, std::optional<double> clamp) {
-  return run_bias_act(0, make_settings(x, b, dim, act, alpha, gain, clamp), x, std::nullopt, b);
-}
-
-Tensor bias_act_grad_cpu(const Tensor& grad, const Tensor& x, const std::optional<Tensor>& b, int64_t order,
-                         int64_t dim, const std::string& act, double alpha, double gain,
-                         std::optional<double> clamp) {
-  const BiasActSettings settings = make_settings(x, b, dim, act, alpha, gain, clamp);
-  check_gradient(grad, x, order);
-  return run_bias_act(static_cast<int>(order), settings, x, grad, b);
-}
-
 }  // namespace
 
 STABLE_TORCH_LIBRARY_IMPL(pygan, CPU, m) {
-  m.impl("bias_act", TORCH_BOX(&bias_act_cpu));
-  m.impl("bias_act_grad", TORCH_BOX(&bias_act_grad_cpu));
+  m.impl("bias_act", TORCH_BOX(&bias_act_op<run_bias_act>));
+  m.impl("bias_act_grad", TORCH_BOX(&bias_act_grad_op<run_bias_act>));
 }
 
 }  // namespace pygan
