@@ -27,6 +27,7 @@ from conftest import (
     REPO_ROOT,
     bias_act_derivative_definition,
     leaky_relu_conv2d_definition,
+    missing,
     upfirdn2d_definition,
 )
 
@@ -65,10 +66,8 @@ def find_compiler() -> str | None:
 def kernels(tmp_path_factory):
     compiler = find_compiler()
     if compiler is None:
-        message = "no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI builds the extension, so it must have one")
-        pytest.skip(message)
+        missing("no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with",
+                "CI builds the extension, so it must have one")
     library = tmp_path_factory.mktemp("cuda_emulation") / "kernels.so"
     command = [compiler, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-DPYGAN_CUDA_EMULATION",
                "-I", str(EMULATION_DIR), "-I", str(CUDA_DIR), "-x", "c++", *map(str, sorted(CUDA_DIR.glob("*.cu"))),

@@ -239,7 +239,8 @@ def test_a_streamed_run_resumes_bit_for_bit(tmp_path, options):
     for _ in range(2):
         first.step()
     state = first.state_dict()
-    assert state["data"] == {"kind": "stream", "drawn": 8, "batch": 4, "seed": [0, 0]}
+    assert state["data"] == {"kind": "stream", "drawn": 8, "batch": 4, "seed": [0, 0],
+                             "fingerprint": {"count": 30, "sha256": state["data"]["fingerprint"]["sha256"]}}
     resumed = runner(tmp_path / "resumed")
     checkpoint.save(tmp_path / "state.pt", state)
     resumed.load_state_dict(checkpoint.load(tmp_path / "state.pt"))
@@ -329,7 +330,7 @@ def test_dcgan64_trains_on_a_folder_from_the_command_line(tmp_path, pygan):
     assert result.returncode == 0, result.stderr
     assert "decoded 12 images 3x32x32" in result.stderr and "kept on cpu" in result.stderr
     state = checkpoint.load(tmp_path / "run")
-    assert state["image_shape"] == [3, 32, 32] and state["data"] == {"kind": "memory"}
+    assert state["image_shape"] == [3, 32, 32] and state["data"]["kind"] == "memory"
     walk = tmp_path / "walk.gif"
     result = pygan("sample", "--checkpoint", tmp_path / "run", "--interpolate", "--n", "2", "--out", walk,
                    "--seed", "0")
@@ -449,6 +450,10 @@ def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_with
         picture((20 * i, 0, 0)).save(flat / f"{i}.png")
     with pytest.raises(UsageError, match="--eval-every needs a labelled data set, and 'images' has no labels"):
         train_new(options, str(flat), tmp_path / "flat-run")
+    # More samples than there are real images to compare them with: refused before any step.
+    with pytest.raises(UsageError, match="--eval-n 50 is more than the 12 labelled images of 'images'"):
+        train_new({**options, "eval_n": 50}, str(photo_folder(tmp_path / "few")), tmp_path / "few-run")
+    assert not (tmp_path / "few-run" / "config.json").exists()
 
 
 def test_samples_of_another_shape_are_fitted_to_the_classifier():

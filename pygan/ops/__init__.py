@@ -59,6 +59,12 @@ def _decide(device_type: str, op: str) -> tuple[str, str]:
         return "reference", _extension.error
     if not _has_kernel(device_type, op):
         reason = f"pygan has no compiled {op} kernel for {device_type} tensors"
+        if device_type == "cuda" and _extension.cuda_error is not None:
+            reason += f": its CUDA kernels are {_extension.cuda_error}"
+            # Built, and the torch has CUDA, but they did not load: a broken install.
+            if (_extension.build.with_cuda and torch.version.cuda is not None
+                    and os.environ.get("PYGAN_REQUIRE_EXT") == "1"):
+                raise PyganError(f"{reason} (required by PYGAN_REQUIRE_EXT=1)")
         if requested == "fused":
             raise PyganError(f"{reason} (required by PYGAN_OPS=fused)")
         notice_once(f"warning: {reason}; using the slower pure-torch operator there")
@@ -95,7 +101,10 @@ def backend_info() -> dict:
         "extension_loaded": _extension.module is not None,
         "kernels": kernels,  # op -> the device types it has compiled kernels for
         "extension_error": _extension.error,
-        "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
+        # The CUDA kernels' library: whether it was built, for what, and whether it loaded (why not).
+        "cuda_kernels": {"built": bool(getattr(build, "with_cuda", False)), "loaded": _extension.cuda_error is None,
+                         "why_not": _extension.cuda_error, "cuda_version": getattr(build, "cuda_version", None),
+                         "architectures": list(getattr(build, "cuda_architectures", []))},
         # What the kernels were built with, known even when they did not load.
         "built_against_torch": getattr(build, "torch_version", None),
         "min_torch": getattr(build, "min_torch_version", None),
