@@ -85,6 +85,18 @@ def test_empty_inputs(implementation):
     assert out.shape == (1, 2, 3, 3) and not out.any()
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("up, down, padding", [(1, 1, (3, -2, 1, 2)), ((1, 2), (1, 3), (0, 4, -1, 0)),
+                                               (2, 2, (1, 2, 1, 2))])
+def test_wide_rows_match_definition(device, up, down, padding):
+    """Rows of hundreds of pixels, which the CPU kernel filters in place rather than by blocks of planes."""
+    x = torch.randn(2, 3, 5, 300, dtype=torch.float64, device=device)
+    problem = dict(shape=x.shape, taps=(3, 4), up=up if isinstance(up, tuple) else (up, up),
+                   down=down if isinstance(down, tuple) else (down, down), padding=padding, flip_filter=False,
+                   gain=2.0, dtype=torch.float64, layout="contiguous")
+    check(fused, problem, device)
+
+
 def test_a_separable_filter_is_its_outer_product():
     x, f = torch.randn(2, 3, 6, 5, dtype=torch.float64), torch.randn(4, dtype=torch.float64)
     args = dict(up=(2, 1), down=(1, 2), padding=(2, 1, 0, 3), gain=3.0)
