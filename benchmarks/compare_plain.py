@@ -36,6 +36,8 @@ from conftest import THREADS, use_backend
 from plain_dcgan import PlainDCGAN
 from test_training import pygan_seed_step, seed_data
 
+from pygan._config.registry import load_plugins
+
 WARMUP_STEPS = 3
 PLAIN, PLAIN_COMPILED = "plain PyTorch, eager", "plain PyTorch, torch.compile"
 SETTINGS = [["--threads", "2"], ["--threads", "1", "--cpu-time"]]
@@ -86,8 +88,6 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def mnist(data_dir: Path) -> torch.Tensor:
-    from pygan.plugins import load_plugins
-
     return load_plugins().dataset("mnist").load(data_dir).images
 
 
