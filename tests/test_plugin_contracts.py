@@ -128,6 +128,41 @@ def test_the_configuration_records_only_the_plugins_taking_part(plugins):
         resolve_config(plugins, {"plugin": "dcgan", "resolution": 32})
 
 
+def reader(name, options):
+    """A plugin whose architecture's builder reads ``options`` (flexible's
+    --width among them) without declaring them. It trains on MNIST: flexible's
+    squares would make flexible take part in its runs anyway."""
+    class Reader:
+        @pygan.hookimpl
+        def register_architectures(self, register):
+            register(pygan.Architecture(
+                name, build_generator=lambda shape, config: WideGenerator(shape, config["width"]),
+                build_discriminator=Discriminator, latent_size=LATENT, image_shape=lambda config: SHAPE,
+                defaults={"loss": "bce", "dataset": "mnist"}, options=options))
+    return Reader()
+
+
+def test_an_architecture_reads_the_options_another_plugin_declares(plugins, tmp_path):
+    assert plugins.add("reader", reader("reading", ("width",)))
+    config = resolve_config(plugins, {"plugin": "reading", "width": 6})
+    assert config["width"] == 6  # flexible takes part: its option is recorded
+    assert resolve_config(plugins, {"plugin": "reading"})["width"] == 8
+    runner = flexible_runner(plugins, tmp_path)  # flexible's own architecture still reads it
+    assert runner.run.generator.net[0].out_features == 8
+    assert plugins.architecture("reading").build("generator", SHAPE, config).net[0].out_features == 6
+    # Without ``options`` the owner takes no part: the option is refused.
+    assert plugins.add("silent", reader("silent", ()))
+    with pytest.raises(pygan.UsageError, match="--width is an option of plugin 'flexible', which this run does not"):
+        resolve_config(plugins, {"plugin": "silent", "width": 6})
+
+
+def test_an_architecture_reading_an_undeclared_option_is_named(plugins):
+    assert plugins.add("typo", reader("typo", ("widht",)))
+    with pytest.raises(pygan.PyganError, match="architecture 'typo' \\(plugin 'typo'\\) reads 'widht', which no "
+                                               "installed plugin declares"):
+        resolve_config(plugins, {"plugin": "typo"})
+
+
 def test_a_misspelled_hook_fails_the_plugin_naming_it():
     class Misspelled:
         @pygan.hookimpl

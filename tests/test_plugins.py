@@ -18,7 +18,7 @@ import pygan
 from pygan import __version__
 from pygan._config.registry import Plugins, get_plugins
 
-BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
+BUILTINS = {"book", "dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
             "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",
             "sample_grids", "evaluation", "tensorboard"}
 

@@ -37,9 +37,8 @@ def auxiliary_loss(judgement: Judgement, targets: Latent) -> dict[str, torch.Ten
     return {"class_loss": label_loss(judgement, targets)}
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("acgan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("acgan", LATENT_SIZE + CLASSES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -54,6 +53,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         auxiliary_loss=auxiliary_loss,

@@ -56,6 +56,31 @@ SEED_DEFAULTS = {
 }
 
 
+# --batchnorm-statistics: which Keras the generators' BatchNorm follows
+# (KerasBatchNorm2d): the seed's TensorFlow 2 Keras, or the first edition's.
+BATCHNORM_STATISTICS = ("plain", "zero-debiased")
+# The options of this module that every book architecture's builders read
+# (pygan.Architecture.options).
+OPTIONS = ("batchnorm_statistics",)
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(pygan.Option(
+        "batchnorm_statistics", str, "plain",
+        "the book GANs' generator BatchNorm moving statistics: plain (TensorFlow 2's Keras, which the seed's "
+        "program runs) or zero-debiased (standalone Keras on TensorFlow 1, which made the book's 2018 figures; "
+        "its early samples depend on z sooner, so training starts faster)",
+        choices=BATCHNORM_STATISTICS, metavar="MODE"))
+
+
+def generator(name: str, input_size: int, image_shape, config) -> "Generator":
+    """The book plugin ``name``'s generator for ``input_size`` inputs, its
+    BatchNorm statistics chosen by ``--batchnorm-statistics``."""
+    check_shape(name, image_shape)
+    return Generator(input_size, zero_debias=config["batchnorm_statistics"] == "zero-debiased")
+
+
 def image_shape(config) -> tuple[int, int, int]:
     """What every book GAN makes, whatever its options: 1x28x28 MNIST digits."""
     return IMAGE_SHAPE

@@ -23,9 +23,8 @@ from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, Generator, LabelChann
 CLASSES = 10
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("cgan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("cgan", LATENT_SIZE + CLASSES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> LabelChannelDiscriminator:
@@ -40,6 +39,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         discriminator_takes_labels=True,

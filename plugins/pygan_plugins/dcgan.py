@@ -15,9 +15,8 @@ from pygan_plugins.book import IMAGE_SHAPE, LATENT_SIZE, SEED_DEFAULTS, Discrimi
 __all__ = ["IMAGE_SHAPE", "LATENT_SIZE", "Discriminator", "Generator", "build_discriminator", "build_generator"]
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("dcgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("dcgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -32,6 +31,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         defaults=dict(SEED_DEFAULTS),
         description="DCGAN for 28x28 grayscale images (Atienza, Advanced Deep Learning with Keras, ch. 4)",

@@ -60,9 +60,8 @@ def auxiliary_loss(judgement: Judgement, targets: Latent) -> dict[str, torch.Ten
     return terms
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("infogan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES + CODES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("infogan", LATENT_SIZE + CLASSES + CODES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -77,6 +76,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         codes=CODES,

@@ -40,9 +40,8 @@ def generator_loss(fake_outputs: torch.Tensor) -> torch.Tensor:
     return (fake_outputs - 1).square().mean()
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("lsgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("lsgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -68,6 +67,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": "mse"},
         description="least-squares GAN: the seed's networks, squared error on D's raw output (Atienza, ch. 5.2)",

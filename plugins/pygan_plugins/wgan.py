@@ -97,9 +97,8 @@ def wgan_step(step: StepContext) -> dict[str, torch.Tensor]:
     return {**metrics, "g_loss": loss, "g_acc": accuracy, "lr_g": lr}
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("wgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("wgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -134,6 +133,7 @@ def register_architectures(register):
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
+        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": LOSS, "recipe": "wgan", "d_steps": 5, "clip_weights": 0.01,
                   "optimizer_d": "rmsprop", "optimizer_g": "rmsprop",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 
@@ -34,11 +34,12 @@ def defaults(plugins: Plugins) -> dict[str, Any]:
     return {name: option.default for name, option in plugins.options.items()}
 
 
-def check_defaults(plugins: Plugins, kind: str, name: str, settings: Mapping[str, Any]) -> None:
-    """An architecture's or recipe's defaults may only name declared options."""
-    unknown = sorted(set(settings) - set(plugins.options))
+def check_declared(plugins: Plugins, kind: str, name: str, options: Iterable[str], use: str) -> None:
+    """An architecture's or recipe's defaults, and the options an
+    architecture reads, may only name declared options."""
+    unknown = sorted(set(options) - set(plugins.options))
     if unknown:
-        raise PyganError(f"{kind} {name!r} (plugin {plugins.owner(kind, name)!r}) sets defaults for "
+        raise PyganError(f"{kind} {name!r} (plugin {plugins.owner(kind, name)!r}) {use} "
                          f"{', '.join(map(repr, unknown))}, which no installed plugin declares as an option; "
                          f"fix the plugin, or install the plugin that declares them")
 
@@ -50,11 +51,12 @@ def resolve_config(plugins: Plugins, options: Mapping[str, Any]) -> dict[str, An
     if not options.get("plugin"):
         raise UsageError("choose an architecture with --plugin (see 'pygan plugins'), or --resume a run")
     architecture = plugins.architecture(options["plugin"])
-    check_defaults(plugins, "architecture", architecture.name, architecture.defaults)
+    check_declared(plugins, "architecture", architecture.name, architecture.defaults, "sets defaults for")
+    check_declared(plugins, "architecture", architecture.name, architecture.options, "reads")
     given = {key: value for key, value in options.items() if value is not None}
     recipe_name = given.get("recipe", architecture.defaults.get("recipe", plugins.options["recipe"].default))
     recipe = plugins.recipe(recipe_name)
-    check_defaults(plugins, "recipe", recipe.name, recipe.defaults)
+    check_declared(plugins, "recipe", recipe.name, recipe.defaults, "sets defaults for")
     config = {**defaults(plugins), **recipe.defaults, **architecture.defaults, **given, "plugin": architecture.name}
     config["data_dir"] = absolute(config["data_dir"])
     if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
@@ -72,12 +74,14 @@ def absolute(data_dir: str | None) -> str | None:
 def participants(plugins: Plugins, config: Mapping[str, Any]) -> set[str]:
     """The plugins that take part in a run: pygan's own options, those that
     registered its architecture, recipe, loss, penalty, data set and
-    optimizers, and those whose hooks run during training (regularisers,
-    callbacks, measurements)."""
+    optimizers, those that declare the options its architecture reads, and
+    those whose hooks run during training (regularisers, callbacks,
+    measurements)."""
     taking_part = {CORE_PLUGIN}
     for key, kind in CHOSEN.items():
         if config.get(key) not in (None, "none"):
             taking_part.add(plugins.owner(kind, config[key]))
+    taking_part.update(plugins.owner("option", name) for name in plugins.architecture(config["plugin"]).options)
     taking_part.update(info.name for info in plugins.loaded if set(info.hooks) & RUN_HOOKS)
     return taking_part
 

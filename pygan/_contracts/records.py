@@ -110,6 +110,13 @@ class Architecture:
     ``lr_d``, ``optimizer_g``, ``recipe`` or ``loss``; the command line
     overrides them, and a name no plugin declares is an error.
 
+    ``options`` names options declared by other plugins that the builders
+    read from ``config``: the plugins that declare them take part in the
+    architecture's runs, so those options may be given on its command line,
+    are recorded in config.json and reach the builders whenever the networks
+    are rebuilt (an option of a plugin that takes no part in a run is refused
+    on its command line and left out of its configuration).
+
     ``auxiliary_loss(judgement, latent_or_batch)``, when set, returns named
     loss terms (0-d tensors) for the non-adversarial heads of a judged batch
     (class and code predictions); the built-in recipe adds them to both
@@ -143,6 +150,7 @@ class Architecture:
     # set's shape as it is. Data sets that can resize (``Dataset.open``) are
     # asked for this shape; any other must already have it.
     image_shape: Optional[Callable[[Mapping[str, Any]], ImageShape]] = None
+    options: tuple[str, ...] = ()
 
     def build(self, network: str, image_shape: ImageShape, config: Mapping[str, Any]) -> nn.Module:
         """A freshly built ``network`` ("generator" or "discriminator") for
