@@ -7,7 +7,8 @@ Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
   blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid. Its
   BatchNorm is Keras' (``KerasBatchNorm2d``): TensorFlow 2's plain moving
-  averages, or the first edition's zero-debiased ones.
+  averages, or the first edition's zero-debiased ones, as
+  ``--batchnorm-statistics`` (declared here) says.
 - ``Discriminator(in_channels, classes, codes)``: four LeakyReLU(0.2) ->
   Conv2D(5, 'same') blocks (32, 64, 128, 256 filters; strides 2, 2, 2, 1),
   run through pygan's fused operator, Flatten (4096), and heads on the
