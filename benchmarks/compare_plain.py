@@ -2,7 +2,10 @@
 (plain_dcgan.py), interleaved in one process: the machine's load changes
 under both alike, which back-to-back pytest-benchmark runs cannot promise.
 
-    python benchmarks/compare_plain.py --rounds 40 --data-dir ../shared/data/mnist
+    python benchmarks/compare_plain.py --rounds 40
+
+Both train on the MNIST test split pygan ships (``--data-dir`` names another
+MNIST folder).
 
 Each round times one step of each, in alternating order; the table gives
 each one's median over the rounds, and the median over the rounds of the
@@ -20,7 +23,8 @@ from pathlib import Path
 import torch
 from conftest import THREADS
 from plain_dcgan import PlainDCGAN
-from test_training import pygan_seed_step, seed_data
+from pygan_plugins.mnist import PACKAGED
+from test_training import pygan_seed_step
 
 from pygan._config.registry import load_plugins
 
@@ -31,13 +35,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--threads", type=int, default=THREADS)
-    parser.add_argument("--data-dir", type=Path, help="MNIST folder (default: random images)")
+    parser.add_argument("--data-dir", type=Path, default=PACKAGED["mnist"],
+                        help="MNIST folder (default: the test split pygan ships)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time each step by the process's CPU time, not the wall clock: with --threads 1 it "
                              "barely moves when other programs load the machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = seed_data() if args.data_dir is None else load_plugins().dataset("mnist").load(args.data_dir).images
+    data = load_plugins().dataset("mnist").load(args.data_dir).images
 
     clock = time.process_time if args.cpu_time else time.perf_counter
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@
 # build isolation, exactly as a user runs it: pygan is built against the build
 # requirement's torch (2.13.0) and must keep the venv's torch. Then, with
 # PYGAN_REQUIRE_EXT=1: pygan info, the op tests, and 20 dcgan steps on the MNIST
-# test split ($PYGAN_TEST_MNIST_DIR, default ../shared/data/mnist).
+# test split ($PYGAN_TEST_MNIST_DIR, default the copy pygan ships).
 # CUDA_BUILD=1 also builds the CUDA kernels against the venv's torch (a CUDA
 # build, with nvcc on the PATH) into a wheel that is not installed: their glue
 # compiles and links against that release.
@@ -18,7 +18,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(realpath -m "${1:-$repo/.venv-cross}")
 torch_spec=${TORCH:-torch==2.14.1}
-export PYGAN_TEST_MNIST_DIR=${PYGAN_TEST_MNIST_DIR:-$repo/../shared/data/mnist}
+export PYGAN_TEST_MNIST_DIR=${PYGAN_TEST_MNIST_DIR:-$repo/plugins/pygan_plugins/mnist_test_split}
 work=$(mktemp -d)
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

@@ -1,4 +1,4 @@
-"""The seed DCGAN step (SEED.md) written in plain PyTorch, the way a user
+"""The seed DCGAN step (docs/book-gans.md) written in plain PyTorch, the way a user
 would transcribe the Keras program: the baseline pygan's own step is timed
 against (benchmarks/test_training.py, benchmarks/compare_plain.py).
 
