@@ -1,5 +1,8 @@
-"""pygan's operators: a compiled kernel where one is built for the tensor's
-device, the pure-torch reference (``pygan.ops.reference``) where not.
+"""pygan's operators, and the layers and StyleGAN2 resampling helpers built
+on them. ``leaky_relu_conv2d`` and ``rmsprop_step_`` run a compiled kernel
+where one is built for the tensor's device, the pure-torch reference
+(``pygan.ops.reference``) where not; ``bias_act`` and ``upfirdn2d`` run the
+reference on every device until their kernels exist.
 
 The choice is made once per device type and op, in ``_select``, and follows
 two environment variables:
