@@ -1,8 +1,6 @@
-"""pygan's operators, and the layers and StyleGAN2 resampling helpers built
-on them. ``leaky_relu_conv2d`` and ``rmsprop_step_`` run a compiled kernel
-where one is built for the tensor's device, the pure-torch reference
-(``pygan.ops.reference``) where not; ``bias_act`` and ``upfirdn2d`` run the
-reference on every device until their kernels exist.
+"""pygan's operators: a compiled kernel where one is built for the op and
+the tensor's device, the pure-torch reference (``pygan.ops.reference``)
+where not; and the layers and StyleGAN2's resampling helpers built on them.
 
 The choice is made once per device type and op, in ``_select``, and follows
 two environment variables:
