@@ -9,7 +9,7 @@ from pygan_plugins.book import KerasBatchNorm2d
 from pygan_plugins.dcgan import Discriminator, Generator, build_generator
 
 import pygan
-from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding
+from pygan.ops import LeakyReLUConv2d, SameConvTranspose2d, same_padding
 
 
 def count(tensors) -> int:
