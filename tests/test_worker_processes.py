@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pygan._contracts.messages import UsageError
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._contracts.records import DataRequest
 from pygan._files.folder_lock import claimed
 from pygan._training import checkpoint
 from pygan._training.data import StreamingData, TensorSamples
@@ -187,6 +189,52 @@ def test_a_killed_data_worker_is_replaced_by_reads_in_the_training_process_drawi
     assert stream.failure == (f"a process reading the data (pid {worker} by SIGKILL) was killed, perhaps by the "
                               f"system for lack of memory")
     assert plain.failure is None
+
+
+def test_a_decoder_killed_mid_decode_is_a_message_leaving_no_temporary_and_no_process(tmp_path, monkeypatch):
+    """The out-of-memory killer's SIGKILL to a process decoding pictures:
+    a message saying what to do; the half-written pixel file removed."""
+    from pygan_plugins import images
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (4, 4), (i, 20, 200)).save(folder / f"{i}.png")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(cache))
+    monkeypatch.setattr(images, "PARALLEL_FROM", 1)  # in worker processes, however few the files
+
+    def decoders() -> set[int]:
+        found = set()
+        for pid in descendants(os.getpid()):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.add(pid)
+            except OSError:
+                continue
+        return found
+
+    killed = []
+
+    def kill_the_first_decoder():
+        while not killed:
+            for pid in decoders():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_first_decoder, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(PyganError, match="a process decoding pictures was killed .*, perhaps by the system for "
+                                             "lack of memory; try again with fewer --workers"):
+            images.open_images(DataRequest(folder, (3, 4, 4), False, {"workers": 1}))
+    finally:
+        killed.append(None)  # stops the thread, had it found nothing
+        killer.join()
+    assert isinstance(killed[0], int)
+    assert not list(cache.glob("images/*/.pixels.u8.*.tmp")) and not list(cache.glob("images/*/pixels.u8"))
+    wait_for(lambda: not alive(decoders()), 5, "the decoders to end")
 
 
 def test_a_forked_child_does_not_keep_the_folder_claimed(tmp_path):
