@@ -191,7 +191,7 @@ def test_a_killed_data_worker_is_replaced_by_reads_in_the_training_process_drawi
     assert plain.failure is None
 
 
-def test_a_decoder_killed_mid_decode_is_a_message_leaving_no_temporary_and_no_process(tmp_path, monkeypatch):
+def test_a_picture_decoder_killed_by_the_system_is_a_message_leaving_no_temporary_and_no_process(tmp_path, monkeypatch):
     """The out-of-memory killer's SIGKILL to a process decoding pictures:
     a message saying what to do; the half-written pixel file removed."""
     from pygan_plugins import images
