@@ -164,8 +164,9 @@ def test_a_data_worker_killed_mid_run_stops_it_with_a_checkpoint_of_the_last_ste
         (saved,) = checkpoint.saved_in(out)
         step = int(saved.stem)
         assert len(log.read_text().splitlines()) == step  # every step trained is in the checkpoint
-        assert (f"pygan: error: a process reading the data (pid {min(workers)} by SIGKILL) was killed, perhaps by "
-                f"the system for lack of memory; training stopped at step {step}, checkpoint {saved}\n"
+        assert (f"pygan: error: a process reading the data ended unexpectedly (pid {min(workers)}, killed by "
+                f"SIGKILL), perhaps stopped by the system for lack of memory; training stopped at step {step}, "
+                f"checkpoint {saved}\n"
                 f"resume with: pygan train --resume {out} (with fewer --workers") in stderr
         wait_for(lambda: not alive(workers), 5, f"the other DataLoader worker {alive(workers)} to end")
     finally:
@@ -186,8 +187,8 @@ def test_a_killed_data_worker_is_replaced_by_reads_in_the_training_process_drawi
     os.kill(worker, signal.SIGKILL)
     drawn += [stream.draw(n).labels for n in sizes[2:]]
     assert all(torch.equal(a, b) for a, b in zip(drawn, expected))
-    assert stream.failure == (f"a process reading the data (pid {worker} by SIGKILL) was killed, perhaps by the "
-                              f"system for lack of memory")
+    assert stream.failure == (f"a process reading the data ended unexpectedly (pid {worker}, killed by SIGKILL), "
+                              f"perhaps stopped by the system for lack of memory")
     assert plain.failure is None
 
 

@@ -270,8 +270,8 @@ class StreamingData:
             killed = self._killed_workers()
             if not killed:
                 raise
-            self.failure = (f"a process reading the data ({_ended(killed)}) was killed, perhaps by the system for "
-                            f"lack of memory")
+            self.failure = (f"a process reading the data ended unexpectedly ({_ended(killed)}), perhaps stopped by "
+                            f"the system for lack of memory")
             self._iterator = None  # stops the other workers
             self._iterator = self._open(self._fetched, workers=0)
             images, labels = next(self._iterator)
@@ -319,9 +319,9 @@ class StreamingData:
 
 
 def _ended(processes: list) -> str:
-    """'pid 12 by SIGKILL, ...': how each of the ended ``processes`` ended."""
-    return ", ".join(f"pid {process.pid} " + (f"by {signal.Signals(-process.exitcode).name}"
-                                              if process.exitcode < 0 else f"with exit status {process.exitcode}")
+    """'pid 12, killed by SIGKILL; ...': how each of the ended ``processes`` ended."""
+    return "; ".join(f"pid {process.pid}, " + (f"killed by {signal.Signals(-process.exitcode).name}"
+                                               if process.exitcode < 0 else f"exit status {process.exitcode}")
                      for process in processes)
 
 
