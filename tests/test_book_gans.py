@@ -19,7 +19,7 @@ from pygan._config.resolve import resolve_config
 from pygan._contracts.records import Judgement, Latent
 from pygan._training.data import InMemoryData
 from pygan._training.runner import create_runner, prepare_out_dir
-from pygan.ops._layers import LeakyReLUConv2d
+from pygan.ops import LeakyReLUConv2d
 
 SHAPE = (1, 28, 28)
 BOOK = ["cgan", "wgan", "lsgan", "acgan", "infogan"]

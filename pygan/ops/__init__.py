@@ -184,5 +184,5 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
 
 # The layers and StyleGAN2's resampling helpers, built on the operators above;
 # imported last, as they call them.
-from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
+from pygan.ops._modules import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
 from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402

@@ -16,7 +16,13 @@ within float32 rounding of ``dcgan-seed0-main-0.1.json``:
 
 Each backend's run is recorded: the per-step metrics exactly (JSON floats
 round-trip), and every tensor of both networks as the SHA-256 of its bytes
-(with its float64 sum, to say how far off a mismatch is).
+(with its float64 sum, to say how far off a mismatch is). Recording over an
+existing file keeps that file's metrics as ``previous``: a change that moves
+float32 rounding is recorded anew and must stay within rounding of them.
+
+Recorded since (in ``dcgan-seed0.json``'s ``previous``): the generator's
+BatchNorm, ReLU and transposed convolutions in channels-last memory, which
+oneDNN sums in another order.
 """
 
 from __future__ import annotations
@@ -70,6 +76,12 @@ def main() -> None:
     data_dir, golden = Path(sys.argv[1]), Path(sys.argv[2])
     record = {"steps": STEPS, "torch": torch.__version__,
               "runs": {backend: train_and_record(data_dir, backend) for backend in BACKENDS}}
+    if golden.exists():
+        # What the last recording trained, which a change of float32 rounding
+        # must stay close to (tests/test_golden.py).
+        before = json.loads(golden.read_text())
+        record["previous"] = {"torch": before["torch"],
+                              "runs": {backend: run["metrics"] for backend, run in before["runs"].items()}}
     golden.write_text(json.dumps(record, indent=1) + "\n")
 
 
