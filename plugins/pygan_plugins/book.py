@@ -1,7 +1,7 @@
 """The networks every GAN of R. Atienza's "Advanced Deep Learning with
 Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
 ``dcgan``, ``cgan``, ``wgan``, ``lsgan``, ``acgan`` and ``infogan`` plugins
-(SEED.md, BOOK-GANS.md).
+(docs/book-gans.md).
 
 - ``Generator(input_size)``: the vectors it is given concatenated (z first),
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
@@ -41,7 +41,7 @@ LATENT_SIZE = 100
 FLAT = 4 * 4 * 256  # the trunk's flattened output
 AUXILIARY_FEATURES = 128  # the shared Dense layer of the label and code heads
 
-# What every program of the family shares unless it says otherwise (SEED.md):
+# What every program of the family shares unless it says otherwise (docs/book-gans.md):
 # MNIST, 40,000 steps of 64, binary cross-entropy, and RMSprop with Keras'
 # time decay, the adversarial model at half the discriminator's rate and decay.
 SEED_DEFAULTS = {
