@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import torch
-
 from conftest import THREADS
 from plain_dcgan import PlainDCGAN
-from pygan.plugins import load_plugins
 from test_training import pygan_seed_step, seed_data
+
+from pygan._config.registry import load_plugins
 
 WARMUP_STEPS = 3
 

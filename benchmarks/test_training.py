@@ -10,12 +10,12 @@ from typing import Callable
 
 import pytest
 import torch
+from plain_dcgan import PlainDCGAN
 
 import pygan.ops
-from plain_dcgan import PlainDCGAN
-from pygan.config import resolve_config
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training.runner import create_runner, prepare_out_dir
 
 
 def pygan_seed_step(data: torch.Tensor, out_dir: Path) -> Callable[[], dict[str, float]]:

@@ -1,5 +1,5 @@
 import sys
 
-from pygan.cli import main
+from pygan._commands.cli import main
 
 sys.exit(main())

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The real MNIST test split lies beside the repository (../shared/data/mnist);
-# PYGAN_TEST_MNIST_DIR points elsewhere. Its absence fails the tests that need it.
-MNIST_DIR = Path(os.environ.get("PYGAN_TEST_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
+# The real MNIST test split: the one pygan ships (plugins/pygan_plugins/
+# mnist_test_split), or wherever PYGAN_TEST_MNIST_DIR points.
+MNIST_DIR = Path(os.environ.get("PYGAN_TEST_MNIST_DIR",
+                                REPO_ROOT / "plugins" / "pygan_plugins" / "mnist_test_split"))
 
 
 def leaky_relu_conv2d_definition(x, weight, bias, stride, padding, negative_slope):
@@ -156,10 +157,10 @@ def missing(reason: str, in_ci: str = "in CI it must be there") -> NoReturn:
 
 
 def require_mnist() -> Path:
-    """The MNIST test split's folder. In CI its absence fails the test; on a
-    user's machine, which has no ../shared, it skips it."""
+    """The MNIST test split's folder; its absence (a PYGAN_TEST_MNIST_DIR
+    pointing nowhere) fails the test."""
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        missing(f"the real MNIST test split is not at {MNIST_DIR} "
+        missing(f"the MNIST test split is not at {MNIST_DIR} "
                 f"(set PYGAN_TEST_MNIST_DIR to a folder with t10k-images-idx3-ubyte.gz)")
     return MNIST_DIR
 
@@ -215,10 +216,10 @@ class FullDiskFile(io.FileIO):
 
 @pytest.fixture
 def full_disk(monkeypatch):
-    """Every temporary file pygan.files.atomic_writer opens is on a full disk."""
-    import pygan.files
+    """Every temporary file pygan._files.atomic.atomic_writer opens is on a full disk."""
+    import pygan._files.atomic
 
-    monkeypatch.setattr(pygan.files, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
+    monkeypatch.setattr(pygan._files.atomic, "open", lambda descriptor, mode: io.BufferedWriter(FullDiskFile(descriptor, "w")),
                         raising=False)
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pygan
-from pygan.plugins import load_plugins
+from pygan._config.registry import load_plugins
 
 CLASSES, CODES, LATENT = 4, 2, 6
 SHAPE = (1, 8, 8)

@@ -4,7 +4,6 @@ pure-torch reference: step for step, for the first 20 steps."""
 import json
 
 import pytest
-
 from conftest import pygan_command, require_mnist
 
 

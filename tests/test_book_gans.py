@@ -8,18 +8,18 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
-
 from conftest import pygan_command, require_mnist
-from pygan.config import resolve_config
-from pygan.data import InMemoryData
-from pygan.layers import LeakyReLUConv2d
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir
-from pygan.specs import Judgement, Latent
-from pygan_plugins import infogan, lsgan, wgan
+from PIL import Image
+from pygan_plugins import infogan, wgan
 from pygan_plugins.alternating import discriminator_update, generator_update
 from pygan_plugins.book import keras_parameter_count
+
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.records import Judgement, Latent
+from pygan._training.data import InMemoryData
+from pygan._training.runner import create_runner, prepare_out_dir
+from pygan.ops import LeakyReLUConv2d
 
 SHAPE = (1, 28, 28)
 BOOK = ["cgan", "wgan", "lsgan", "acgan", "infogan"]

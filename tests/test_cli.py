@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import pygan_command, require_mnist
 from PIL import Image
 
-from conftest import pygan_command, require_mnist
-
-from pygan import __version__, _extension, checkpoint, images
-from pygan.errors import UsageError
+from pygan import __version__
+from pygan._contracts.messages import UsageError
+from pygan._files import pictures as images
+from pygan._training import checkpoint
+from pygan.ops import _extension
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO_ROOT, find_nvcc, require_nvcc
 
 CUDA_DIR = REPO_ROOT / "csrc" / "cuda"

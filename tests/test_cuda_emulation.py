@@ -22,9 +22,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    ACTIVATION_DEFAULTS,
+    REPO_ROOT,
+    bias_act_derivative_definition,
+    leaky_relu_conv2d_definition,
+    missing,
+    upfirdn2d_definition,
+)
 
-from conftest import (ACTIVATION_DEFAULTS, REPO_ROOT, bias_act_derivative_definition, leaky_relu_conv2d_definition,
-                      missing, upfirdn2d_definition)
 from pygan.ops import reference
 
 CUDA_DIR = REPO_ROOT / "csrc" / "cuda"

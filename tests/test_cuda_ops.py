@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import leaky_relu_conv2d_definition as definition
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
-from conftest import leaky_relu_conv2d_definition as definition
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
               pytest.mark.usefixtures("no_tf32")]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ACTIVATION_DEFAULTS, backend, bias_act_derivative_definition, upfirdn2d_definition
 
 import pygan.ops
-from conftest import ACTIVATION_DEFAULTS, backend, bias_act_derivative_definition, upfirdn2d_definition
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import pygan_command
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.plugins import load_plugins
-from pygan.engine import GRAPH_WARMUP_STEPS
-from pygan.runner import create_runner, prepare_out_dir
+
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training import checkpoint
+from pygan._training.engine import GRAPH_WARMUP_STEPS
+from pygan._training.runner import create_runner, prepare_out_dir
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -88,7 +88,7 @@ def test_a_graphed_run_resumes_to_the_same_weights(tmp_path, mnist_dir):
 
 def test_a_loss_that_reads_a_value_back_fails_capture_with_a_way_out(tmp_path):
     import pygan
-    from pygan.errors import PyganError
+    from pygan._contracts.messages import PyganError
 
     class HostReadingLoss:
         @pygan.hookimpl

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-
-import pygan
-from pygan.layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding
 from pygan_plugins.book import KerasBatchNorm2d
 from pygan_plugins.dcgan import Discriminator, Generator, build_generator
+
+import pygan
+from pygan.ops import LeakyReLUConv2d, SameConvTranspose2d, same_padding
 
 
 def count(tensors) -> int:

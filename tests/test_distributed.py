@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pygan import checkpoint
-from pygan.cli import without_nproc
-
 from conftest import pygan_command
+
+from pygan._commands.train import without_nproc
+from pygan._training import checkpoint
 
 
 def data_parallel_args(tmp_path, *options):

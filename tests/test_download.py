@@ -11,13 +11,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from pygan.download import cache_dir, download
-from pygan.errors import PyganError, UsageError
-from pygan.files import WriteError
 from pygan_plugins.mnist import ALL_FILES, SOURCES, IdxSource, load_split
-
 from test_idx import idx_bytes, random_split
+
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._files.atomic import WriteError
+from pygan._files.download import cache_dir, download
 
 
 def sha256(data: bytes) -> str:
@@ -270,12 +269,13 @@ def test_mirrors_can_be_replaced_by_an_environment_variable(server, tmp_path, mo
 
 def test_offline_with_nothing_found_says_where_it_looked_and_what_to_do(refused_url, tmp_path, monkeypatch):
     monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PYGAN_MNIST_MIRRORS", f"{refused_url}/a/,{refused_url}/b/")
+    # Fashion-MNIST: MNIST would fall back to the test split pygan ships.
+    monkeypatch.setenv("PYGAN_FASHION_MNIST_MIRRORS", f"{refused_url}/a/,{refused_url}/b/")
     with pytest.raises(PyganError) as caught:
-        load_split(SOURCES["mnist"], None)
+        load_split(SOURCES["fashion-mnist"], None)
     message = str(caught.value)
-    assert message.startswith("no mnist data found.")
-    assert f"cache folder {tmp_path / 'mnist'}: missing train-images-idx3-ubyte" in message
+    assert message.startswith("no fashion-mnist data found.")
+    assert f"cache folder {tmp_path / 'fashion-mnist'}: missing train-images-idx3-ubyte" in message
     assert f"{refused_url}/a/train-images-idx3-ubyte.gz: " in message
     assert f"{refused_url}/b/train-images-idx3-ubyte.gz: " in message
-    assert "--data-dir DIR" in message and "PYGAN_DATA_DIR" in message and "PYGAN_MNIST_MIRRORS" in message
+    assert "--data-dir DIR" in message and "PYGAN_DATA_DIR" in message and "PYGAN_FASHION_MNIST_MIRRORS" in message

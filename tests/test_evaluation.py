@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import pygan_command, require_mnist
-from pygan import evaluation
-from pygan.errors import PyganError
 from pygan_plugins.mnist import SOURCES, load_split
+
+from pygan._contracts.messages import PyganError
+from pygan._evaluation import classifier as classifier_module
+from pygan._evaluation import distances
 
 
 def hadamard(size: int) -> np.ndarray:
@@ -37,7 +38,7 @@ def gaussian_sample(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
     features = np.random.default_rng(0).normal(size=(500, 16))
-    assert evaluation.frechet_distance(features, features) == pytest.approx(0, abs=1e-8)
+    assert distances.frechet_distance(features, features) == pytest.approx(0, abs=1e-8)
 
 
 def test_frechet_distance_of_diagonal_gaussians_matches_the_closed_form():
@@ -46,7 +47,7 @@ def test_frechet_distance_of_diagonal_gaussians_matches_the_closed_form():
     a, b = gaussian_sample(mean_a, std_a), gaussian_sample(mean_b, std_b)
     assert np.allclose(np.cov(a, rowvar=False), np.diag(std_a ** 2))
     expected = ((mean_a - mean_b) ** 2).sum() + ((std_a - std_b) ** 2).sum()
-    assert evaluation.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert distances.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
 def test_frechet_distance_handles_covariances_that_do_not_commute():
@@ -59,21 +60,21 @@ def test_frechet_distance_handles_covariances_that_do_not_commute():
     trace_root = np.sqrt(np.trace(product) + 2 * np.sqrt(np.linalg.det(product)))
     expected = (((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(covariance_a) + np.trace(covariance_b)
                 - 2 * trace_root)
-    assert evaluation.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
-    assert evaluation.frechet_distance(b, a) == pytest.approx(expected, rel=1e-9)
+    assert distances.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    assert distances.frechet_distance(b, a) == pytest.approx(expected, rel=1e-9)
 
 
 def test_classifier_score_ranges_from_one_to_the_number_of_classes():
     one_hot = torch.eye(10).repeat(3, 1)  # confident, evenly spread
-    assert evaluation.classifier_score(one_hot) == pytest.approx(10)
+    assert distances.classifier_score(one_hot) == pytest.approx(10)
     same = torch.tensor([[0.7, 0.2, 0.1]]).repeat(5, 1)  # every sample alike
-    assert evaluation.classifier_score(same) == pytest.approx(1)
-    assert evaluation.classifier_score(torch.full((4, 10), 0.1)) == pytest.approx(1)
+    assert distances.classifier_score(same) == pytest.approx(1)
+    assert distances.classifier_score(torch.full((4, 10), 0.1)) == pytest.approx(1)
 
 
 def test_class_shares_count_each_sample_as_its_most_likely_class():
     probabilities = torch.tensor([[0.9, 0.1, 0.0], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.8, 0.1, 0.1]])
-    assert evaluation.class_shares(probabilities) == [0.75, 0.0, 0.25]
+    assert distances.class_shares(probabilities) == [0.75, 0.0, 0.25]
 
 
 # One thread: on a busy machine two are no faster, and they starve whatever
@@ -97,7 +98,7 @@ def cache(tmp_path_factory):
 def mnist(cache):
     """The real MNIST test split and the classifier trained on it."""
     images, labels = load_split(SOURCES["mnist"], require_mnist(), "test")
-    return images, labels, evaluation.load_classifier("mnist", images, labels)
+    return images, labels, classifier_module.load_classifier("mnist", images, labels)
 
 
 def test_the_classifier_beats_97_percent_on_held_out_digits_and_is_cached(mnist, cache):
@@ -105,7 +106,7 @@ def test_the_classifier_beats_97_percent_on_held_out_digits_and_is_cached(mnist,
     assert classifier.trained and classifier.accuracy > 0.97
     assert classifier.path.parent == cache / "classifiers" and classifier.path.name.startswith("mnist-")
     written = classifier.path.stat().st_mtime_ns
-    again = evaluation.load_classifier("mnist", images, labels)
+    again = classifier_module.load_classifier("mnist", images, labels)
     assert not again.trained and again.accuracy == classifier.accuracy
     assert classifier.path.stat().st_mtime_ns == written
     for mine, theirs in zip(classifier.network.state_dict().values(), again.network.state_dict().values()):
@@ -134,7 +135,7 @@ def test_the_metrics_order_real_degraded_and_noise_images(mnist):
                        ("slightly noisy", (others + 0.1 * torch.randn(others.shape, generator=rng)).clamp(0, 1)),
                        ("very noisy", (others + 0.3 * torch.randn(others.shape, generator=rng)).clamp(0, 1)),
                        ("noise", torch.rand(others.shape, generator=rng))]:
-        results[name] = evaluation.evaluate(drawing_from(pool), images, classifier, n)
+        results[name] = classifier_module.evaluate(drawing_from(pool), images, classifier, n)
     fcd = [result["fcd"] for result in results.values()]
     assert fcd == sorted(fcd) and fcd[0] < 0.01 * fcd[-1]
     assert results["real"]["classifier_score"] > 9 > 2 > results["noise"]["classifier_score"]
@@ -145,7 +146,7 @@ def test_the_metrics_order_real_degraded_and_noise_images(mnist):
 def test_real_data_against_itself_scores_zero(mnist):
     images, _, classifier = mnist
     real = images[:3000]
-    result = evaluation.evaluate(drawing_from(real), real, classifier, len(real))
+    result = classifier_module.evaluate(drawing_from(real), real, classifier, len(real))
     assert result["fcd"] == pytest.approx(0, abs=1e-6)
     assert result["classifier_score"] == pytest.approx(result["real_classifier_score"])
 
@@ -153,7 +154,7 @@ def test_real_data_against_itself_scores_zero(mnist):
 def test_a_generator_of_one_class_is_flagged_by_the_class_shares(mnist):
     images, labels, classifier = mnist
     ones = images[labels == 1]
-    result = evaluation.evaluate(drawing_from(ones), images, classifier, len(ones))
+    result = classifier_module.evaluate(drawing_from(ones), images, classifier, len(ones))
     assert result["mode_collapse"] and result["dominant_class"] == 1 and result["dominant_class_share"] > 0.95
     assert result["classifier_score"] < 1.5
 
@@ -173,13 +174,13 @@ def conditional_stand_in(images, labels, fixed_class=None):
 
 def test_label_accuracy_measures_whether_the_generator_draws_the_class_asked_for(mnist):
     images, labels, classifier = mnist
-    obedient = evaluation.evaluate(conditional_stand_in(images, labels), images, classifier, 1000, classes=10)
+    obedient = classifier_module.evaluate(conditional_stand_in(images, labels), images, classifier, 1000, classes=10)
     assert obedient["label_accuracy"] > 0.95
-    stuck = evaluation.evaluate(conditional_stand_in(images, labels, fixed_class=7), images, classifier, 1000,
+    stuck = classifier_module.evaluate(conditional_stand_in(images, labels, fixed_class=7), images, classifier, 1000,
                                 classes=10)
     # Asked evenly for each class, a generator of 7s only is right one time in ten.
     assert stuck["label_accuracy"] == pytest.approx(0.1, abs=0.02) and stuck["dominant_class"] == 7
-    assert "label_accuracy" not in evaluation.evaluate(drawing_from(images), images, classifier, 1000)
+    assert "label_accuracy" not in classifier_module.evaluate(drawing_from(images), images, classifier, 1000)
 
 
 @pytest.mark.parametrize("n", [1, 10_001])
@@ -187,22 +188,22 @@ def test_evaluate_refuses_more_samples_than_real_images_or_fewer_than_two(mnist,
     images, _, classifier = mnist
     with pytest.raises(PyganError, match=f"cannot compare {n:,} generated samples with as many real images: "
                                          f"the data set has 10,000; choose --n from 2 to 10,000"):
-        evaluation.evaluate(drawing_from(images), images, classifier, n)
+        classifier_module.evaluate(drawing_from(images), images, classifier, n)
 
 
 @pytest.fixture
 def quick_training(monkeypatch):
     """Train for a handful of steps: for tests of the cache, not of accuracy."""
-    monkeypatch.setattr(evaluation, "TRAIN_STEPS", 5)
+    monkeypatch.setattr(classifier_module, "TRAIN_STEPS", 5)
     images = torch.rand(2000, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     return images, torch.arange(2000) % 3
 
 
 def test_the_same_data_and_seed_give_the_same_classifier(quick_training, tmp_path, monkeypatch):
     monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path / "first"))
-    first = evaluation.load_classifier("squares", *quick_training)
+    first = classifier_module.load_classifier("squares", *quick_training)
     monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path / "second"))
-    second = evaluation.load_classifier("squares", *quick_training)
+    second = classifier_module.load_classifier("squares", *quick_training)
     assert first.trained and second.trained and first.path != second.path
     for mine, theirs in zip(first.network.state_dict().values(), second.network.state_dict().values()):
         assert torch.equal(mine, theirs)
@@ -218,20 +219,20 @@ def test_the_same_data_and_seed_give_the_same_classifier(quick_training, tmp_pat
 ], ids=["garbage", "older", "wrong-keys", "no-accuracy", "network-not-a-dict", "accuracy-text"])
 def test_an_unreadable_outdated_or_altered_cached_classifier_is_trained_again(cache, quick_training, content, said,
                                                                              capsys):
-    path = evaluation.cache_path("squares", *quick_training)
+    path = classifier_module.cache_path("squares", *quick_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     if content == "older":
-        torch.save({"version": evaluation.CLASSIFIER_VERSION - 1, "accuracy": 1.0, "network": {}}, path)
+        torch.save({"version": classifier_module.CLASSIFIER_VERSION - 1, "accuracy": 1.0, "network": {}}, path)
     elif isinstance(content, dict):
         if "network" not in content:  # the right weights, a wrong accuracy
-            content["network"] = evaluation.load_classifier("squares", *quick_training).network.state_dict()
-        torch.save({"version": evaluation.CLASSIFIER_VERSION, **content}, path)
+            content["network"] = classifier_module.load_classifier("squares", *quick_training).network.state_dict()
+        torch.save({"version": classifier_module.CLASSIFIER_VERSION, **content}, path)
         capsys.readouterr()
     else:
         path.write_bytes(content)
-    classifier = evaluation.load_classifier("squares", *quick_training)
+    classifier = classifier_module.load_classifier("squares", *quick_training)
     assert classifier.trained and classifier.path == path
-    assert not evaluation.load_classifier("squares", *quick_training).trained
+    assert not classifier_module.load_classifier("squares", *quick_training).trained
     if said is not None:
         assert f"{path}: {said}" in capsys.readouterr().err
 
@@ -248,7 +249,7 @@ def test_an_unreadable_outdated_or_altered_cached_classifier_is_trained_again(ca
 ])
 def test_unusable_labelled_data_is_refused_naming_the_data_set(cache, images, labels, message):
     with pytest.raises(PyganError, match="data set 'bad' ") as error:
-        evaluation.load_classifier("bad", images, labels)
+        classifier_module.load_classifier("bad", images, labels)
     assert message in str(error.value)
 
 

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 import torch
 
-from pygan import evaluation
-from pygan.errors import PyganError
+from pygan._contracts.messages import PyganError
+from pygan._evaluation import features as evaluation
 
 STAND_IN = '''
 import torch

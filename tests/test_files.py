@@ -3,7 +3,6 @@ missing folder) says which file and why and leaves what was saved before
 unchanged; files follow the umask; temporaries a kill left behind go away."""
 
 import errno
-import json
 import os
 import subprocess
 import sys
@@ -11,15 +10,14 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-import pygan.files
-from pygan import checkpoint, evaluation
-from pygan.config import write_config
-from pygan.files import WriteError, atomic_writer, remove_orphaned_temporaries, write_bytes_atomically
-from pygan.images import save_grid
-from pygan.report import write_report
-
 from conftest import pygan_command
+
+from pygan._commands.report import write_report
+from pygan._config.resolve import write_config
+from pygan._evaluation import classifier as classifier_module
+from pygan._files.atomic import WriteError, atomic_writer, remove_orphaned_temporaries, write_atomically
+from pygan._files.pictures import save_grid
+from pygan._training import checkpoint
 
 
 @pytest.fixture
@@ -117,9 +115,9 @@ def test_a_failure_that_is_not_a_write_passes_through_and_leaves_nothing(tmp_pat
 
 def test_a_classifier_that_cannot_be_cached_is_still_used_with_a_notice(tmp_path, monkeypatch, full_disk, capsys):
     monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(evaluation, "train_classifier", lambda network, images, labels: 0.5)
+    monkeypatch.setattr(classifier_module, "train_classifier", lambda network, images, labels: 0.5)
     images, labels = torch.rand(2000, 1, 28, 28), torch.arange(2000) % 10
-    classifier = evaluation.load_classifier("digits", images, labels)
+    classifier = classifier_module.load_classifier("digits", images, labels)
     assert classifier.trained and classifier.accuracy == 0.5
     assert not classifier.path.exists()
     err = capsys.readouterr().err
@@ -131,7 +129,7 @@ def test_a_classifier_that_cannot_be_cached_is_still_used_with_a_notice(tmp_path
 def test_files_follow_the_umask_as_open_does(tmp_path, umask, mode):
     previous = os.umask(umask)
     try:
-        write_bytes_atomically(tmp_path / "config.json", b"{}")
+        write_atomically(tmp_path / "config.json", b"{}")
         (tmp_path / "opened.txt").write_text("")
     finally:
         os.umask(previous)
@@ -142,7 +140,7 @@ def test_files_follow_the_umask_as_open_does(tmp_path, umask, mode):
 def orphan_of_a_killed_write(path):
     """Start writing ``path`` in another process and kill it midway."""
     killed = subprocess.run([sys.executable, "-c", (
-        "import os, sys; from pygan.files import atomic_writer\n"
+        "import os, sys; from pygan._files.atomic import atomic_writer\n"
         "writer = atomic_writer(sys.argv[1]); writer.__enter__().write(b'half')\n"
         "os.kill(os.getpid(), 9)"), str(path)])
     assert killed.returncode == -9

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import require_mnist
 from golden.record import BACKENDS, train_and_record
 

@@ -12,16 +12,15 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import pygan_command
 
 import pygan
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.errors import PyganError, UsageError
-from pygan.folder_lock import LOCK_FILE, claimed
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._files.folder_lock import LOCK_FILE, claimed
+from pygan._training import checkpoint
+from pygan._training.runner import create_runner, prepare_out_dir
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from pygan.errors import PyganError
-from pygan.folder_lock import claimed
-from pygan.specs import DataRequest
 from pygan_plugins import images as images_plugin
+
+from pygan._contracts.messages import PyganError
+from pygan._contracts.records import DataRequest
+from pygan._files.folder_lock import claimed
 
 
 @pytest.fixture(autouse=True)
@@ -234,7 +234,7 @@ def test_special_files_are_skipped_without_reading_them(tmp_path):
     folder = folder_of(tmp_path / "p", {"good.png": png_bytes()})
     os.mkfifo(folder / "pipe.png")
     os.symlink("/dev/zero", folder / "zero.png")
-    script = ("import sys; from pathlib import Path; from pygan.specs import DataRequest; "
+    script = ("import sys; from pathlib import Path; from pygan._contracts.records import DataRequest; "
               "from pygan_plugins.images import open_images; "
               "print(len(open_images(DataRequest(Path(sys.argv[1]), (3, 8, 8), False, {'workers': 0}))))")
     limit = 3 << 30

@@ -2,6 +2,7 @@
 where the files are looked for, and the real MNIST test split."""
 
 import gzip
+import hashlib
 import re
 import struct
 import tracemalloc
@@ -11,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from pygan.errors import PyganError
 from pygan_plugins import mnist
 from pygan_plugins.mnist import SOURCES, load_split, read_idx
+
+from pygan._contracts.messages import PyganError
+
 
 def idx_bytes(array: np.ndarray, type_code: int = 0x08) -> bytes:
     """An IDX file holding ``array``, as the MNIST files are laid out."""
@@ -194,6 +196,37 @@ def test_reads_the_real_mnist_test_split(mnist_dir):
     assert images.min() == 0 and images.max() == 1
     assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert torch.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+PACKAGED_SHA256 = {  # of the uncompressed bytes: MNIST's test split as its authors publish it
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+
+def test_the_shipped_test_split_is_mnists_own():
+    for name, digest in PACKAGED_SHA256.items():
+        assert hashlib.sha256(gzip.decompress((mnist.PACKAGED["mnist"] / name).read_bytes())).hexdigest() == digest
+    images, labels = load_split(SOURCES["mnist"], mnist.PACKAGED["mnist"], "test")
+    assert images.shape == (10_000, 1, 28, 28) and labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+
+
+def test_without_a_cache_or_a_mirror_mnist_trains_on_the_shipped_test_split(tmp_path, pygan):
+    """A fresh machine without internet: an empty cache, a mirror that refuses."""
+    env = {"PYGAN_DATA_DIR": str(tmp_path / "cache"), "PYGAN_MNIST_MIRRORS": "http://127.0.0.1:9/"}
+    result = pygan("train", "--plugin", "dcgan", "--steps", "20", "--sample-every", "0", "--out", tmp_path / "run",
+                   env=env)
+    assert result.returncode == 0, result.stderr
+    assert "training on the 10,000-image test split shipped with pygan instead" in result.stderr
+    assert "copy train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz into" in result.stderr
+    assert (tmp_path / "run" / "checkpoints" / "00000020.pt").is_file()
+
+
+def test_the_test_split_comes_from_the_shipped_copy_without_a_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(mnist, "download", lambda *args, **kwargs: pytest.fail("nothing should be downloaded"))
+    images, labels = mnist.load_labelled(SOURCES["mnist"], None)
+    assert len(labels) == 10_000
 
 
 def test_a_file_larger_than_any_idx_file_is_refused_unread(tmp_path):

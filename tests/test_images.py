@@ -13,20 +13,22 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-import pygan
-from pygan import checkpoint, evaluation
-from pygan.config import resolve_config
-from pygan.data import InMemoryData, StreamingData, TensorSamples, load_data
-from pygan.errors import PyganError, UsageError
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir, train
-from pygan.sampling import interpolation_latents, slerp
-from pygan.specs import DataRequest
-from pygan.step import StepContext
 from pygan_plugins import images as images_plugin
 from pygan_plugins.dcgan64 import Discriminator, Generator, initialize
 from pygan_plugins.regularisers import AUGMENTATIONS, diff_augment
+
+import pygan
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import configure, resolve_config
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._contracts.records import DataRequest
+from pygan._evaluation import classifier as classifier_module
+from pygan._evaluation import distances, features
+from pygan._training import checkpoint
+from pygan._training.data import InMemoryData, StreamingData, TensorSamples, load_data
+from pygan._training.runner import create_runner, prepare_out_dir, train
+from pygan._training.sampling import interpolation_latents, slerp
+from pygan._training.step import StepContext
 
 
 @pytest.fixture(autouse=True)
@@ -193,7 +195,7 @@ def test_data_streams_when_it_does_not_fit_or_when_asked(monkeypatch, capsys):
     assert isinstance(data, InMemoryData) and "kept on cpu" in capsys.readouterr().err
     data = load_data(tensor_dataset(), None, architecture, torch.device("cpu"), {**config, "stream": True})
     assert isinstance(data, StreamingData) and "(--stream)" in capsys.readouterr().err
-    monkeypatch.setattr("pygan.data.available_memory", lambda device: 1000)
+    monkeypatch.setattr("pygan._training.data.available_memory", lambda device: 1000)
     data = load_data(tensor_dataset(), None, architecture, torch.device("cpu"), config)
     assert isinstance(data, StreamingData) and "more than half of the" in capsys.readouterr().err
     # A resumed run keeps its checkpoint's choice.
@@ -371,13 +373,13 @@ def test_spectral_norm_and_augment_change_only_the_discriminator(tmp_path):
 def test_kernel_distance_matches_its_definition_and_is_near_zero_for_one_distribution():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(40, 5)), rng.normal(loc=0.5, size=(40, 5))
-    kid, _ = evaluation.kernel_distance(a, b, subsets=1, subset_size=40)
+    kid, _ = distances.kernel_distance(a, b, subsets=1, subset_size=40)
     k = lambda x, y: (x @ y.T / 5 + 1) ** 3
     m = 40
     expected = ((k(a, a).sum() - np.trace(k(a, a))) / (m * (m - 1)) + (k(b, b).sum() - np.trace(k(b, b))) / (m * (m - 1))
                 - 2 * k(a, b).mean())
     assert kid == pytest.approx(expected)
-    same, _ = evaluation.kernel_distance(rng.normal(size=(500, 5)), rng.normal(size=(500, 5)), subsets=10,
+    same, _ = distances.kernel_distance(rng.normal(size=(500, 5)), rng.normal(size=(500, 5)), subsets=10,
                                          subset_size=200)
     assert abs(same) < 0.1 * kid
 
@@ -400,8 +402,8 @@ def test_fid_and_kid_order_real_and_noise_and_resize_what_they_measure():
     real = (base + 0.1 * torch.rand(200, 3, 16, 16)).clamp(0, 1)
     close = lambda count, labels: (base + 0.1 * torch.rand(count, 3, 16, 16)).clamp(0, 1)
     noise = lambda count, labels: torch.rand(count, 1, 8, 8)  # grayscale, smaller: converted and resized
-    good = evaluation.feature_distances(close, real, network, 200)
-    bad = evaluation.feature_distances(noise, real, network, 200)
+    good = features.feature_distances(close, real, network, 200)
+    bad = features.feature_distances(noise, real, network, 200)
     assert good["fid"] < bad["fid"] and good["kid"] < bad["kid"]
 
 
@@ -427,13 +429,18 @@ def test_pygan_eval_measures_fid_and_kid_of_unlabelled_images_in_a_given_feature
     assert "weights-inception-2015-12-05-6726825d.pth" in result.stderr and "--inception-weights" in result.stderr
 
 
+def train_new(options, data_dir, out):
+    plugins = load_plugins()
+    train(plugins, configure(plugins, {**options, "data_dir": data_dir}, None), out, resuming=False)
+
+
 def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_without(tmp_path, monkeypatch):
     # The classifier's budget made tiny: a dozen pictures stand for thousands.
-    monkeypatch.setattr(evaluation, "HELD_OUT", 4)
-    monkeypatch.setattr(evaluation, "TRAIN_STEPS", 3)
+    monkeypatch.setattr(classifier_module, "HELD_OUT", 4)
+    monkeypatch.setattr(classifier_module, "TRAIN_STEPS", 3)
     options = {"plugin": "dcgan64", "resolution": 32, "steps": 2, "batch_size": 4, "sample_every": 0,
                "eval_every": 2, "eval_n": 8}
-    train(load_plugins(), {**options, "data_dir": str(photo_folder(tmp_path / "photos"))}, tmp_path / "run", None)
+    train_new(options, str(photo_folder(tmp_path / "photos")), tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert ["fcd" in row for row in rows] == [False, True]
     assert rows[-1]["fcd"] > 0 and 1 <= rows[-1]["classifier_score"] <= 2
@@ -442,20 +449,19 @@ def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_with
     for i in range(12):
         picture((20 * i, 0, 0)).save(flat / f"{i}.png")
     with pytest.raises(UsageError, match="--eval-every needs a labelled data set, and 'images' has no labels"):
-        train(load_plugins(), {**options, "data_dir": str(flat)}, tmp_path / "flat-run", None)
+        train_new(options, str(flat), tmp_path / "flat-run")
     # More samples than there are real images to compare them with: refused before any step.
     with pytest.raises(UsageError, match="--eval-n 50 is more than the 12 labelled images of 'images'"):
-        train(load_plugins(), {**options, "eval_n": 50, "data_dir": str(photo_folder(tmp_path / "few"))},
-              tmp_path / "few-run", None)
+        train_new({**options, "eval_n": 50}, str(photo_folder(tmp_path / "few")), tmp_path / "few-run")
     assert not (tmp_path / "few-run" / "config.json").exists()
 
 
 def test_samples_of_another_shape_are_fitted_to_the_classifier():
     rgb = torch.zeros(2, 3, 32, 32)
     rgb[:, 0] = 1
-    gray = evaluation.fit_images(rgb, (1, 28, 28))
+    gray = distances.fit_images(rgb, (1, 28, 28))
     assert gray.shape == (2, 1, 28, 28) and torch.allclose(gray, torch.full_like(gray, 0.299))
-    assert evaluation.fit_images(gray, (3, 28, 28)).shape == (2, 3, 28, 28)
+    assert distances.fit_images(gray, (3, 28, 28)).shape == (2, 3, 28, 28)
 
 
 # --- interpolation ---------------------------------------------------------------------

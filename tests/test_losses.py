@@ -12,14 +12,13 @@ import sys
 import pytest
 import torch
 from pygan_plugins import bce, losses
+from pygan_plugins.alternating import binary_accuracy
 from test_trainer import make_trainer
 from torch import nn
 
-from pygan import _extension
-from pygan.config import resolve_config
-from pygan.layers import LeakyReLUConv2d
-from pygan.plugins import get_plugins
-from pygan_plugins.alternating import binary_accuracy
+from pygan._config.registry import get_plugins
+from pygan._config.resolve import resolve_config
+from pygan.ops import LeakyReLUConv2d, _extension
 
 LOSSES = ["bce", "nonsaturating", "hinge", "wgan-gp", "lsgan"]
 LN3 = math.log(3)
@@ -163,9 +162,9 @@ def test_penalty_gradients_through_the_fused_layers_match_finite_differences(pen
 TRAIN_SCRIPT = """
 import json, torch
 import pygan.ops
-from pygan.plugins import get_plugins
-from pygan.config import resolve_config
-from pygan.runner import create_runner
+from pygan._config.registry import get_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training.runner import create_runner
 
 plugins = get_plugins()
 results = {"backend": pygan.ops.backend_info()["devices"]["cpu"]["leaky_relu_conv2d"]["selected"]}

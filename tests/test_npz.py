@@ -10,9 +10,9 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-
-from pygan.errors import PyganError, UsageError
 from pygan_plugins.npz import load_npz, register_datasets
+
+from pygan._contracts.messages import PyganError, UsageError
 
 RNG = np.random.default_rng(0)
 PIXELS = RNG.integers(0, 256, (5, 3, 8, 6), dtype=np.uint8)  # N, C, H, W

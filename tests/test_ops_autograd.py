@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import DEVICES
 from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
-from conftest import DEVICES
 
 ops = torch.ops.pygan
 

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 import pygan.ops
-from pygan import _extension, console
-from pygan.errors import PyganError, UsageError
+from pygan._contracts import messages as console
+from pygan._contracts.messages import PyganError, UsageError
+from pygan.ops import _extension
 
 
 @pytest.fixture
@@ -252,7 +253,7 @@ def test_broken_build_in_a_real_process():
 
 
 def test_info_lists_each_op_when_a_device_mixes_backends(fresh, capsys):
-    from pygan.cli import command_info
+    from pygan._commands.cli import command_info
 
     fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: op != "rmsprop_step_")
     command_info(None)

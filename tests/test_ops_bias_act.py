@@ -8,15 +8,21 @@ import math
 
 import pytest
 import torch
+from conftest import (
+    ACTIVATION_DEFAULTS,
+    DEVICES,
+    assert_matches,
+    backend,
+    bias_act_definition,
+    bias_act_derivative_definition,
+    layout,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops
-from conftest import (ACTIVATION_DEFAULTS, DEVICES, assert_matches, backend, bias_act_definition,
-                      bias_act_derivative_definition, layout)
 from pygan.ops import reference
-
 
 
 def fused(*args, **kwargs):

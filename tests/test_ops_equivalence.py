@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import DEVICES, assert_matches, layout
+from conftest import leaky_relu_conv2d_definition as definition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pygan.ops
-from conftest import DEVICES, assert_matches, layout
-from conftest import leaky_relu_conv2d_definition as definition
 from pygan.ops import reference
 
 # The definition's float32 convolutions on CUDA must not round through TF32.

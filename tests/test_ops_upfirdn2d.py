@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import DEVICES, assert_matches, backend, layout, upfirdn2d_definition
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch.autograd import gradcheck, gradgradcheck
 
 import pygan.ops
-from conftest import DEVICES, assert_matches, backend, layout, upfirdn2d_definition
 from pygan.ops import reference
-
-
-
 
 
 def fused(x, f, up=1, down=1, padding=0, flip_filter=False, gain=1):

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import DEVICES
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.ops import reference
-from pygan.data import load_data
-from pygan.optim import LossScaler, RMSprop
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir
-
 from headed_plugin import headed_plugins
+from pygan_plugins.optimizers import RMSprop
+
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training import checkpoint
+from pygan._training.data import load_data
+from pygan._training.optim import LossScaler
+from pygan._training.runner import create_runner, prepare_out_dir
+from pygan.ops import reference
 
 LR, DECAY, ALPHA, EPS = 1e-3, 0.5, 0.9, 1e-7
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT, missing, require_nvcc
 
 import pygan.ops
-from conftest import REPO_ROOT, missing, require_nvcc
-from pygan import _extension
+from pygan.ops import _extension
 
 MIN_TORCH = re.search(r"set\(PYGAN_MIN_TORCH (\S+)\)", (REPO_ROOT / "CMakeLists.txt").read_text()).group(1)
 OPS_LIBRARY = Path(_extension.build.__file__).with_name(_extension.build.ops_library)
@@ -59,7 +59,7 @@ def test_the_cuda_kernels_are_built_whatever_the_builds_torch():
 @pytest.mark.skipif(torch.version.cuda is not None, reason="torch is a CUDA build")
 def test_a_cpu_torch_loads_the_cpu_kernels_only():
     library = cuda_library()
-    mapped = Path("/proc/self/maps").read_text()  # importing pygan._extension loaded the kernels
+    mapped = Path("/proc/self/maps").read_text()  # importing pygan.ops._extension loaded the kernels
     assert OPS_LIBRARY.name in mapped and library.name not in mapped
     assert _extension.cuda_error == "not loaded: torch is a CPU build"
     assert not torch._C._dispatch_has_kernel_for_dispatch_key("pygan::leaky_relu_conv2d", "CUDA")

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from PIL import Image
 
 import pygan
 from pygan import __version__
-from pygan.plugins import Plugins, get_plugins
-
-from conftest import REPO_ROOT
+from pygan._config.registry import Plugins, get_plugins
 
 BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
             "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",

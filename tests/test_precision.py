@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from test_trainer import make_trainer
 
 import pygan
-from test_trainer import make_trainer
 
 
 def losses_of(tmp_path, precision, steps=3):

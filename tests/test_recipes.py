@@ -2,25 +2,23 @@
 in the built-in recipe, optimizers as plugins, weight constraints as a hook,
 options declared once, and measurements joining a step's metrics."""
 
-import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from headed_plugin import CLASSES, CODES, LATENT, SHAPE, Discriminator, Generator, headed_plugins
+from pygan_plugins.alternating import discriminator_update, generator_update
 from torch import nn
 
 import pygan
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.data import InMemoryData, load_data
-from pygan.errors import PyganError, UsageError
-from pygan.plugins import Plugins, load_plugins
-from pygan.runner import create_runner, prepare_out_dir
-from pygan.sampling import SAMPLE_GRID_SIZE, class_grid_latent, sweep_latent
-from pygan.specs import Latent
-from pygan_plugins.alternating import discriminator_update, generator_update
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._training import checkpoint
+from pygan._training.data import load_data
+from pygan._training.runner import create_runner, prepare_out_dir
+from pygan._training.sampling import SAMPLE_GRID_SIZE, class_grid_latent, sweep_latent
 
-from headed_plugin import CLASSES, CODES, LATENT, SHAPE, Discriminator, Generator, headed_plugins
 
 def headed_runner(tmp_path, **options):
     plugins = headed_plugins()
@@ -70,11 +68,15 @@ def test_the_discriminator_learns_real_labels_and_the_labels_fakes_were_made_fro
 def test_a_conditional_architecture_refuses_a_data_set_without_labels():
     plugins = headed_plugins()
     unlabelled = pygan.Dataset("plain", load=lambda data_dir: torch.rand(8, *SHAPE))
+    architecture = plugins.architecture("headed")
+    # The runner checks labels once the class count is resolved (--classes or the data's own).
+    loaded = load_data(unlabelled, None, architecture, torch.device("cpu"))
     with pytest.raises(UsageError, match="'headed' is conditional .* 'plain' has none"):
-        load_data(unlabelled, None, plugins.architecture("headed"), torch.device("cpu"))
+        loaded.check_labels("plain", architecture)
     too_many = pygan.Dataset("many", load=lambda data_dir: (torch.rand(8, *SHAPE), torch.arange(8)))
+    loaded = load_data(too_many, None, architecture, torch.device("cpu"))
     with pytest.raises(UsageError, match="labels up to 7, but architecture 'headed' generates 4 classes"):
-        load_data(too_many, None, plugins.architecture("headed"), torch.device("cpu"))
+        loaded.check_labels("many", architecture)
 
 
 def test_class_grids_and_code_sweeps():
@@ -97,7 +99,7 @@ def test_penalties_see_the_discriminator_with_the_real_labels_bound(tmp_path):
 
 
 def test_adam_is_torchs_adam_and_skips_on_the_device():
-    from pygan.optim import Adam
+    from pygan_plugins.optimizers import Adam
 
     torch.manual_seed(0)
     ours, theirs = nn.Linear(5, 3), nn.Linear(5, 3)
@@ -120,7 +122,7 @@ def test_adam_is_torchs_adam_and_skips_on_the_device():
 
 def test_an_architectures_defaults_choose_each_networks_optimizer(tmp_path):
     runner = headed_runner(tmp_path, optimizer_d="adam", betas_d=[0.5, 0.9], lr_d=1e-3)
-    from pygan.optim import Adam, RMSprop
+    from pygan_plugins.optimizers import Adam, RMSprop
 
     discriminator, generator = runner.engine.optimizers["discriminator"], runner.engine.optimizers["generator"]
     assert isinstance(discriminator, Adam) and isinstance(generator, RMSprop)
@@ -194,9 +196,17 @@ def test_an_unknown_key_in_an_architectures_defaults_names_the_plugin():
         resolve_config(plugins, {"plugin": "typo"})
 
 
+class UsesOption(DeclaresOption):
+    """Declares an option and takes part in every run (a callback reads it)."""
+
+    @pygan.hookimpl
+    def on_train_start(self, run):
+        run.state["widgets"] = run.config[self.name]
+
+
 def test_a_plugins_option_is_checked_from_its_declaration():
     plugins = load_plugins()
-    plugins.add("declares", DeclaresOption("widgets"))
+    plugins.add("declares", UsesOption("widgets"))
     assert resolve_config(plugins, {"plugin": "dcgan"})["widgets"] == 3
     assert resolve_config(plugins, {"plugin": "dcgan", "widgets": 5})["widgets"] == 5
     # As an architecture's defaults or a config.json could give it:

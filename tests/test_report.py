@@ -5,12 +5,12 @@ import json
 
 import pytest
 import torch
+from conftest import pygan_command, require_mnist
 from PIL import Image
 
-from conftest import pygan_command, require_mnist
-from pygan.errors import PyganError
-from pygan.images import save_grid
-from pygan.report import write_report
+from pygan._commands.report import write_report
+from pygan._contracts.messages import PyganError
+from pygan._files.pictures import save_grid
 
 GREYS = {500: 0.2, 99_500: 0.5, 100_000: 0.8}  # the last name sorts first as text
 

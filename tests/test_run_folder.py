@@ -2,8 +2,8 @@
 
 import pytest
 
-from pygan.errors import PyganError
-from pygan.run_folder import read_metrics
+from pygan._contracts.messages import PyganError
+from pygan._files.run_folder import read_step_log
 
 ROWS = '{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_loss": 0.25}\n'
 
@@ -16,14 +16,14 @@ ROWS = '{"step": 1, "d_loss": 0.5}\n{"step": 2, "d_loss": 0.25}\n'
 def test_a_last_line_cut_short_is_left_out_with_a_notice(tmp_path, capsys, tail, kept_steps):
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(ROWS.encode() + tail)
-    assert [row["step"] for row in read_metrics(path)] == kept_steps
+    assert [row["step"] for row in read_step_log(path)] == kept_steps
     assert "left out its last line, cut short by an interrupted write" in capsys.readouterr().err
 
 
 def test_a_whole_last_row_without_its_newline_is_kept(tmp_path, capsys):
     path = tmp_path / "metrics.jsonl"
     path.write_text(ROWS + '{"step": 3}')
-    assert [row["step"] for row in read_metrics(path)] == [1, 2, 3]
+    assert [row["step"] for row in read_step_log(path)] == [1, 2, 3]
     assert capsys.readouterr().err == ""
 
 
@@ -36,4 +36,4 @@ def test_a_damaged_line_before_the_last_is_an_error_naming_it(tmp_path, content,
     path = tmp_path / "metrics.jsonl"
     path.write_text(content)
     with pytest.raises(PyganError, match=f"metrics.jsonl, {message}"):
-        read_metrics(path)
+        read_step_log(path)

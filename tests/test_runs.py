@@ -14,11 +14,11 @@ import torch
 from conftest import pygan_command
 
 import pygan
-from pygan import checkpoint
-from pygan.config import resolve_config
-from pygan.errors import PyganError
-from pygan.plugins import load_plugins
-from pygan.runner import create_runner, prepare_out_dir, stop_requests
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.messages import PyganError
+from pygan._training import checkpoint
+from pygan._training.runner import create_runner, prepare_out_dir, stop_requests
 
 
 @pytest.fixture(scope="module")

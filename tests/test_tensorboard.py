@@ -6,11 +6,11 @@ import types
 import pytest
 import torch
 
-from pygan.config import resolve_config
-from pygan.errors import UsageError
-from pygan.files import WriteError
-from pygan.plugins import get_plugins
-from pygan.runner import create_runner, prepare_out_dir
+from pygan._config.registry import get_plugins
+from pygan._config.resolve import resolve_config
+from pygan._contracts.messages import UsageError
+from pygan._files.atomic import WriteError
+from pygan._training.runner import create_runner, prepare_out_dir
 
 
 class RecordingWriter:

@@ -2,12 +2,12 @@
 
 import pytest
 import torch
+from pygan_plugins.alternating import discriminator_update, generator_update
 
 import pygan
-from pygan.config import resolve_config
-from pygan.plugins import get_plugins
-from pygan.runner import create_runner
-from pygan_plugins.alternating import discriminator_update, generator_update
+from pygan._config.registry import get_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training.runner import create_runner
 
 
 def make_trainer(tmp_path, **options):

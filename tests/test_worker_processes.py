@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pygan import checkpoint
-from pygan.errors import UsageError
-from pygan.folder_lock import claimed
+from pygan._contracts.messages import UsageError
+from pygan._files.folder_lock import claimed
+from pygan._training import checkpoint
 
 PYGAN = str(Path(sys.executable).parent / "pygan")
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 import pygan.ops
-from pygan.config import resolve_config
-from pygan.plugins import load_plugins
-from pygan.engine import GRAPH_WARMUP_STEPS
-from pygan.runner import create_runner
+from pygan._config.registry import load_plugins
+from pygan._config.resolve import resolve_config
+from pygan._training.engine import GRAPH_WARMUP_STEPS
+from pygan._training.runner import create_runner
 
 LAYERS = [  # (name, channels, size, out_channels, stride, padding)
     ("block1", 1, 28, 32, 2, (1, 2, 1, 2)),

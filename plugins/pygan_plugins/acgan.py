@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 import pygan
-from pygan.specs import Judgement, Latent
+from pygan import Judgement, Latent
+from pygan_plugins import book
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, Discriminator, Generator, check_shape
 
 CLASSES = 10
@@ -52,6 +53,7 @@ def register_architectures(register):
         name="acgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         auxiliary_loss=auxiliary_loss,

@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 
 import pygan
-from pygan.specs import Judgement, Latent
-from pygan.step import StepContext
+from pygan import Judgement, Latent, StepContext
 
 
 def binary_accuracy(outputs: torch.Tensor, label: float, threshold: float) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import pygan
-from pygan.layers import LeakyReLUConv2d, SameConvTranspose2d
+from pygan.ops import LeakyReLUConv2d, SameConvTranspose2d
 
 IMAGE_SHAPE = (1, 28, 28)
 LATENT_SIZE = 100
@@ -54,6 +54,11 @@ SEED_DEFAULTS = {
     "lr_g": 1e-4,
     "decay_g": 3e-8,
 }
+
+
+def image_shape(config) -> tuple[int, int, int]:
+    """What every book GAN makes, whatever its options: 1x28x28 MNIST digits."""
+    return IMAGE_SHAPE
 
 
 def check_shape(name: str, image_shape) -> None:

@@ -17,6 +17,7 @@ Keras", chapter 4.3 (cgan-mnist-4.3.1.py), layer for layer (BOOK-GANS.md).
 from __future__ import annotations
 
 import pygan
+from pygan_plugins import book
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, Generator, LabelChannelDiscriminator, check_shape
 
 CLASSES = 10
@@ -38,6 +39,7 @@ def register_architectures(register):
         name="cgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         discriminator_takes_labels=True,

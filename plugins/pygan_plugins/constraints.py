@@ -14,7 +14,7 @@ import contextlib
 import torch
 
 import pygan
-from pygan.options import number
+from pygan import finite_number
 
 _DEFERRED = "constraints.clipping_deferred"  # in run.state while updates are not clipped one by one
 
@@ -22,7 +22,7 @@ _DEFERRED = "constraints.clipping_deferred"  # in run.state while updates are no
 @pygan.hookimpl
 def register_options(register):
     register(pygan.Option("clip_weights", float, 0.0, "clip every discriminator weight and bias to [-C, C] after "
-                          "each update (0: off)", check=number(minimum=0), metavar="C"))
+                          "each update (0: off)", check=finite_number(minimum=0), metavar="C"))
 
 
 def clip(run, module) -> None:

@@ -9,6 +9,7 @@ BatchNorm running statistics, as Keras does.
 from __future__ import annotations
 
 import pygan
+from pygan_plugins import book
 from pygan_plugins.book import IMAGE_SHAPE, LATENT_SIZE, SEED_DEFAULTS, Discriminator, Generator, check_shape
 
 __all__ = ["IMAGE_SHAPE", "LATENT_SIZE", "Discriminator", "Generator", "build_discriminator", "build_generator"]
@@ -30,6 +31,7 @@ def register_architectures(register):
         name="dcgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         defaults=dict(SEED_DEFAULTS),
         description="DCGAN for 28x28 grayscale images (Atienza, Advanced Deep Learning with Keras, ch. 4)",

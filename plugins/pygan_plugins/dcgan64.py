@@ -31,9 +31,8 @@ import torch
 from torch import nn
 
 import pygan
-from pygan.layers import LeakyReLUConv2d
-from pygan.options import whole
-from pygan.step import StepContext
+from pygan import StepContext, whole_number
+from pygan.ops import LeakyReLUConv2d
 from pygan_plugins.alternating import binary_accuracy
 
 LATENT_SIZE = 100
@@ -147,7 +146,7 @@ def register_options(register):
     register(pygan.Option("resolution", int, 64, "dcgan64's image size in pixels: 32, 64 or 128",
                           choices=RESOLUTIONS, metavar="N"))
     register(pygan.Option("channels", int, 3, "dcgan64's image channels: 1 grayscale, 3 RGB, 4 RGBA, ...",
-                          check=whole(minimum=1, maximum=64), metavar="C"))
+                          check=whole_number(minimum=1, maximum=64), metavar="C"))
 
 
 @pygan.hookimpl

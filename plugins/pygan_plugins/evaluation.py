@@ -2,14 +2,9 @@
 Fréchet classifier distance, classifier score and dominant class share of
 ``--eval-n`` fresh samples (and, for a conditional generator, its label
 accuracy) join that step's metrics. ``pygan eval`` measures a checkpoint
-the same way (``pygan.evaluation``)."""
-
-import torch
+the same way (``pygan.ClassifierMetrics``)."""
 
 import pygan
-from pygan import evaluation
-from pygan.options import whole
-from pygan.sampling import sampler
 
 # What each evaluation adds to metrics.jsonl.
 LOGGED = ("fcd", "classifier_score", "dominant_class_share", "label_accuracy")
@@ -22,9 +17,9 @@ SEED_OFFSET = 2
 @pygan.hookimpl
 def register_options(register):
     register(pygan.Option("eval_every", int, 0, "every N steps, log the Frechet classifier distance and classifier "
-                          "score of --eval-n samples (0: never; see pygan eval)", check=whole(minimum=0),
+                          "score of --eval-n samples (0: never; see pygan eval)", check=pygan.whole_number(minimum=0),
                           resumable=True, metavar="N"))
-    register(pygan.Option("eval_n", int, 1000, "samples per --eval-every evaluation", check=whole(minimum=2),
+    register(pygan.Option("eval_n", int, 1000, "samples per --eval-every evaluation", check=pygan.whole_number(minimum=2),
                           resumable=True, metavar="N"))
 
 
@@ -33,7 +28,7 @@ def on_train_start(run):
     if not run.config["eval_every"]:
         return
     dataset = run.dataset
-    images, labels = evaluation.reference_images(dataset, run.config["data_dir"], run.image_shape, run.config)
+    images, labels = pygan.reference_images(dataset, run.config["data_dir"], run.image_shape, run.config)
     if labels is None:
         raise pygan.UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels here; "
                                f"train without it and measure checkpoints with pygan eval, which uses FID and KID "
@@ -41,7 +36,7 @@ def on_train_start(run):
     if run.config["eval_n"] > len(images):  # each evaluation compares as many real images as samples
         raise pygan.UsageError(f"--eval-n {run.config['eval_n']:,} is more than the {len(images):,} labelled images "
                                f"of {dataset.name!r} that samples are compared with; choose at most {len(images):,}")
-    run.state["evaluation"] = (evaluation.load_classifier(dataset.name, images, labels, run.device), images)
+    run.state["evaluation"] = pygan.ClassifierMetrics(dataset.name, images, labels, run.device)
 
 
 @pygan.hookimpl
@@ -52,8 +47,6 @@ def measure(run, step):
 
 
 def evaluate(run) -> dict[str, float]:
-    classifier, images = run.state["evaluation"]
-    rng = torch.Generator(run.device).manual_seed(run.config["seed"] + SEED_OFFSET)
-    draw = sampler(run.architecture, run.sampling_generator, rng, run.device)
-    results = evaluation.evaluate(draw, images, classifier, run.config["eval_n"], classes=run.architecture.classes)
+    results = run.state["evaluation"].measure(run.architecture, run.sampling_generator, run.config["eval_n"],
+                                              sample_seed=run.config["seed"] + SEED_OFFSET)
     return {key: results[key] for key in LOGGED if key in results}

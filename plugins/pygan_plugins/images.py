@@ -25,7 +25,7 @@ second run starts in seconds; a changed, added or removed file makes a new
 cache. One process decodes a folder at a time (another waits, then reads
 its cache); the temporary files of a decode killed midway are removed by
 the next. Training reads the cache: into memory when it fits, else streamed by
-index (``pygan.data.Samples``).
+index (``pygan.Samples``).
 """
 
 from __future__ import annotations
@@ -47,15 +47,28 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
-from pygan import Dataset, PyganError, UsageError, hookimpl
-from pygan.console import notice
-from pygan.download import cache_dir
-from pygan.files import atomic_writer, remove_orphaned_temporaries, reporting_write_errors, write_bytes_atomically
-from pygan.folder_lock import claimed, claimed_if_free
-from pygan.reading import (UnreadableFile, describe_os_error, describe_size, open_regular, open_zip, read_member,
-                           read_regular)
-from pygan.specs import DataRequest
-from pygan.worker_processes import parallel_map
+from pygan import (
+    DataRequest,
+    Dataset,
+    PyganError,
+    UnreadableFile,
+    UsageError,
+    atomic_writer,
+    cache_dir,
+    claimed,
+    claimed_if_free,
+    describe_os_error,
+    hookimpl,
+    notice,
+    open_regular,
+    open_zip,
+    parallel_map,
+    read_member,
+    read_regular,
+    remove_orphaned_temporaries,
+    reporting_write_errors,
+    write_atomically,
+)
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 # The formats Pillow may decode: what a file holds decides, not its name, and
@@ -327,7 +340,7 @@ def _decode(source: Source, positions: list[int], shape, workers: int,
 # --- the cache ---------------------------------------------------------------------
 
 class CachedImages:
-    """A cache's images read by index: ``pygan.data.Samples``. Each process
+    """A cache's images read by index: ``pygan.Samples``. Each process
     opens the pixel file itself (it is not pickled open), and reads only
     what it is asked for, so a streamed data set never sits in memory."""
 
@@ -364,7 +377,7 @@ class CachedImages:
         return torch.from_numpy(out.reshape(len(indices), *self.image_shape))
 
     def batch(self):
-        from pygan.specs import Batch
+        from pygan import Batch
         images = self.read(np.arange(self.count)).float().div_(255)
         return Batch(images, self.labels)
 
@@ -418,7 +431,7 @@ def open_images(request: DataRequest) -> CachedImages:
 
 def _remove_abandoned_temporaries(images_cache: Path) -> None:
     """The temporary files of decodes killed midway, in any cache folder
-    that no live process holds (``pygan.folder_lock``)."""
+    that no live process holds (``pygan._files.folder_lock``)."""
     with contextlib.suppress(OSError):
         for folder in images_cache.iterdir():
             if folder.is_dir() and any(folder.glob(".*.tmp")):
@@ -502,7 +515,7 @@ def _build_cache(source: Source, shape, folder: Path, workers: int) -> Cached:
                          f"pictures ({_by_reason([(source.names[i], reason) for i, reason in skipped])}); check "
                          f"the files, e.g. by opening one")
     labels = [class_of[source.names[position].split("/", 1)[0]] for position in kept] if classes else None
-    write_bytes_atomically(folder / "index.json", json.dumps(
+    write_atomically(folder / "index.json", json.dumps(
         {"count": len(kept), "shape": list(shape), "classes": classes, "labels": labels, "skipped": skipped,
          "source": str(source.root.resolve())}).encode())
     notice(f"images: decoded {len(kept):,} images {'x'.join(map(str, shape))} from {source.where} in "

@@ -27,7 +27,8 @@ from __future__ import annotations
 import torch
 
 import pygan
-from pygan.specs import Judgement, Latent
+from pygan import Judgement, Latent
+from pygan_plugins import book
 from pygan_plugins.acgan import label_loss
 from pygan_plugins.book import SEED_DEFAULTS, Discriminator, Generator, check_shape
 
@@ -75,6 +76,7 @@ def register_architectures(register):
         name="infogan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         codes=CODES,

@@ -38,7 +38,6 @@ from torch import nn
 import pygan
 from pygan_plugins import bce
 
-
 # --- losses -------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 import pygan
+from pygan_plugins import book
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, check_shape
 from pygan_plugins.dcgan import Discriminator, Generator
 
@@ -66,6 +67,7 @@ def register_architectures(register):
         name="lsgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": "mse"},
         description="least-squares GAN: the seed's networks, squared error on D's raw output (Atienza, ch. 5.2)",

@@ -5,20 +5,13 @@ import json
 import os
 
 import pygan
-from pygan.files import reporting_write_errors, write_bytes_atomically
-from pygan.plot import plot_metrics
-from pygan.run_folder import LOSS_PLOT, METRICS, read_metrics
+from pygan import LOSS_PLOT_FILE, METRICS_FILE, plot_metrics, read_step_log, reporting_write_errors
 
 
 @pygan.hookimpl
 def on_train_start(run):
-    path = run.out_dir / METRICS
-    if path.exists():
-        # A resumed run continues from its checkpoint: steps logged after it
-        # were undone, and are logged again as they are retrained. A last
-        # line cut short by a crash is dropped too.
-        kept = [row for row in read_metrics(path) if row["step"] <= run.start_step]
-        write_bytes_atomically(path, "".join(json.dumps(row) + "\n" for row in kept).encode())
+    path = run.out_dir / pygan.METRICS_FILE
+    pygan.trim_step_log(path, run.start_step)
     with reporting_write_errors(path):
         run.state["metrics_log"] = open(path, "a", buffering=1)  # line-buffered: a crash loses no step
 
@@ -47,6 +40,6 @@ def on_run_end(run, step, status):
         return
     with reporting_write_errors(stream.name):
         stream.close()
-    rows = read_metrics(run.out_dir / METRICS)
+    rows = read_step_log(run.out_dir / METRICS_FILE)
     if rows:
-        plot_metrics(rows, run.out_dir / LOSS_PLOT, title=f"{run.config['plugin']} ({run.config['loss']})")
+        plot_metrics(rows, run.out_dir / LOSS_PLOT_FILE, title=f"{run.config['plugin']} ({run.config['loss']})")

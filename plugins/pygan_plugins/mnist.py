@@ -3,7 +3,10 @@
 Both come as the same four files (a training and a test split, images and
 labels each), so one implementation serves both, driven by the ``SOURCES``
 table. Files are found in ``--data-dir``, else in the cache folder, else
-downloaded into the cache from the data set's mirrors.
+downloaded into the cache from the data set's mirrors. MNIST's test split is
+shipped with pygan (``mnist_test_split/``): it serves where the test split
+is asked for and not in the cache, and for training, with a notice, where no
+mirror can be reached, so that a machine without internet trains anyway.
 """
 
 from __future__ import annotations
@@ -22,11 +25,18 @@ from typing import Mapping, Optional
 import numpy as np
 import torch
 
-from pygan import Batch, Dataset, PyganError, hookimpl
-from pygan.console import notice
-from pygan.download import DownloadFailed, cache_dir, download
-from pygan.files import MAX_DEFLATE_RATIO
-from pygan.reading import read_regular
+from pygan import (
+    MAX_DEFLATE_RATIO,
+    Batch,
+    Dataset,
+    DownloadFailed,
+    PyganError,
+    cache_dir,
+    download,
+    hookimpl,
+    notice,
+    read_regular,
+)
 
 # (images, labels) file names of each split, without the optional ".gz".
 SPLITS = {
@@ -37,6 +47,8 @@ ALL_FILES = SPLITS["train"] + SPLITS["test"]
 # The largest file, Fashion-MNIST's training images, is 26 MB gzipped and 47
 # MB unpacked; a mirror sending much more, or a file holding more, is not it.
 MAX_FILE_BYTES = 64 << 20
+# MNIST's test split, shipped with pygan (CC BY-SA 3.0; see its README.md).
+PACKAGED = {"mnist": Path(__file__).with_name("mnist_test_split")}
 
 
 @dataclass(frozen=True)
@@ -129,9 +141,9 @@ def load_split(source: IdxSource, data_dir: Optional[Path], split: str = "train"
     if data_dir is not None:
         used_split, (images_path, labels_path) = _files_in_folder(source, Path(data_dir), split)
     else:
-        used_split, (images_path, labels_path) = split, _files_in_cache(source, split)
+        used_split, (images_path, labels_path) = _files_in_cache(source, split)
     images, labels = _read_pair(images_path, labels_path)
-    if used_split != split:
+    if data_dir is not None and used_split != split:
         notice(f"only the {len(labels):,}-image test split of {source.name} was found in {data_dir}; "
                "it is used for training")
     return images, labels
@@ -161,16 +173,28 @@ def _files_in_folder(source: IdxSource, folder: Path, split: str) -> tuple[str, 
                      f"{source.name}; put the IDX files there or point --data-dir at the folder that has them")
 
 
-def _files_in_cache(source: IdxSource, split: str) -> tuple[Path, Path]:
+def _files_in_cache(source: IdxSource, split: str) -> tuple[str, tuple[Path, Path]]:
+    """The split that serves and its (images, labels) files: from the cache,
+    downloading what is missing; else the test split shipped with pygan."""
     folder = cache_dir() / source.name
+    packaged = PACKAGED.get(source.name)
+    if split == "test" and packaged is not None and not all(_find(folder, stem) for stem in SPLITS["test"]):
+        return "test", tuple(packaged / (stem + ".gz") for stem in SPLITS["test"])
     for stem in ALL_FILES:
         if _find(folder, stem) is None:
             try:
                 download(source.urls(stem + ".gz"), source.sha256[stem], folder / (stem + ".gz"),
                          max_bytes=MAX_FILE_BYTES)
             except DownloadFailed as exc:
-                raise PyganError(_not_found_message(source, folder, exc)) from exc
-    return tuple(_find(folder, stem) for stem in SPLITS[split])
+                if packaged is None or stem not in SPLITS["train"]:
+                    raise PyganError(_not_found_message(source, folder, exc)) from exc
+                notice(f"{source.name}'s training split is not in {folder} and no mirror could be reached "
+                       f"({str(exc).splitlines()[-1].strip()}); training on the 10,000-image test split shipped "
+                       f"with pygan instead. For the 60,000 training images, copy "
+                       f"{' and '.join(stem + '.gz' for stem in SPLITS['train'])} into {folder}, or set "
+                       f"{source.mirrors_variable} to a mirror you can reach")
+                return "test", tuple(packaged / (stem + ".gz") for stem in SPLITS["test"])
+    return split, tuple(_find(folder, stem) for stem in SPLITS[split])
 
 
 def _not_found_message(source: IdxSource, folder: Path, download_error: DownloadFailed) -> str:

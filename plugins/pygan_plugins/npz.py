@@ -17,8 +17,7 @@ from typing import BinaryIO, Optional
 import numpy as np
 import torch
 
-from pygan import Dataset, PyganError, UsageError, hookimpl
-from pygan.reading import check_member, open_regular
+from pygan import Dataset, PyganError, UsageError, check_member, hookimpl, open_regular
 
 _CHANNELS = (1, 3, 4)
 _FORMATS = "uint8 pixels 0-255 or floats in [0, 1], shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3 or 4"

@@ -1,7 +1,7 @@
 """A progress bar for training: step, steps/s, ETA and the current losses
 and accuracies (every metric named "*_loss" or "*_acc"), on stderr."""
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a text bar in a terminal, a widget in Jupyter
 
 import pygan
 

@@ -123,11 +123,11 @@ def register_options(register):
 
 
 @pygan.hookimpl
-def prepare_network(config, network, module):
+def prepare_network(config, network, module, training):
     if network != "discriminator":
         return
     if config.get("spectral_norm"):
         spectral_normalize(module)
-    if config.get("augment"):
+    if config.get("augment") and training:
         policies = list(config["augment"])
         module.register_forward_pre_hook(lambda layer, inputs: (diff_augment(inputs[0], policies), *inputs[1:]))

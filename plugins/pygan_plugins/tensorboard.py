@@ -2,8 +2,7 @@
 scalars every step and the sample grids, in ``RUN_DIR/tensorboard``."""
 
 import pygan
-from pygan.files import reporting_write_errors
-from pygan.images import grid
+from pygan import image_grid, reporting_write_errors
 
 DIRECTORY = "tensorboard"
 
@@ -42,7 +41,7 @@ def on_step_end(run, step, metrics):
 def on_sample(run, step, images):
     writer = run.state.get("tensorboard")
     if writer is not None:
-        writer.add_image("samples", grid(images, columns=4), step, dataformats="HWC")
+        writer.add_image("samples", image_grid(images, columns=4), step, dataformats="HWC")
 
 
 @pygan.hookimpl

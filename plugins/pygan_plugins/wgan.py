@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 
 import pygan
-from pygan.step import StepContext
+from pygan import StepContext
+from pygan_plugins import book
 from pygan_plugins.alternating import binary_accuracy
 from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, check_shape
 from pygan_plugins.constraints import clipping_deferred
@@ -132,6 +133,7 @@ def register_architectures(register):
         name="wgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
+        image_shape=book.image_shape,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": LOSS, "recipe": "wgan", "d_steps": 5, "clip_weights": 0.01,
                   "optimizer_d": "rmsprop", "optimizer_g": "rmsprop",

@@ -18,18 +18,16 @@ import os
 
 import torch
 
-from pygan import _extension
-from pygan.console import notice_once
-from pygan.errors import PyganError, UsageError
-from pygan.ops import _parameters, reference
+from pygan._contracts.messages import PyganError, UsageError, notice_once
+from pygan.ops import _extension, _parameters, reference
 
 if _extension.module is not None:
-    from pygan.ops import leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _bias_act, _upfirdn2d  # noqa: F401  (fake impls and autograd)
-    from pygan.ops import rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
+    from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
+    from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["backend_info", "bias_act", "downsample2d", "filter2d", "leaky_relu_conv2d", "rmsprop_step_",
-           "setup_filter", "upfirdn2d", "upsample2d"]
+__all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "downsample2d", "filter2d",
+           "leaky_relu_conv2d", "rmsprop_step_", "same_padding", "setup_filter", "upfirdn2d", "upsample2d"]
 # The compiled ops (torch.ops.pygan.*). Each op has the fused backend on a
 # device where the extension has its kernel there: a device may have kernels
 # for some ops only.
@@ -184,5 +182,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
     return torch.ops.pygan.upfirdn2d(x, f[:, None], (1, up[1]), (1, down[1]), (0, 0, *padding[2:]), flip_filter, 1.0)
 
 
-# The resampling helpers of StyleGAN2, built on upfirdn2d; imported last, as they call it.
+# The layers and StyleGAN2's resampling helpers, built on the operators above;
+# imported last, as they call them.
+from pygan.ops._modules import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
 from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402

@@ -25,7 +25,6 @@ from __future__ import annotations
 import torch
 
 from pygan.ops._autocast import run_in_autocast_dtype_on_cuda
-
 from pygan.ops._parameters import ACTIVATIONS
 
 _ops = torch.ops.pygan

@@ -47,7 +47,7 @@ def fingerprint(tensor: torch.Tensor) -> dict:
 
 def record_run(out: Path) -> dict:
     """A finished run's metrics and its networks' fingerprints."""
-    from pygan import checkpoint
+    from pygan._training import checkpoint
 
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     networks = checkpoint.load(out)["networks"]

@@ -8,6 +8,8 @@ third-party plugin can add beyond an architecture.
   the dot product of its features with a learnt class embedding).
 - the recipe ``smoothed``: the seed's alternating step with one-sided label
   smoothing (Salimans et al. 2016), the real target being ``--real-target``.
+- ``--hidden``: the width of the generator's hidden layer, an option that
+  changes a network's shape, read by the builder from the run's configuration.
 """
 
 import math
@@ -38,10 +40,11 @@ def bars(count: int, seed: int = 0) -> pygan.Batch:
 
 
 class Generator(nn.Module):
-    def __init__(self, image_shape):
+    def __init__(self, image_shape, hidden=64):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        self.net = nn.Sequential(nn.Linear(LATENT_SIZE + CLASSES, 64), nn.ReLU(), nn.Linear(64, math.prod(image_shape)))
+        self.net = nn.Sequential(nn.Linear(LATENT_SIZE + CLASSES, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, math.prod(image_shape)))
 
     def forward(self, z, one_hot):
         return torch.sigmoid(self.net(torch.cat([z, one_hot], dim=1))).view(-1, *self.image_shape)
@@ -91,6 +94,12 @@ def check_target(value):
 def register_options(register):
     register(pygan.Option("real_target", float, 0.9, "the discriminator's target for real images (one-sided "
                           "label smoothing; 1 turns it off)", check=check_target))
+    register(pygan.Option("hidden", int, 64, "tiny-cgan's generator: units in its hidden layer",
+                          check=pygan.whole_number(minimum=1), metavar="N"))
+
+
+def build_generator(image_shape, config):
+    return Generator(image_shape, config["hidden"])
 
 
 @pygan.hookimpl
@@ -108,7 +117,7 @@ def register_datasets(register):
 def register_architectures(register):
     register(pygan.Architecture(
         name="tiny-cgan",
-        build_generator=Generator,
+        build_generator=build_generator,
         build_discriminator=Discriminator,
         latent_size=LATENT_SIZE,
         classes=CLASSES,

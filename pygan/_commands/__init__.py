@@ -1,0 +1,2 @@
+"""The commands: ``pygan`` on the command line (``cli``) and ``pygan
+report`` (``report``)."""
