@@ -320,6 +320,10 @@ def test_noise_modes():
     assert not torch.equal(generator(z, noise_mode="random"), generator(z, noise_mode="random"))
     with pytest.raises(ValueError, match="noise_mode is one of random, const, none"):
         generator(z, noise_mode="fixed")
+    # Unset: the constant noise in inference mode (pictures from a seed repeat), random noise in training.
+    assert torch.equal(generator(z), const)
+    generator.train()
+    assert not torch.equal(generator(z), generator(z))
 
 
 def test_images_in_pygan_range_map_nvlabs_range():
