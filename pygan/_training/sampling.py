@@ -42,13 +42,15 @@ GENERATE_BATCH = 256
 
 def generate(architecture: Architecture, generator: nn.Module, latent: Latent) -> torch.Tensor:
     """Images for ``latent``, the generator in inference mode (in which each
-    image depends on its own latent only, so the parts do not matter)."""
+    image depends on its own latent only, so the parts do not matter),
+    clamped to [0, 1]: a generator whose output is not bounded (StyleGAN2's)
+    overshoots a little, which training must see but pictures cannot show."""
     generator.eval()
     with torch.no_grad():
         parts = [generator(*architecture.generator_inputs(
                     Latent(*(None if part is None else part[start:start + GENERATE_BATCH] for part in latent))))
                  for start in range(0, len(latent.z), GENERATE_BATCH)]
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
+    return (parts[0] if len(parts) == 1 else torch.cat(parts)).clamp_(0, 1)
 
 
 def sampler(architecture: Architecture, generator: nn.Module, rng: torch.Generator,
