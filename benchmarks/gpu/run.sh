@@ -51,7 +51,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
 WORK=$(mktemp -d)
 # pygan's caches (MNIST's classifier) in the work folder: nothing outside it is touched.
 export PYGAN_DATA_DIR=$WORK/cache
-SPLIT=$PWD/plugins/pygan_plugins/mnist_test_split
+SPLIT=${PYGAN_TEST_MNIST_DIR:-$PWD/plugins/pygan_plugins/mnist_test_split}  # MNIST's test split, shipped
 START=$SECONDS
 results=()
 
