@@ -8,6 +8,7 @@ entry-point name, and skipped: the rest of pygan keeps working.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import functools
 import importlib.metadata
@@ -22,6 +23,7 @@ from pygan._contracts import hooks as hookspecs
 from pygan._contracts.messages import PyganError, UsageError, notice
 from pygan._contracts.records import (
     Architecture,
+    Command,
     Dataset,
     Loss,
     Optimizer,
@@ -43,7 +45,10 @@ REGISTRATION_HOOKS = {
     "register_recipes": {Recipe: "recipe"},
     "register_optimizers": {Optimizer: "optimizer"},
     "register_options": {Option: "option"},
+    "register_commands": {Command: "command"},
 }
+# pygan's own commands (pygan/_commands/cli.py), whose names no plugin may register.
+BUILTIN_COMMANDS = frozenset({"train", "sample", "eval", "report", "info", "plugins"})
 HOOKS = sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "pygan_spec"))
 # The hooks called while a run trains (every hook but the registration ones).
 RUN_HOOKS = frozenset(HOOKS) - REGISTRATION_HOOKS.keys()
@@ -135,6 +140,10 @@ class Plugins:
                     )
                     if taken:
                         raise ValueError(f"{kind} {record.name!r} is already registered by plugin {taken!r}")
+                    if isinstance(record, Command):  # arguments pygan cannot declare fail the plugin now
+                        if record.name in BUILTIN_COMMANDS:
+                            raise ValueError(f"command {record.name!r} is one of pygan's own")
+                        add_command_arguments(record, argparse.ArgumentParser(prog=f"pygan {record.name}"))
                     if isinstance(record, Architecture):  # a builder pygan cannot call fails the plugin now
                         builder_takes_config(record.build_generator)
                         builder_takes_config(record.build_discriminator)
@@ -187,6 +196,12 @@ class Plugins:
     def owner(self, kind: str, name: str) -> str:
         """The plugin that registered a record."""
         return self._owner[kind, name]
+
+
+def add_command_arguments(command: Command, parser: argparse.ArgumentParser) -> None:
+    """Declare a plugin command's arguments on ``parser``."""
+    if command.add_arguments is not None:
+        command.add_arguments(parser)
 
 
 def check_hook_names(manager: pluggy.PluginManager, plugin: object) -> None:

@@ -381,3 +381,23 @@ class Option:
     choices: Optional[tuple[Any, ...]] = None
     metavar: Optional[str] = None
     flag: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand of ``pygan`` a plugin adds: ``pygan NAME ...``.
+
+    ``add_arguments(parser)`` declares its arguments on the
+    ``argparse.ArgumentParser`` pygan makes for it (a mistake in them exits
+    with status 2 and argparse's message); ``run(args)`` does the work with
+    the parsed ``argparse.Namespace`` and returns an exit status or None
+    (0). A ``pygan.UsageError`` it raises is printed without a traceback and
+    exits with status 2, a ``pygan.PyganError`` with 1; any other exception
+    is reported naming the plugin. ``help`` is its line in ``pygan --help``.
+    """
+
+    name: str
+    run: Callable[[Any], Optional[int]]
+    help: str
+    add_arguments: Optional[Callable[[Any], None]] = None
+    description: str = ""
