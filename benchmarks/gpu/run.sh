@@ -15,8 +15,9 @@
 #             (CMakeLists.txt, PYGAN_TARGET_TORCH). PYGAN_REQUIRE_EXT=1 holds
 #             for the later stages only once the kernels (CUDA ones too, on
 #             CUDA) have loaded.
-#   kernels   only where they did not load: csrc/cuda/*.cu compiled by nvcc
-#             alone and checked on the GPU against the float64 definitions
+#   kernels   where they did not load (or when STAGES names it):
+#             csrc/cuda/*.cu compiled by nvcc alone and checked on the GPU
+#             against the float64 definitions, the largest errors printed
 #             (tests/test_cuda_emulation.py with PYGAN_KERNELS_ON_GPU=1).
 #   tests     the CUDA tests (every test whose name or parameters say cuda).
 #   bench     benchmarks/gpu/bench_gpu.py (GPU only).
@@ -125,16 +126,20 @@ fi
 timeout 60 "$PY" -P -m pygan info >> "$WORK/info.txt" 2>&1
 tail -n 14 "$WORK/info.txt"
 pack
-if [ $ext_loaded = 1 ]; then
-  export PYGAN_REQUIRE_EXT=1
-elif wanted build; then
-  echo "pygan's kernels are not loaded: PYGAN_REQUIRE_EXT stays unset"
+[ $ext_loaded = 1 ] || echo "pygan's kernels are not loaded: PYGAN_REQUIRE_EXT stays unset"
+if { [ $ext_loaded = 0 ] && wanted build; } || wanted kernels; then
   if [ "$DEVICE" = cuda ] && command -v nvcc > /dev/null; then
     # Without -P where pygan is not installed: the checkout's pure-Python pygan.
     isolated=(); [ $installed = 1 ] && isolated=(-P)
     stage kernels 200 env PYGAN_KERNELS_ON_GPU=1 "$PY" "${isolated[@]}" -m pytest -q -s -p no:cacheprovider \
       --durations=10 tests/test_cuda_emulation.py
+  else
+    echo "== kernels: needs a GPU and nvcc, skipped"
   fi
+fi
+if [ $ext_loaded = 1 ]; then
+  export PYGAN_REQUIRE_EXT=1
+elif wanted build; then
   if [ $installed = 0 ]; then
     echo "pygan is not installed: the stages after the build are left out"
     STAGES=
