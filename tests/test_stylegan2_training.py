@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import pygan_command
+from conftest import FeatureNetwork, pygan_command
 from PIL import Image
 from pygan_plugins.stylegan2 import architecture, presets
 
@@ -106,17 +106,6 @@ def pygan_cli():
 
 
 # --- training, and the commands that rebuild the networks from the run ------------------------------
-
-
-class FeatureNetwork(torch.nn.Module):
-    """A small fixed feature network for pygan eval's FID (no Inception here)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 8, 3)
-
-    def forward(self, images):
-        return torch.relu(self.conv(images.float() / 255)).mean(dim=(2, 3))
 
 
 def tiny_options(data_dir: Path, out: Path, *extra) -> list:
