@@ -107,6 +107,8 @@ def test_write_run_makes_a_run_that_samples_and_loads_but_does_not_resume(tmp_pa
     assert cli.main(["sample", "--checkpoint", str(out), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").exists()
     capsys.readouterr()
+    assert cli.main(["sample", "--checkpoint", str(out), "--truncation", "0.7"]) == 2
+    assert "--truncation: architecture 'dcgan64' has no truncation" in capsys.readouterr().err
     assert cli.main(["train", "--resume", str(out), "--steps", "2"]) == 2
     assert "holds weights imported from elsewhere.bin" in capsys.readouterr().err
     with pytest.raises(pygan.UsageError, match="already holds a run"):

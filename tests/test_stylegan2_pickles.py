@@ -307,8 +307,14 @@ def test_import_nvlabs_writes_a_stylegan2_run_that_samples_and_loads(tmp_path, n
         torch.testing.assert_close(run.generator(z, labels(4)),
                                    networks["G_ema"].eval()(z, labels(4), noise_mode="const"), rtol=0, atol=1e-6)
     assert run.sample(3, seed=0, classes=1).shape == (3, 3, 8, 8)
-    assert cli.main(["sample", "--checkpoint", str(tmp_path / "run"), "--n", "4", "--class", "1",
-                     "--out", str(tmp_path / "grid.png")]) == 0
+    # truncation pulls w towards its tracked average: at psi 0 every latent, of any class, is the average
+    average = run.sample(4, seed=0, truncation=0)
+    assert torch.allclose(average, average[:1].expand(4, -1, -1, -1), atol=1e-6)
+    assert not torch.allclose(run.sample(4, seed=0, truncation=1), average, atol=1e-3)
+    assert torch.equal(run.sample(4, seed=0, truncation=1), run.sample(4, seed=0))
+    for options in ([], ["--truncation", "0.7"]):
+        assert cli.main(["sample", "--checkpoint", str(tmp_path / "run"), "--n", "4", "--class", "1",
+                         "--out", str(tmp_path / "grid.png"), *options]) == 0
     assert (tmp_path / "grid.png").exists() and not (tmp_path / "ran").exists()
 
 
