@@ -3,9 +3,12 @@
 the machine's load changes under all of them alike, which back-to-back
 pytest-benchmark runs cannot promise.
 
-    python benchmarks/compare_plain.py --data-dir ../shared/data/mnist             # 2 threads, wall clock
-    python benchmarks/compare_plain.py --threads 1 --cpu-time --data-dir ...      # 1 thread, CPU time
-    python benchmarks/compare_plain.py --readme README.md --data-dir ...          # both, into the README's table
+    python benchmarks/compare_plain.py                            # 2 threads, wall clock
+    python benchmarks/compare_plain.py --threads 1 --cpu-time     # 1 thread, CPU time
+    python benchmarks/compare_plain.py --readme README.md         # both, into the README's table
+
+Every step trains on the MNIST test split pygan ships (``--data-dir`` names
+another MNIST folder).
 
 Each round times one step of each implementation, in an order that
 alternates between rounds; an implementation's time is its median over the
@@ -34,7 +37,8 @@ import torch
 
 from conftest import THREADS, use_backend
 from plain_dcgan import PlainDCGAN
-from test_training import pygan_seed_step, seed_data
+from pygan_plugins.mnist import PACKAGED
+from test_training import pygan_seed_step
 
 from pygan._config.registry import load_plugins
 
@@ -66,7 +70,7 @@ def implementations(data: torch.Tensor, tmp: Path) -> dict[str, Callable[[], obj
 
 def measure(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
-    data = seed_data() if args.data_dir is None else mnist(args.data_dir)
+    data = mnist(args.data_dir)
     clock = time.process_time if args.cpu_time else time.perf_counter
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,9 +134,8 @@ def write_readme(readme: Path, args: argparse.Namespace) -> None:
     results = []
     for setting in SETTINGS:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            command = [sys.executable, __file__, *setting, "--rounds", str(args.rounds), "--json", out.name]
-            if args.data_dir is not None:
-                command += ["--data-dir", str(args.data_dir)]
+            command = [sys.executable, __file__, *setting, "--rounds", str(args.rounds), "--json", out.name,
+                       "--data-dir", str(args.data_dir)]
             subprocess.run(command, check=True)
             results.append(json.loads(Path(out.name).read_text()))
     text = readme.read_text()
@@ -145,7 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=THREADS)
-    parser.add_argument("--data-dir", type=Path, help="MNIST folder (default: random images)")
+    parser.add_argument("--data-dir", type=Path, default=PACKAGED["mnist"],
+                        help="MNIST folder (default: the test split pygan ships)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time each step by the process's CPU time, not the wall clock: with --threads 1 it "
                              "barely moves when other programs load the machine")

@@ -1,4 +1,4 @@
-"""The seed DCGAN step (SEED.md) in plain PyTorch, as a user would write it
+"""The seed DCGAN step (docs/book-gans.md) in plain PyTorch, as a user would write it
 from the Keras program with PyTorch's own layers, in its fastest honest form:
 the baseline pygan's step is timed against (benchmarks/compare_plain.py,
 benchmarks/test_training.py).

@@ -39,6 +39,13 @@ def test_the_default_is_the_seeds_plain_moving_averages(plugins):
     assert resolve_config(plugins, {"plugin": "dcgan"})["batchnorm_statistics"] == "plain"
 
 
+def test_it_belongs_to_the_book_gans_runs_alone(plugins):
+    assert "batchnorm_statistics" not in resolve_config(plugins, {"plugin": "dcgan64"})
+    with pytest.raises(pygan.UsageError, match="--batchnorm-statistics is an option of plugins .* which this run "
+                                               "does not use"):
+        resolve_config(plugins, {"plugin": "dcgan64", "batchnorm_statistics": "zero-debiased"})
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", BOOK)
 def test_every_book_generator_takes_the_chosen_statistics(plugins, name, mode):

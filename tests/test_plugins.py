@@ -4,6 +4,7 @@ third-party package installed and trained."""
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,16 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+import torch
+from conftest import REPO_ROOT, FeatureNetwork
 from PIL import Image
 
 import pygan
 from pygan import __version__
-from pygan._config.registry import Plugins, get_plugins
+from pygan._config.registry import Plugins, get_plugins, load_plugins
+from pygan._config.resolve import resolve_config, saved_config
 
-BUILTINS = {"book", "dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
+BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
             "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",
-            "sample_grids", "evaluation", "tensorboard"}
+            "sample_grids", "evaluation", "tensorboard", "stylegan2", "stylegan2_import"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:
@@ -169,20 +172,24 @@ def test_a_third_party_plugin_installs_lists_and_trains(pygan, tiny_site, tmp_pa
 
 
 def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_option(pygan, tiny_site, tmp_path):
-    env = {"PYTHONPATH": str(tiny_site)}
+    env = {"PYTHONPATH": str(tiny_site), "PYGAN_DATA_DIR": str(tmp_path / "cache")}
     listing = pygan("plugins", env=env).stdout
     assert "recipe smoothed" in listing and "architecture tiny-cgan" in listing and "options --real-target" in listing
     assert "--real-target" in pygan("train", "--help", env=env).stdout
 
+    # --hidden sets the generator's width: every command below that rebuilds
+    # the generator (resume, sample, eval, pygan.load) must build it 5 wide
+    # from the run's recorded configuration, or the weights would not load.
     def train(out, *args):
-        return pygan("train", "--plugin", "tiny-cgan", "--steps", "4", "--sample-every", "2", "--out", out, *args,
-                     env=env)
+        return pygan("train", "--plugin", "tiny-cgan", "--hidden", "5", "--steps", "4", "--sample-every", "2",
+                     "--out", out, *args, env=env)
 
     run = tmp_path / "run"
     result = train(run, "--real-target", "0.8")
     assert result.returncode == 0, result.stderr
     config = json.loads((run / "config.json").read_text())
-    assert (config["recipe"], config["real_target"], config["optimizer_d"]) == ("smoothed", 0.8, "adam")
+    assert (config["recipe"], config["real_target"], config["optimizer_d"], config["hidden"]) == (
+        "smoothed", 0.8, "adam", 5)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [set(row) for row in rows] == [{"step", "d_loss", "g_loss", "real_score"}] * 4
     # The recipe reads the option: the discriminator's first loss depends on the real target.
@@ -195,6 +202,8 @@ def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_op
     assert bad.returncode == 2 and "--real-target: must lie in (0.5, 1], not 0.3" in bad.stderr
     contradicting = pygan("train", "--resume", run, "--steps", "6", "--real-target", "0.7", env=env)
     assert contradicting.returncode == 2 and "--real-target 0.7 contradicts the resumed run's 0.8" in contradicting.stderr
+    resumed = pygan("train", "--resume", run, "--steps", "6", env=env)
+    assert resumed.returncode == 0 and (run / "checkpoints" / "00000006.pt").is_file(), resumed.stderr
 
     grid = tmp_path / "classes.png"
     assert pygan("sample", "--checkpoint", run, "--class-grid", "--n", "5", "--out", grid, env=env).returncode == 0
@@ -206,3 +215,75 @@ def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_op
     assert beyond.returncode == 2 and "generates classes 0 to 2" in beyond.stderr
     unconditional = pygan("sample", "--checkpoint", run, "--sweep", "code1", "--out", tmp_path / "s.png", env=env)
     assert unconditional.returncode == 2 and "has no codes" in unconditional.stderr
+
+    torch.jit.save(torch.jit.script(FeatureNetwork()), tmp_path / "features.pt")
+    evaluated = pygan("eval", "--checkpoint", run, "--n", "8", "--feature-network", tmp_path / "features.pt",
+                      "--json", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["n"] == 8
+    width = "import pygan, sys; print(pygan.load(sys.argv[1]).generator.net[0].out_features)"
+    loaded = subprocess.run([sys.executable, "-c", width, str(run)], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=600)
+    assert (loaded.returncode, loaded.stdout) == (0, "5\n"), loaded.stderr
+
+    # The plugin uninstalled: what the run used is named, with what to install.
+    assert config["plugins"]["tiny-conditional"] == {
+        "distribution": "pygan-tiny", "version": "1.1.0",
+        "provides": {"architecture": ["tiny-cgan"], "dataset": ["bars"], "recipe": ["smoothed"]}}
+    missing = ("the run used architecture 'tiny-cgan' from plugin 'tiny-conditional' (pygan-tiny 1.1.0), which is "
+               "not installed; install it with pip install 'pygan-tiny==1.1.0', then try again")
+    resumed = pygan("train", "--resume", run, "--steps", "8")
+    assert resumed.returncode == 2 and f"{run / 'config.json'}: {missing}" in resumed.stderr, resumed.stderr
+    sampled = pygan("sample", "--checkpoint", run, "--out", tmp_path / "x.png")
+    assert sampled.returncode == 2 and f"00000006.pt: {missing}" in sampled.stderr, sampled.stderr
+
+
+class Watches:
+    @pygan.hookimpl
+    def on_step_end(self, run, step, metrics):
+        pass
+
+
+class FailsToRegister:
+    @pygan.hookimpl
+    def register_datasets(self, register):
+        raise ImportError("no module named 'bars_data'")
+
+
+def test_a_saved_run_whose_plugins_are_gone_names_each_and_what_to_do(tmp_path, monkeypatch, capsys):
+    from pygan_plugins.dcgan import build_discriminator, build_generator
+
+    class Bars:
+        @pygan.hookimpl
+        def register_architectures(self, register):
+            register(pygan.Architecture("bars", build_generator, build_discriminator, latent_size=100,
+                                        defaults={"loss": "bce", "dataset": "npz"}))
+
+    plugins = load_plugins()
+    plugins.add("bars", Bars(), "pygan-bars", "0.3")
+    plugins.add("watcher", Watches(), "pygan-watch", "2.0")
+    config = resolve_config(plugins, {"plugin": "bars"})
+    assert config["plugins"]["bars"] == {"distribution": "pygan-bars", "version": "0.3",
+                                         "provides": {"architecture": ["bars"]}}
+    assert config["plugins"]["watcher"]["provides"] == {} and config["plugins"]["npz"]["distribution"] == "pygan"
+
+    with pytest.raises(pygan.UsageError, match=r"^RUN: the run used architecture 'bars' from plugin 'bars' \(pygan-bars "
+                       r"0.3\), which is not installed; install it with pip install 'pygan-bars==0.3', then try"):
+        saved_config(load_plugins(), config, "RUN")
+    failing = load_plugins()
+    failing.add("bars", FailsToRegister(), "pygan-bars", "0.3")
+    with pytest.raises(pygan.UsageError, match=r"from plugin 'bars' \(pygan-bars 0.3\), which failed to load "
+                       r"\(ImportError: no module named 'bars_data'\); see 'pygan plugins', fix it, then try again"):
+        saved_config(failing, config, "RUN")
+    monkeypatch.setenv("PYGAN_DISABLE_PLUGINS", "1")
+    with pytest.raises(pygan.UsageError, match="which PYGAN_DISABLE_PLUGINS=1 leaves out; unset PYGAN_DISABLE_PLUGINS"):
+        saved_config(load_plugins(), config, "RUN")
+    monkeypatch.delenv("PYGAN_DISABLE_PLUGINS")
+
+    # A plugin that only ran hooks is not needed to read the run: a notice says it is gone.
+    without_watcher = load_plugins()
+    without_watcher.add("bars", Bars(), "pygan-bars", "0.3")
+    capsys.readouterr()
+    assert saved_config(without_watcher, config, "RUN")["plugin"] == "bars"
+    assert ("RUN: the run used plugin 'watcher' (pygan-watch 2.0), which is not installed: its hooks do not run now "
+            "(install it with pip install 'pygan-watch==2.0' to have them)") in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """acgan: the auxiliary-classifier GAN of R. Atienza, "Advanced Deep
 Learning with Keras", chapter 5.3 (acgan-mnist-5.3.1.py), layer for layer
-(BOOK-GANS.md).
+(docs/book-gans.md).
 
 - Generator: the seed's, given concat(z (100), one-hot label (10)):
   1,364,225 parameters (Keras counting).
@@ -47,13 +47,17 @@ def build_discriminator(image_shape) -> Discriminator:
 
 
 @pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
+
+
+@pygan.hookimpl
 def register_architectures(register):
     register(pygan.Architecture(
         name="acgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
-        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         auxiliary_loss=auxiliary_loss,

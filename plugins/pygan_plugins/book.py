@@ -1,14 +1,14 @@
 """The networks every GAN of R. Atienza's "Advanced Deep Learning with
 Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
 ``dcgan``, ``cgan``, ``wgan``, ``lsgan``, ``acgan`` and ``infogan`` plugins
-(SEED.md, BOOK-GANS.md).
+(docs/book-gans.md).
 
 - ``Generator(input_size)``: the vectors it is given concatenated (z first),
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
   blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid. Its
   BatchNorm is Keras' (``KerasBatchNorm2d``): TensorFlow 2's plain moving
   averages, or the first edition's zero-debiased ones, as
-  ``--batchnorm-statistics`` (declared here) says.
+  ``--batchnorm-statistics`` (``BATCHNORM_STATISTICS``) says.
 - ``Discriminator(in_channels, classes, codes)``: four LeakyReLU(0.2) ->
   Conv2D(5, 'same') blocks (32, 64, 128, 256 filters; strides 2, 2, 2, 1),
   run through pygan's fused operator, Flatten (4096), and heads on the
@@ -42,7 +42,7 @@ LATENT_SIZE = 100
 FLAT = 4 * 4 * 256  # the trunk's flattened output
 AUXILIARY_FEATURES = 128  # the shared Dense layer of the label and code heads
 
-# What every program of the family shares unless it says otherwise (SEED.md):
+# What every program of the family shares unless it says otherwise (docs/book-gans.md):
 # MNIST, 40,000 steps of 64, binary cross-entropy, and RMSprop with Keras'
 # time decay, the adversarial model at half the discriminator's rate and decay.
 SEED_DEFAULTS = {
@@ -59,20 +59,14 @@ SEED_DEFAULTS = {
 
 # --batchnorm-statistics: which Keras the generators' BatchNorm follows
 # (KerasBatchNorm2d): the seed's TensorFlow 2 Keras, or the first edition's.
-BATCHNORM_STATISTICS = ("plain", "zero-debiased")
-# The options of this module that every book architecture's builders read
-# (pygan.Architecture.options).
-OPTIONS = ("batchnorm_statistics",)
-
-
-@pygan.hookimpl
-def register_options(register):
-    register(pygan.Option(
-        "batchnorm_statistics", str, "plain",
-        "the book GANs' generator BatchNorm moving statistics: plain (TensorFlow 2's Keras, which the seed's "
-        "program runs) or zero-debiased (standalone Keras on TensorFlow 1, which made the book's 2018 figures; "
-        "its early samples depend on z sooner, so training starts faster)",
-        choices=BATCHNORM_STATISTICS, metavar="MODE"))
+# Declared here once; each book plugin registers it (shared), so that it
+# belongs to the runs of any of them.
+BATCHNORM_STATISTICS = pygan.Option(
+    "batchnorm_statistics", str, "plain",
+    "the book GANs' generator BatchNorm moving statistics: plain (TensorFlow 2's Keras, which the seed's program "
+    "runs) or zero-debiased (standalone Keras on TensorFlow 1, which made the book's 2018 figures; its early "
+    "samples depend on z sooner, so training starts faster)",
+    choices=("plain", "zero-debiased"), metavar="MODE", shared=True)
 
 
 def generator(name: str, input_size: int, image_shape, config) -> "Generator":

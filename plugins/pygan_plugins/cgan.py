@@ -1,5 +1,5 @@
 """cgan: the conditional GAN of R. Atienza, "Advanced Deep Learning with
-Keras", chapter 4.3 (cgan-mnist-4.3.1.py), layer for layer (BOOK-GANS.md).
+Keras", chapter 4.3 (cgan-mnist-4.3.1.py), layer for layer (docs/book-gans.md).
 
 - Generator: the seed's, given concat(z (100), one-hot label (10)) = 110:
   1,364,225 parameters (Keras counting, 704 BatchNorm statistics).
@@ -33,13 +33,17 @@ def build_discriminator(image_shape) -> LabelChannelDiscriminator:
 
 
 @pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
+
+
+@pygan.hookimpl
 def register_architectures(register):
     register(pygan.Architecture(
         name="cgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
-        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         classes=CLASSES,
         discriminator_takes_labels=True,

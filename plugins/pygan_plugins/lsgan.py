@@ -1,5 +1,5 @@
 """lsgan: the least-squares GAN of R. Atienza, "Advanced Deep Learning with
-Keras", chapter 5.2 (lsgan-mnist-5.2.1.py), layer for layer (BOOK-GANS.md).
+Keras", chapter 5.2 (lsgan-mnist-5.2.1.py), layer for layer (docs/book-gans.md).
 
 The seed's networks, the discriminator's Dense(1) with no activation, and
 Keras' mean squared error against targets 1 (real) and 0 (fake), registered
@@ -61,13 +61,17 @@ def register_losses(register):
 
 
 @pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
+
+
+@pygan.hookimpl
 def register_architectures(register):
     register(pygan.Architecture(
         name="lsgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
-        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": "mse"},
         description="least-squares GAN: the seed's networks, squared error on D's raw output (Atienza, ch. 5.2)",

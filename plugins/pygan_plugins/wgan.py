@@ -1,6 +1,6 @@
 """wgan: the Wasserstein GAN with weight clipping of R. Atienza, "Advanced
 Deep Learning with Keras", chapter 5.1 (wgan-mnist-5.1.2.py), layer for
-layer (BOOK-GANS.md; Arjovsky et al. 2017).
+layer (docs/book-gans.md; Arjovsky et al. 2017).
 
 - Networks: the seed's; the critic's Dense(1) output is linear.
 - Loss for both networks: -mean(y * D(x)), y = +1 for real, -1 for fake
@@ -127,13 +127,17 @@ def register_recipes(register):
 
 
 @pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
+
+
+@pygan.hookimpl
 def register_architectures(register):
     register(pygan.Architecture(
         name="wgan",
         build_generator=build_generator,
         build_discriminator=build_discriminator,
         image_shape=book.image_shape,
-        options=book.OPTIONS,
         latent_size=LATENT_SIZE,
         defaults={**SEED_DEFAULTS, "loss": LOSS, "recipe": "wgan", "d_steps": 5, "clip_weights": 0.01,
                   "optimizer_d": "rmsprop", "optimizer_g": "rmsprop",

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import torch
 
 from pygan._config.options import check_value, flag
-from pygan._config.registry import CORE_PLUGIN, RUN_HOOKS, Plugins
-from pygan._contracts.messages import PyganError, UsageError
+from pygan._config.registry import CORE_PLUGIN, DISABLE_ENV, RUN_HOOKS, Plugins, external_plugins_disabled
+from pygan._contracts.messages import PyganError, UsageError, notice
 from pygan._contracts.records import Architecture
 from pygan._files.atomic import write_atomically
 
@@ -28,18 +28,21 @@ PROVENANCE = ("pygan_version", "torch_version")
 # The options naming the records a run uses, and the kind of record each names.
 CHOSEN = {"plugin": "architecture", "recipe": "recipe", "loss": "loss", "penalty": "penalty", "dataset": "dataset",
           "optimizer_d": "optimizer", "optimizer_g": "optimizer"}
+# The configuration's record of the plugins taking part in the run: each
+# one's distribution, version and the records of the run it provides, so
+# that a run read where one is missing can say what to install.
+SOURCES = "plugins"
 
 
 def defaults(plugins: Plugins) -> dict[str, Any]:
     return {name: option.default for name, option in plugins.options.items()}
 
 
-def check_declared(plugins: Plugins, kind: str, name: str, options: Iterable[str], use: str) -> None:
-    """An architecture's or recipe's defaults, and the options an
-    architecture reads, may only name declared options."""
-    unknown = sorted(set(options) - set(plugins.options))
+def check_defaults(plugins: Plugins, kind: str, name: str, settings: Mapping[str, Any]) -> None:
+    """An architecture's or recipe's defaults may only name declared options."""
+    unknown = sorted(set(settings) - set(plugins.options))
     if unknown:
-        raise PyganError(f"{kind} {name!r} (plugin {plugins.owner(kind, name)!r}) {use} "
+        raise PyganError(f"{kind} {name!r} (plugin {plugins.owner(kind, name)!r}) sets defaults for "
                          f"{', '.join(map(repr, unknown))}, which no installed plugin declares as an option; "
                          f"fix the plugin, or install the plugin that declares them")
 
@@ -51,15 +54,18 @@ def resolve_config(plugins: Plugins, options: Mapping[str, Any]) -> dict[str, An
     if not options.get("plugin"):
         raise UsageError("choose an architecture with --plugin (see 'pygan plugins'), or --resume a run")
     architecture = plugins.architecture(options["plugin"])
-    check_declared(plugins, "architecture", architecture.name, architecture.defaults, "sets defaults for")
-    check_declared(plugins, "architecture", architecture.name, architecture.options, "reads")
     given = {key: value for key, value in options.items() if value is not None}
-    recipe_name = given.get("recipe", architecture.defaults.get("recipe", plugins.options["recipe"].default))
+    for key, value in given.items():  # before an architecture's defaults are computed from them
+        if key in plugins.options:
+            check_value(plugins.options[key], value)
+    settings = architecture.settings({**defaults(plugins), **given})
+    check_defaults(plugins, "architecture", architecture.name, settings)
+    recipe_name = given.get("recipe", settings.get("recipe", plugins.options["recipe"].default))
     recipe = plugins.recipe(recipe_name)
-    check_declared(plugins, "recipe", recipe.name, recipe.defaults, "sets defaults for")
-    config = {**defaults(plugins), **recipe.defaults, **architecture.defaults, **given, "plugin": architecture.name}
+    check_defaults(plugins, "recipe", recipe.name, recipe.defaults)
+    config = {**defaults(plugins), **recipe.defaults, **settings, **given, "plugin": architecture.name}
     config["data_dir"] = absolute(config["data_dir"])
-    if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
+    if "penalty" not in given and "penalty" not in settings and config["loss"]:
         config["penalty"] = plugins.loss(config["loss"]).default_penalty
     check_config(plugins, config)
     return recorded(plugins, config, given)
@@ -74,14 +80,12 @@ def absolute(data_dir: str | None) -> str | None:
 def participants(plugins: Plugins, config: Mapping[str, Any]) -> set[str]:
     """The plugins that take part in a run: pygan's own options, those that
     registered its architecture, recipe, loss, penalty, data set and
-    optimizers, those that declare the options its architecture reads, and
-    those whose hooks run during training (regularisers, callbacks,
-    measurements)."""
+    optimizers, and those whose hooks run during training (regularisers,
+    callbacks, measurements)."""
     taking_part = {CORE_PLUGIN}
     for key, kind in CHOSEN.items():
         if config.get(key) not in (None, "none"):
             taking_part.add(plugins.owner(kind, config[key]))
-    taking_part.update(plugins.owner("option", name) for name in plugins.architecture(config["plugin"]).options)
     taking_part.update(info.name for info in plugins.loaded if set(info.hooks) & RUN_HOOKS)
     return taking_part
 
@@ -92,13 +96,61 @@ def recorded(plugins: Plugins, config: Mapping[str, Any], given: Mapping[str, An
     option the user ``given`` that no such plugin owns is refused."""
     taking_part = participants(plugins, config)
     kept = {key: value for key, value in config.items()
-            if key not in plugins.options or plugins.owner("option", key) in taking_part}
+            if key not in plugins.options or taking_part & set(plugins.owners("option", key))}
     unused = sorted(key for key, value in given.items() if value is not None and key not in kept)
     if unused:
-        raise UsageError(f"{flag(plugins.options[unused[0]])} is an option of plugin "
-                         f"{plugins.owner('option', unused[0])!r}, which this run does not use; drop it "
+        owners = plugins.owners("option", unused[0])
+        raise UsageError(f"{flag(plugins.options[unused[0]])} is an option of plugin{'s' * (len(owners) > 1)} "
+                         f"{' and '.join(map(repr, owners))}, which this run does not use; drop it "
                          f"(see 'pygan plugins' for what each plugin adds)")
+    kept[SOURCES] = sources(plugins, config, taking_part)
     return kept
+
+
+def sources(plugins: Plugins, config: Mapping[str, Any], taking_part: set[str]) -> dict[str, Any]:
+    """What config.json records of the plugins ``taking_part`` in a run (see SOURCES)."""
+    provides: dict[str, dict[str, set[str]]] = {}
+    for key, kind in CHOSEN.items():
+        if config.get(key) not in (None, "none"):
+            provides.setdefault(plugins.owner(kind, config[key]), {}).setdefault(kind, set()).add(config[key])
+    loaded = {info.name: info for info in plugins.loaded}
+    return {name: {"distribution": loaded[name].distribution, "version": loaded[name].version,
+                   "provides": {kind: sorted(names) for kind, names in provides.get(name, {}).items()}}
+            for name in sorted(taking_part)}
+
+
+def check_sources(plugins: Plugins, config: Mapping[str, Any], where: str) -> None:
+    """A saved run whose plugins are not all here: one that provided a
+    record the run names (its architecture, data set, ...) is an error
+    naming it and its distribution, one that only ran hooks a notice. Runs
+    saved before pygan 1.0 recorded none (unknown names are refused later,
+    by check_config)."""
+    recorded = config.get(SOURCES)
+    if not isinstance(recorded, dict):
+        return
+    loaded = {info.name for info in plugins.loaded}
+    failed = {failure.name: failure.error for failure in plugins.failures}
+    for name, source in recorded.items():
+        if name in loaded or not isinstance(source, dict):
+            continue
+        distribution, version = str(source.get("distribution") or name), str(source.get("version") or "")
+        install = f"pip install '{distribution}=={version}'" if version else f"pip install '{distribution}'"
+        if name in failed:
+            state, remedy = f"which failed to load ({failed[name]})", "see 'pygan plugins', fix it"
+        elif external_plugins_disabled():
+            state, remedy = f"which {DISABLE_ENV}=1 leaves out", f"unset {DISABLE_ENV}"
+        else:
+            state, remedy = "which is not installed", f"install it with {install}"
+        provides = source.get("provides") if isinstance(source.get("provides"), dict) else {}
+        missing = [(kind, record) for kind, records in provides.items()
+                   if kind in plugins.registered and isinstance(records, list)
+                   for record in records if isinstance(record, str) and record not in plugins.registered[kind]]
+        if missing:
+            kind, record = missing[0]
+            raise UsageError(f"{where}: the run used {kind} {record!r} from plugin {name!r} ({distribution} "
+                             f"{version}), {state}; {remedy}, then try again")
+        notice(f"{where}: the run used plugin {name!r} ({distribution} {version}), {state}: its hooks do not run "
+               f"now ({remedy} to have them)")
 
 
 def check_config(plugins: Plugins, config: Mapping[str, Any]) -> None:
@@ -138,6 +190,7 @@ def saved_config(plugins: Plugins, config: Any, where: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise UsageError(f"{where}: the run's configuration is {type(config).__name__}, not a JSON object; it was "
                          f"altered")
+    check_sources(plugins, config, where)
     for key, option in plugins.options.items():
         if key in config:
             try:

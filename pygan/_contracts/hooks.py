@@ -2,9 +2,10 @@
 
 A plugin is a module (or object) listed under the ``pygan`` entry-point group
 whose functions carry the ``@pygan.hookimpl`` marker and one of the names
-below. pygan's own architecture, losses, recipe, optimizers, data sets,
-progress bar, metrics log, sample grids, evaluation and TensorBoard logging
-are plugins written exactly this way (see ``plugins/``).
+below. pygan's own architectures, losses, recipes, optimizers, regularisers,
+weight clipping, data sets, progress bar, metrics log, sample grids,
+evaluation and TensorBoard logging are plugins written exactly this way (see
+``plugins/pygan_plugins/``).
 
 Registration hooks receive a ``register`` callable and are called once, when
 the plugin is loaded; the records they take are public in ``pygan``
@@ -109,6 +110,26 @@ def register_options(register):
         def register_options(register):
             register(pygan.Option("clip_weights", float, 0.0, "clip every discriminator weight to +-C after "
                                   "each update (0: off)", check=lambda v: None if v >= 0 else "must be >= 0"))
+    """
+
+
+@hookspec
+def register_commands(register):
+    """Add subcommands to ``pygan`` by calling ``register(Command(...))``:
+    ``pygan NAME`` parses the arguments the command declares and calls its
+    ``run(args)``. The names of pygan's own commands (train, sample, eval,
+    report, info, plugins) are taken.
+
+    Example::
+
+        @pygan.hookimpl
+        def register_commands(register):
+            register(pygan.Command(
+                name="count",
+                help="count the images in a folder",
+                add_arguments=lambda parser: parser.add_argument("folder", type=Path),
+                run=lambda args: print(len(list(args.folder.glob("*.png")))),
+            ))
     """
 
 

@@ -1,5 +1,8 @@
-"""pygan's public contracts: what plugins register, what a training step is
-given and returns, and the run that callbacks receive.
+"""pygan's public records: what plugins register (architectures, losses,
+penalties, recipes, optimizers, options, data sets) and what passes through
+a training step (``Latent``, ``Batch``, ``Judgement``). The run that
+callbacks receive is in ``run.py``; what a recipe's step is given, in
+``pygan/_training/step.py``.
 
 Plugins create the records in their ``register_*`` hooks (see
 ``pygan/_contracts/hooks.py``); the core only ever talks to them through these
@@ -108,14 +111,11 @@ class Architecture:
     ``defaults`` holds the architecture's own settings: any option that
     pygan or a plugin declares (``pygan train --help`` lists them), such as
     ``lr_d``, ``optimizer_g``, ``recipe`` or ``loss``; the command line
-    overrides them, and a name no plugin declares is an error.
-
-    ``options`` names options declared by other plugins that the builders
-    read from ``config``: the plugins that declare them take part in the
-    architecture's runs, so those options may be given on its command line,
-    are recorded in config.json and reach the builders whenever the networks
-    are rebuilt (an option of a plugin that takes no part in a run is refused
-    on its command line and left out of its configuration).
+    overrides them, and a name no plugin declares is an error. Settings that
+    follow the architecture's own options (a preset that sets the learning
+    rate) come from a function instead: ``defaults(options)`` is given the
+    user's options over the declared defaults, each checked, and returns the
+    settings (``settings(options)`` gives them either way).
 
     ``auxiliary_loss(judgement, latent_or_batch)``, when set, returns named
     loss terms (0-d tensors) for the non-adversarial heads of a judged batch
@@ -129,7 +129,7 @@ class Architecture:
     build_generator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
     build_discriminator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
     latent_size: int
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(default_factory=dict)
     sample_noise: Callable[[int, int, torch.Generator, torch.device], torch.Tensor] = uniform_noise
     description: str = ""
     # Conditioning: the number of classes the generator is asked for (0: none;
@@ -150,7 +150,6 @@ class Architecture:
     # set's shape as it is. Data sets that can resize (``Dataset.open``) are
     # asked for this shape; any other must already have it.
     image_shape: Optional[Callable[[Mapping[str, Any]], ImageShape]] = None
-    options: tuple[str, ...] = ()
 
     def build(self, network: str, image_shape: ImageShape, config: Mapping[str, Any]) -> nn.Module:
         """A freshly built ``network`` ("generator" or "discriminator") for
@@ -159,6 +158,10 @@ class Architecture:
         if builder_takes_config(builder):
             return builder(tuple(image_shape), MappingProxyType(dict(config)))
         return builder(tuple(image_shape))
+
+    def settings(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The architecture's defaults under ``options`` (see ``defaults``)."""
+        return self.defaults(MappingProxyType(dict(options))) if callable(self.defaults) else self.defaults
 
     def configured(self, classes: int) -> "Architecture":
         """This architecture with a run's class count (``config["classes"]``)."""
@@ -195,7 +198,7 @@ class Architecture:
 
     def discriminator_inputs(self, images: torch.Tensor, labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """The positional arguments of ``discriminator(...)`` for images of these labels."""
-        return (images, self.one_hot(labels)) if self.discriminator_takes_labels else (images,)
+        return (images, self.one_hot(labels)) if self.discriminator_takes_labels and self.classes else (images,)
 
 
 def builder_takes_config(builder: Callable) -> bool:
@@ -374,6 +377,13 @@ class Option:
     any other change would make the continuation a different experiment.
     ``per_network`` declares two options, ``NAME_d`` and ``NAME_g``, one for
     each network.
+
+    ``shared=True``: other plugins may declare the same option (each with
+    ``shared=True``, the same type, default, resume rule and flag), as two
+    architectures share ``--resolution``. A run records it when any of its
+    declarers takes part; a value must pass every declaration's check and
+    ``choices``, so keep those to what the value can be for anyone, and
+    refuse what your plugin cannot do where it uses the value.
     """
 
     name: str
@@ -386,3 +396,24 @@ class Option:
     choices: Optional[tuple[Any, ...]] = None
     metavar: Optional[str] = None
     flag: Optional[str] = None
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand of ``pygan`` a plugin adds: ``pygan NAME ...``.
+
+    ``add_arguments(parser)`` declares its arguments on the
+    ``argparse.ArgumentParser`` pygan makes for it (a mistake in them exits
+    with status 2 and argparse's message); ``run(args)`` does the work with
+    the parsed ``argparse.Namespace`` and returns an exit status or None
+    (0). A ``pygan.UsageError`` it raises is printed without a traceback and
+    exits with status 2, a ``pygan.PyganError`` with 1; any other exception
+    is reported naming the plugin. ``help`` is its line in ``pygan --help``.
+    """
+
+    name: str
+    run: Callable[[Any], Optional[int]]
+    help: str
+    add_arguments: Optional[Callable[[Any], None]] = None
+    description: str = ""

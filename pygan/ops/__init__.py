@@ -1,5 +1,6 @@
-"""pygan's operators: a compiled kernel where one is built for the tensor's
-device, the pure-torch reference (``pygan.ops.reference``) where not.
+"""pygan's operators: a compiled kernel where one is built for the op and
+the tensor's device, the pure-torch reference (``pygan.ops.reference``)
+where not; and the layers and StyleGAN2's resampling helpers built on them.
 
 The choice is made once per device type and op, in ``_select``, and follows
 two environment variables:

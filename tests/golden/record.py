@@ -12,7 +12,10 @@ and again when the default went back to the plain moving averages of
 TensorFlow 2's Keras, the seed's (``KerasBatchNorm2d``), which came back
 within float32 rounding of ``dcgan-seed0-main-0.1.json``:
 
-    python tests/golden/record.py ../shared/data/mnist tests/golden/dcgan-seed0.json
+    python tests/golden/record.py tests/golden/dcgan-seed0.json
+
+It trains on the MNIST test split pygan ships, as the test does
+(``--data-dir`` names another copy of it).
 
 ``dcgan-seed0-zero-debiased.json`` records the same run with
 ``--batchnorm-statistics zero-debiased``. Its ``previous`` metrics are those
@@ -22,7 +25,7 @@ option is held to what the generator computed then, up to the float32
 rounding of the channels-last networks and the one-pass BatchNorm since:
 
     git show 547c225:tests/golden/dcgan-seed0.json > tests/golden/dcgan-seed0-zero-debiased.json
-    python tests/golden/record.py ../shared/data/mnist tests/golden/dcgan-seed0-zero-debiased.json
+    python tests/golden/record.py tests/golden/dcgan-seed0-zero-debiased.json
 
 Each backend's run is recorded: the per-step metrics exactly (JSON floats
 round-trip), and every tensor of both networks as the SHA-256 of its bytes
@@ -37,6 +40,7 @@ oneDNN sums in another order.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -88,10 +92,16 @@ def train_and_record(data_dir: Path, backend: str, options: tuple[str, ...] = ()
 
 
 def main() -> None:
-    if len(sys.argv) != 3 or Path(sys.argv[2]).name not in GOLDENS:
-        print(f"usage: record.py MNIST_DIR GOLDEN, GOLDEN a path to one of {', '.join(GOLDENS)}", file=sys.stderr)
-        sys.exit(2)
-    data_dir, golden = Path(sys.argv[1]), Path(sys.argv[2])
+    from pygan_plugins.mnist import PACKAGED
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("golden", type=Path, help=f"the JSON file to write, named one of {', '.join(GOLDENS)}")
+    parser.add_argument("--data-dir", type=Path, default=PACKAGED["mnist"],
+                        help="MNIST's test split (default: the copy pygan ships)")
+    args = parser.parse_args()
+    if args.golden.name not in GOLDENS:
+        parser.error(f"{args.golden}: name it one of {', '.join(GOLDENS)} (each names the options it records)")
+    data_dir, golden = args.data_dir, args.golden
     options = GOLDENS[golden.name]
     record = {"steps": STEPS, "torch": torch.__version__,
               "runs": {backend: train_and_record(data_dir, backend, options) for backend in BACKENDS}}
