@@ -128,8 +128,9 @@ def attach(discriminator: nn.Module, config, training: bool) -> None:
     augmented before the discriminator sees it."""
     if hasattr(discriminator, ATTRIBUTE):
         raise pygan.UsageError(f"--augment ada: the discriminator already has an attribute {ATTRIBUTE!r}")
-    pipeline = AdaptiveAugment(pipeline_groups(config["ada_pipeline"]), config["ada_p"], config["ada_target"],
-                               config["ada_kimg"])
+    with torch.device("cpu"):  # its constants computed for real (a --dry-run builds on the meta device)
+        pipeline = AdaptiveAugment(pipeline_groups(config["ada_pipeline"]), config["ada_p"], config["ada_target"],
+                                   config["ada_kimg"])
     device = next((tensor.device for tensor in (*discriminator.parameters(), *discriminator.buffers())), None)
     discriminator.add_module(ATTRIBUTE, pipeline.to(device))
     if training:

@@ -112,11 +112,16 @@ def constant(values, device) -> torch.Tensor:
     return torch.stack([torch.full((), float(value), device=device) for value in values])
 
 
-def matrices(rows: list[list], n: int, device: torch.device) -> torch.Tensor:
+def per_image(value, n: int, device) -> torch.Tensor:
+    """A per-image (N,) float32 tensor from one (or a number, for every image)."""
+    if isinstance(value, torch.Tensor):
+        return value.float().expand(n)
+    return torch.full((n,), float(value), device=device)
+
+
+def matrices(rows: list[list], n: int, device) -> torch.Tensor:
     """(N, R, C) from rows of per-image (N,) tensors and numbers."""
-    return torch.stack([torch.stack([value.float().expand(n) if isinstance(value, torch.Tensor)
-                                     else torch.full((n,), float(value), device=device) for value in row], dim=-1)
-                        for row in rows], dim=-2)
+    return torch.stack([torch.stack([per_image(value, n, device) for value in row], dim=-1) for row in rows], dim=-2)
 
 
 def translate2d(tx, ty, n, device):
@@ -128,6 +133,7 @@ def scale2d(sx, sy, n, device):
 
 
 def rotate2d(angle, n, device):
+    angle = per_image(angle, n, device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     return matrices([[cos, -sin, 0], [sin, cos, 0], [0, 0, 1]], n, device)
 
@@ -146,9 +152,21 @@ def luma_projection(device) -> torch.Tensor:
     return torch.outer(v, v)
 
 
+def luma_flip(flip, n, device):
+    """The luma axis negated (a Householder reflection) where ``flip`` is 1."""
+    return torch.eye(4, device=device) - 2 * luma_projection(device) * per_image(flip, n, device)[:, None, None]
+
+
+def saturate(gain, n, device):
+    """Colours moved away from the grey axis by ``gain``, their luma kept."""
+    chroma = torch.diag(constant([1, 1, 1, 0], device)) - luma_projection(device)
+    return torch.eye(4, device=device) + (per_image(gain, n, device)[:, None, None] - 1) * chroma
+
+
 def rotate_about_luma(angle, n, device):
     """Rotation of the colour cube by ``angle`` about the grey axis (Rodrigues' formula)."""
     x, y, z = LUMA
+    angle = per_image(angle, n, device)
     cos, sin = torch.cos(angle), torch.sin(angle)
     rest = 1 - cos
     return matrices([[x * x * rest + cos, x * y * rest - z * sin, x * z * rest + y * sin, 0],
@@ -220,15 +238,11 @@ def draw_colour(n: int, p: torch.Tensor, channels: int) -> torch.Tensor:
     device = p.device
     colour = colour_offset(gated(torch.randn(n, device=device) * BRIGHTNESS_STD, 0, p), n, device)
     colour = colour_gain(gated(log_normal(n, CONTRAST_STD, device), 1, p), n, device) @ colour
-    luma = luma_projection(device)
-    flip = gated(torch.floor(torch.rand(n, device=device) * 2), 0, p)
-    colour = (torch.eye(4, device=device) - 2 * luma * flip[:, None, None]) @ colour  # a Householder reflection
+    colour = luma_flip(gated(torch.floor(torch.rand(n, device=device) * 2), 0, p), n, device) @ colour
     if channels > 1:
         hue = gated((torch.rand(n, device=device) * 2 - 1) * math.pi * HUE_MAX, 0, p)
         colour = rotate_about_luma(hue, n, device) @ colour
-        saturation = gated(log_normal(n, SATURATION_STD, device), 1, p)
-        chroma = torch.diag(constant([1, 1, 1, 0], device)) - luma  # away from the grey axis, colours only
-        colour = (torch.eye(4, device=device) + (saturation[:, None, None] - 1) * chroma) @ colour
+        colour = saturate(gated(log_normal(n, SATURATION_STD, device), 1, p), n, device) @ colour
     return colour
 
 
