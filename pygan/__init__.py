@@ -19,6 +19,14 @@ in any release.
   reads a per-network option.
 - Telling the user: ``PyganError`` and ``UsageError`` (exit status 1 and 2,
   no traceback), ``notice`` and ``notice_once``.
+- Files from elsewhere, read so that none can hang pygan or exhaust its
+  memory: ``open_regular``, ``read_regular`` (regular files only, bounded),
+  ``open_zip``, ``check_member``, ``read_member`` (zip members checked before
+  they are inflated), ``UnreadableFile``, ``describe_size``,
+  ``describe_os_error``.
+- Caches shared by processes: ``claimed`` and ``claimed_if_free`` (a folder
+  one process fills while the others wait), ``remove_orphaned_temporaries``;
+  ``parallel_map`` (worker processes that never outlive pygan).
 - Files: ``write_atomically``, ``atomic_writer`` and
   ``reporting_write_errors`` (writes that never leave a damaged file and
   name what failed: ``WriteError``); ``cache_dir()`` ($PYGAN_DATA_DIR);
@@ -58,13 +66,32 @@ from pygan._contracts.records import (
 from pygan._contracts.run import Run
 from pygan._evaluation.classifier import ClassifierMetrics
 from pygan._evaluation.real_images import reference_images
-from pygan._files.atomic import MAX_DEFLATE_RATIO, WriteError, atomic_writer, reporting_write_errors, write_atomically
+from pygan._files.atomic import (
+                                      MAX_DEFLATE_RATIO,
+                                      WriteError,
+                                      atomic_writer,
+                                      remove_orphaned_temporaries,
+                                      reporting_write_errors,
+                                      write_atomically,
+)
 from pygan._files.download import DownloadFailed, cache_dir, download
+from pygan._files.folder_lock import claimed, claimed_if_free
 from pygan._files.pictures import image_grid, save_grid
 from pygan._files.plot import plot_metrics
+from pygan._files.reading import (
+                                      UnreadableFile,
+                                      check_member,
+                                      describe_os_error,
+                                      describe_size,
+                                      open_regular,
+                                      open_zip,
+                                      read_member,
+                                      read_regular,
+)
 from pygan._files.run_folder import LOSS_PLOT_FILE, METRICS_FILE, SAMPLES_DIR, read_step_log, trim_step_log
 from pygan._training.optim import DeviceOptimizer
 from pygan._training.step import StepContext
+from pygan._training.worker_processes import parallel_map
 from pygan._version import __version__
 
 __all__ = [
@@ -92,11 +119,17 @@ __all__ = [
     "Run",
     "Samples",
     "StepContext",
+    "UnreadableFile",
     "UsageError",
     "WriteError",
     "__version__",
     "atomic_writer",
     "cache_dir",
+    "check_member",
+    "claimed",
+    "claimed_if_free",
+    "describe_os_error",
+    "describe_size",
     "download",
     "finite_number",
     "fraction",
@@ -107,9 +140,15 @@ __all__ = [
     "normal_noise",
     "notice",
     "notice_once",
+    "open_regular",
+    "open_zip",
+    "parallel_map",
     "plot_metrics",
+    "read_member",
+    "read_regular",
     "read_step_log",
     "reference_images",
+    "remove_orphaned_temporaries",
     "reporting_write_errors",
     "save_grid",
     "train",

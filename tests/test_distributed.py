@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import pygan_command
 
-from pygan._commands.cli import without_nproc
+from pygan._commands.train import without_nproc
 from pygan._training import checkpoint
 
 

@@ -115,7 +115,7 @@ def test_a_gzip_bomb_is_refused_before_it_is_inflated(tmp_path, header, zeros, m
 
 
 def test_unreadable_file_is_named(tmp_path):
-    with pytest.raises(PyganError, match=f"{tmp_path / 'absent'}: cannot read"):
+    with pytest.raises(PyganError, match=f"{tmp_path / 'absent'}: does not exist"):
         read_idx(tmp_path / "absent")
 
 
@@ -227,3 +227,16 @@ def test_the_test_split_comes_from_the_shipped_copy_without_a_download(tmp_path,
     monkeypatch.setattr(mnist, "download", lambda *args, **kwargs: pytest.fail("nothing should be downloaded"))
     images, labels = mnist.load_labelled(SOURCES["mnist"], None)
     assert len(labels) == 10_000
+
+
+def test_a_file_larger_than_any_idx_file_is_refused_unread(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    with open(path, "wb") as sparse:  # 200 MiB that take no disk
+        sparse.truncate(200 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PyganError, match=re.escape(f"{path}: 200.0 MiB, more than the 64.0 MiB such a file")):
+            read_idx(path)
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20
+    finally:
+        tracemalloc.stop()

@@ -1,7 +1,9 @@
 """The ``npz`` data set: accepted layouts and a clear error for each bad file."""
 
 import io
+import os
 import re
+import signal
 import tracemalloc
 import zipfile
 
@@ -145,5 +147,22 @@ def test_a_member_compressed_as_numpy_never_does_is_refused(tmp_path):
     path = tmp_path / "data.npz"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as archive:
         archive.writestr("images.npy", npy_claiming((1, 4, 4), data=bytes(64)))
-    with pytest.raises(PyganError, match=f"{path}: images.npy: compressed in a way numpy.savez never is"):
+    with pytest.raises(PyganError, match=f"{path}: images.npy: compressed with method 12, which pygan does not "
+                                         f"read; save the images with numpy.savez"):
         load_npz(path)
+
+
+def test_a_fifo_named_like_an_npz_file_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "images.npz")
+
+    def blocked(signal_number, frame):  # pytest's failure: no OSError, which zipfile would swallow
+        pytest.fail("load_npz waited for a writer")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)
+    try:
+        with pytest.raises(PyganError, match=f"{tmp_path / 'images.npz'}: not a regular file \\(a named pipe\\)"):
+            load_npz(tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -177,7 +177,7 @@ def test_a_bad_measure_ends_the_run_failed_naming_the_plugin_with_a_checkpoint(p
     runner.hook = plugins.callbacks
     with pytest.raises(pygan.PyganError) as failure:
         runner.train()
-    assert f"plugin 'measures' failed in its measure hook" in str(failure.value) and problem in str(failure.value)
+    assert "plugin 'measures' failed in its measure hook" in str(failure.value) and problem in str(failure.value)
     assert "training stopped at step 1, checkpoint" in str(failure.value)
     assert (tmp_path / "checkpoints" / "00000001.pt").is_file() and ended == ["failed"]
 

@@ -9,6 +9,7 @@ uint8 pixels 0-255 or floats in [0, 1].
 from __future__ import annotations
 
 import math
+import os
 import zipfile
 from pathlib import Path
 from typing import BinaryIO, Optional
@@ -16,7 +17,7 @@ from typing import BinaryIO, Optional
 import numpy as np
 import torch
 
-from pygan import MAX_DEFLATE_RATIO, Dataset, PyganError, UsageError, hookimpl
+from pygan import Dataset, PyganError, UsageError, check_member, hookimpl, open_regular
 
 _CHANNELS = (1, 3, 4)
 _FORMATS = "uint8 pixels 0-255 or floats in [0, 1], shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1, 3 or 4"
@@ -50,42 +51,40 @@ def _npz_file(path: Path) -> Path:
 
 
 def _image_array(path: Path) -> np.ndarray:
-    try:
-        _check_claimed_sizes(path)
-        arrays = np.load(path, allow_pickle=False)
-        if isinstance(arrays, np.ndarray):  # a .npy file: its one array
-            return arrays
-        with arrays:
-            names = arrays.files
-            if "images" in names:
-                return arrays["images"]
-            if len(names) == 1:
-                return arrays[names[0]]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        # ValueError is also what numpy raises for pickled data and object arrays.
-        raise PyganError(f"{path}: cannot read as .npz: {exc}") from exc
+    # Opened once, as a regular file: a FIFO named *.npz would block every read.
+    with open_regular(path) as stream:
+        try:
+            _check_claimed_sizes(path, stream)
+            stream.seek(0)
+            arrays = np.load(stream, allow_pickle=False)
+            if isinstance(arrays, np.ndarray):  # a .npy file: its one array
+                return arrays
+            with arrays:
+                names = arrays.files
+                if "images" in names:
+                    return arrays["images"]
+                if len(names) == 1:
+                    return arrays[names[0]]
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            # ValueError is also what numpy raises for pickled data and object arrays.
+            raise PyganError(f"{path}: cannot read as .npz: {exc}") from exc
     if not names:
         raise PyganError(f"{path}: holds no arrays; save the images with numpy.savez(path, images=...)")
     raise PyganError(f"{path}: holds several arrays ({', '.join(names)}) and none is named 'images'; "
                      f"save the image array under the name 'images'")
 
 
-def _check_claimed_sizes(path: Path) -> None:
+def _check_claimed_sizes(path: Path, file: BinaryIO) -> None:
     """Refuse an array whose header claims more bytes than its file can
     hold, before numpy allocates what it claims."""
-    if not zipfile.is_zipfile(path):  # a .npy file
-        with open(path, "rb") as stream:
-            _check_npy(path, stream, path.stat().st_size)
+    if not zipfile.is_zipfile(file):  # a .npy file
+        file.seek(0)
+        _check_npy(path, file, os.fstat(file.fileno()).st_size)
         return
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(file) as archive:
         for member in archive.infolist():
             where = f"{path}: {member.filename}"
-            if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise PyganError(f"{where}: compressed in a way numpy.savez never is; "
-                                 f"save the images with numpy.savez or numpy.savez_compressed")
-            if member.file_size > max(member.compress_size, 1) * MAX_DEFLATE_RATIO:
-                raise PyganError(f"{where}: corrupt: claims {member.file_size:,} bytes unpacked from "
-                                 f"{member.compress_size:,}")
+            check_member(where, member, remedy="save the images with numpy.savez or numpy.savez_compressed")
             with archive.open(member) as stream:
                 _check_npy(where, stream, member.file_size)
 

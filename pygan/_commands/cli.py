@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
+import signal
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from pygan._commands.evaluate import command_eval
 from pygan._commands.sample import command_sample
 from pygan._config.options import add_arguments, flag
 from pygan._config.registry import get_plugins
-from pygan._contracts.messages import PyganError
+from pygan._contracts.messages import PyganError, Terminated
 
 
 def positive_int(text: str) -> int:
@@ -192,13 +194,35 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        status = COMMANDS[args.command](args)
+        with terminated_as_interrupted():
+            status = COMMANDS[args.command](args)
     except PyganError as error:
         if getattr(error, "announce", True):
             print(f"pygan: error: {error}", file=sys.stderr)
         return error.exit_status
+    except Terminated:
+        print("pygan: stopped by SIGTERM (no half-written file was kept)", file=sys.stderr)
+        return 128 + Terminated.signal_number
     except KeyboardInterrupt:
         print("pygan: aborted", file=sys.stderr)
         return 130
     return status or 0
 
+
+@contextlib.contextmanager
+def terminated_as_interrupted():
+    """SIGTERM raises Terminated inside the block (training replaces this
+    with a stop after the step and a checkpoint): by default it would end
+    pygan on the spot, leaving its worker processes and temporary files."""
+    def handle(signal_number, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread: signals stay with whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,7 +1,8 @@
 """How pygan speaks to the person running it instead of with a traceback:
-the failures it reports (each with its exit status) and notices, on stderr
-so that stdout stays parseable."""
+the failures it reports (each with its exit status), the ways a signal
+stops it, and notices, on stderr so that stdout stays parseable."""
 
+import signal
 import sys
 
 
@@ -26,6 +27,14 @@ class Interrupted(PyganError):
         super().__init__(message)
         self.exit_status = 128 + signal_number
         self.announce = announce
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM where pygan has nothing to save (outside training): it unwinds
+    as Ctrl-C does, so worker processes are stopped and half-written files
+    removed, and pygan exits with 128 + 15."""
+
+    signal_number = signal.SIGTERM
 
 
 _said: set[str] = set()

@@ -26,6 +26,7 @@ import torch
 
 from pygan._contracts.messages import PyganError, UsageError, notice
 from pygan._contracts.records import Architecture, Batch, DataRequest, Dataset, Samples
+from pygan._training.worker_processes import data_loader_worker_started
 
 # Data is kept on the device when its float32 images take at most this share
 # of the memory free there.
@@ -201,7 +202,9 @@ class StreamingData:
             prefetch_factor=PREFETCH_BATCHES if self.workers else None, persistent_workers=self.workers > 0,
             # Its own generator for the workers' seeds: drawing them from torch's
             # global one would shift what the run draws after a resume.
-            generator=torch.Generator().manual_seed(0))
+            generator=torch.Generator().manual_seed(0),
+            # Gone the moment training is (torch's own check takes seconds).
+            worker_init_fn=data_loader_worker_started)
         self._iterator = iter(loader)
         self._next = self._fetch()
         self._buffer = self._take_next()
