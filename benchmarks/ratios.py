@@ -4,8 +4,9 @@
     python benchmarks/ratios.py /tmp/bench.json
 
 Each group holds one measurement of a baseline and of what is measured
-against it: the reference backend and the fused one, or the seed step in
-plain PyTorch and pygan's. Speedup is the baseline's median time over the
+against it: the reference backend and the fused one, the seed step in
+plain PyTorch and pygan's, or StyleGAN2's modulated convolution with the
+shared kernel and with per-sample kernels (grouped). Speedup is the baseline's median time over the
 other's: above 1, the fused backend (or pygan) is faster.
 """
 
@@ -16,7 +17,7 @@ import json
 from collections import defaultdict
 
 # The parameter that tells the two sides of a group apart: (baseline, measured).
-SIDES = {"backend": ("reference", "fused"), "implementation": ("plain", "pygan")}
+SIDES = {"backend": ("reference", "fused"), "implementation": ("plain", "pygan"), "modulation": ("shared", "grouped")}
 
 
 def main() -> None:

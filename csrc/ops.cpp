@@ -24,6 +24,25 @@ STABLE_TORCH_LIBRARY(pygan, m) {
   m.def(
       "leaky_relu_conv2d_backward_weight(Tensor grad_output, Tensor x, SymInt[] weight_size, "
       "int[2] stride, int[4] padding, float negative_slope) -> (Tensor grad_weight, Tensor grad_bias)");
+  // NVlabs' StyleGAN2 bias_act: clamp(gain * act(x + b), -clamp, clamp), b
+  // (1-d) added along dimension dim; act is linear, relu, lrelu (alpha its
+  // negative slope), tanh, sigmoid, elu, selu, softplus or swish; no clamp
+  // when clamp is None. The output is laid out as empty_like(x).
+  m.def(
+      "bias_act(Tensor x, Tensor? b, int dim, str act, float alpha, float gain, float? clamp) -> Tensor");
+  // The gradient of bias_act in x + b (order 1), or its derivative (order 2):
+  // grad * gain * act^(order)(x + b), zero where the clamp cut the output.
+  m.def(
+      "bias_act_grad(Tensor grad, Tensor x, Tensor? b, int order, int dim, str act, float alpha, float gain, "
+      "float? clamp) -> Tensor");
+  // NVlabs' StyleGAN2 upfirdn2d, per channel of x (N, C, H, W): insert up - 1
+  // zeros after each pixel, pad (negative padding crops), convolve with the
+  // 2-d filter f (correlate if flip_filter), keep every down-th pixel, times
+  // gain. Pairs are (x, y) and padding (x0, x1, y0, y1), as NVlabs has them.
+  // The output is channels-last when x is, else contiguous.
+  m.def(
+      "upfirdn2d(Tensor x, Tensor f, int[2] up, int[2] down, int[4] padding, bool flip_filter, float gain) "
+      "-> Tensor");
   // RMSprop with Keras' time decay, in place, unless skip is true:
   //   lr_t = lr / (1 + decay * updates); v = alpha v + (1 - alpha) g^2;
   //   p -= lr_t g / (sqrt(v) + eps); updates += 1.

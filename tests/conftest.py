@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import torch
@@ -54,6 +57,25 @@ def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
     return t
 
 
+@contextlib.contextmanager
+def backend(name: str):
+    """pygan.ops on the backend PYGAN_OPS names, chosen afresh, inside the block."""
+    import pygan.ops
+
+    saved = os.environ.get("PYGAN_OPS"), dict(pygan.ops._selected)
+    os.environ["PYGAN_OPS"] = name
+    pygan.ops._selected.clear()
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("PYGAN_OPS")
+        else:
+            os.environ["PYGAN_OPS"] = saved[0]
+        pygan.ops._selected.clear()
+        pygan.ops._selected.update(saved[1])
+
+
 # NVlabs' StyleGAN2 activations, their default (alpha, gain), as facts to test against.
 ACTIVATION_DEFAULTS = {"linear": (0.0, 1.0), "relu": (0.0, 2 ** 0.5), "lrelu": (0.2, 2 ** 0.5), "tanh": (0.0, 1.0),
                        "sigmoid": (0.0, 1.0), "elu": (0.0, 1.0), "selu": (0.0, 1.0), "softplus": (0.0, 1.0),
@@ -76,6 +98,24 @@ def bias_act_definition(x, b=None, dim=1, act="linear", alpha=None, gain=None, c
     return y
 
 
+def bias_act_derivative_definition(x, b, dim, act, clamp, order, grad):
+    """What bias_act's kernels compute for order 0 (the value), 1 (grad
+    times the derivative in x) or 2 (grad times the second derivative), from
+    the definition by autograd, with NVlabs' default alpha and gain."""
+    alpha, gain = ACTIVATION_DEFAULTS[act]
+    x = x.detach().clone().requires_grad_()
+    y = bias_act_definition(x, b, dim if b is not None else 1, act, alpha, gain, clamp)
+    if order == 0:
+        return y.detach()
+    (first,) = torch.autograd.grad(y, x, torch.ones_like(y) if order == 2 else grad, create_graph=order == 2)
+    if order == 1:
+        return first
+    if not first.requires_grad:  # a constant derivative (linear)
+        return torch.zeros_like(x)
+    (second,) = torch.autograd.grad(first, x, grad, allow_unused=True)
+    return torch.zeros_like(x) if second is None else second  # piecewise linear: nothing to differentiate
+
+
 def upfirdn2d_definition(x, f, up=(1, 1), down=(1, 1), padding=(0, 0, 0, 0), flip_filter=False, gain=1.0):
     """What upfirdn2d computes, spelled out another way than the reference:
     zeros inserted by a transposed convolution with a one-pixel kernel,
@@ -85,9 +125,10 @@ def upfirdn2d_definition(x, f, up=(1, 1), down=(1, 1), padding=(0, 0, 0, 0), fli
     (up_x, up_y), (down_x, down_y), (x0, x1, y0, y1) = up, down, padding
     n, c, h, w = x.shape
     planes = x.reshape(n * c, 1, h, w)
-    impulse = torch.ones(1, 1, 1, 1, dtype=x.dtype, device=x.device)
-    planes = F.conv_transpose2d(planes, impulse, stride=(up_y, up_x))  # (h - 1) * up_y + 1 high
-    planes = F.pad(planes, (0, up_x - 1, 0, up_y - 1))
+    if (up_x, up_y) != (1, 1):  # (conv_transpose2d refuses an image of no pixels)
+        impulse = torch.ones(1, 1, 1, 1, dtype=x.dtype, device=x.device)
+        planes = F.conv_transpose2d(planes, impulse, stride=(up_y, up_x))  # (h - 1) * up_y + 1 high
+        planes = F.pad(planes, (0, up_x - 1, 0, up_y - 1))
     planes = F.pad(planes, (max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)))
     planes = planes[:, :, max(-y0, 0):planes.shape[2] - max(-y1, 0), max(-x0, 0):planes.shape[3] - max(-x1, 0)]
     f = f.to(x.dtype)
@@ -108,18 +149,44 @@ DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.i
                                                                  reason="no CUDA device"))]
 
 
+def missing(reason: str, in_ci: str = "in CI it must be there") -> NoReturn:
+    """Skips the test for what this machine lacks; fails it in CI, which has it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; {in_ci}")
+    pytest.skip(reason)
+
+
 def require_mnist() -> Path:
     """The MNIST test split's folder; its absence (a PYGAN_TEST_MNIST_DIR
     pointing nowhere) fails the test."""
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.fail(f"the MNIST test split is not at {MNIST_DIR} (PYGAN_TEST_MNIST_DIR must name a folder with "
-                    f"t10k-images-idx3-ubyte.gz)")
+        missing(f"the MNIST test split is not at {MNIST_DIR} "
+                f"(set PYGAN_TEST_MNIST_DIR to a folder with t10k-images-idx3-ubyte.gz)")
     return MNIST_DIR
 
 
 @pytest.fixture
 def mnist_dir() -> Path:
     return require_mnist()
+
+
+def find_nvcc() -> str | None:
+    """nvcc where the build looks for it (CMakeLists.txt): $CUDACXX, the
+    PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin."""
+    candidates = [os.environ.get("CUDACXX"), shutil.which("nvcc")]
+    candidates += [str(Path(os.environ[name]) / "bin" / "nvcc") for name in ("CUDA_HOME", "CUDA_PATH")
+                   if os.environ.get(name)]
+    candidates.append("/usr/local/cuda/bin/nvcc")
+    return next((c for c in candidates if c and Path(c).is_file() and os.access(c, os.X_OK)), None)
+
+
+def require_nvcc() -> str:
+    """nvcc's path. CI has nvcc (it builds the CUDA kernels there), so its
+    absence fails the test in CI; on a machine without it, it skips it."""
+    nvcc = find_nvcc()
+    if nvcc is None:
+        missing("nvcc not found ($CUDACXX, PATH, $CUDA_HOME/bin, $CUDA_PATH/bin, /usr/local/cuda/bin)")
+    return nvcc
 
 
 def pygan_command(*args: str, env: dict | None = None, cwd: Path | None = None,

@@ -185,6 +185,8 @@ def test_a_checkpoint_of_an_older_format_still_samples_but_cannot_be_resumed(tra
     (["--plugin", "nope"], "unknown architecture 'nope'; available: "),
     (["--plugin", "dcgan", "--loss", "nope"], "unknown loss 'nope'; available: bce"),
     (["--plugin", "dcgan", "--dataset", "nope"], "unknown dataset 'nope'; available: "),
+    (["--plugin", "dcgan", "--dataset", "bars"], "(a dataset of a plugin that is not installed, or failed to load, "
+                                                 "is unknown: see 'pygan plugins')"),
     (["--plugin", "dcgan", "--steps", "0"], "--steps: must be a positive whole number, not 0"),
     (["--plugin", "dcgan", "--batch-size", "-4"], "--batch-size: must be a positive whole number, not -4"),
     (["--plugin", "dcgan", "--lr-d", "0"], "--lr-d: must be a finite number above 0, not 0"),
@@ -228,6 +230,10 @@ def test_info_reports_versions_extension_and_devices():
     assert "extension: kernels loaded" in result.stdout
     assert "  cpu: fused (compiled kernel)" in result.stdout
     assert "compiled kernels: leaky_relu_conv2d (cpu" in result.stdout and ", rmsprop_step_ (cpu" in result.stdout
+    build = _extension.build
+    built = (f"built with CUDA {build.cuda_version} for {' '.join(build.cuda_architectures)}; "
+             if build.with_cuda else "")
+    assert f"CUDA kernels: {built}{_extension.cuda_error or 'loaded'}\n" in result.stdout
 
 
 def test_info_says_when_the_reference_is_forced():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, find_nvcc, require_nvcc
 
 CUDA_DIR = REPO_ROOT / "csrc" / "cuda"
 SOURCES = sorted(CUDA_DIR.glob("*.cu"))
@@ -23,14 +23,6 @@ HEADERS = sorted(CUDA_DIR.glob("*.cuh"))
 # The defines torch's own CUDA builds add, so that the kernels compile under them too.
 TORCH_DEFINES = ["-D__CUDA_NO_HALF_OPERATORS__", "-D__CUDA_NO_HALF_CONVERSIONS__",
                  "-D__CUDA_NO_BFLOAT16_CONVERSIONS__", "-D__CUDA_NO_HALF2_OPERATORS__"]
-
-
-def find_nvcc() -> str | None:
-    candidates = [shutil.which("nvcc")]
-    if os.environ.get("CUDA_HOME"):
-        candidates.append(str(Path(os.environ["CUDA_HOME"]) / "bin" / "nvcc"))
-    candidates.append("/usr/local/cuda/bin/nvcc")
-    return next((c for c in candidates if c and Path(c).is_file() and os.access(c, os.X_OK)), None)
 
 
 NVCC = find_nvcc()
@@ -55,11 +47,10 @@ def test_kernels_include_no_torch_header(path):
     assert not torch_headers, f"{path.name} includes {torch_headers}: only the glue (.cpp) may include torch headers"
 
 
-@pytest.mark.skipif(NVCC is None, reason="nvcc not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin)")
 @pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_nvcc_compiles(source, arch, tmp_path):
-    command = [NVCC, "-c", "-std=c++17", f"-arch={arch}", "-I", str(CUDA_DIR), *TORCH_DEFINES,
+    command = [require_nvcc(), "-c", "-std=c++17", f"-arch={arch}", "-I", str(CUDA_DIR), *TORCH_DEFINES,
                "-Werror", "all-warnings", str(source), "-o", str(tmp_path / f"{source.stem}.o")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"

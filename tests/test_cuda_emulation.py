@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, leaky_relu_conv2d_definition
+from conftest import (
+    ACTIVATION_DEFAULTS,
+    REPO_ROOT,
+    bias_act_derivative_definition,
+    leaky_relu_conv2d_definition,
+    missing,
+    upfirdn2d_definition,
+)
 
 from pygan.ops import reference
 
@@ -59,10 +66,8 @@ def find_compiler() -> str | None:
 def kernels(tmp_path_factory):
     compiler = find_compiler()
     if compiler is None:
-        message = "no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + "; CI builds the extension, so it must have one")
-        pytest.skip(message)
+        missing("no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with",
+                "CI builds the extension, so it must have one")
     library = tmp_path_factory.mktemp("cuda_emulation") / "kernels.so"
     command = [compiler, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-DPYGAN_CUDA_EMULATION",
                "-I", str(EMULATION_DIR), "-I", str(CUDA_DIR), "-x", "c++", *map(str, sorted(CUDA_DIR.glob("*.cu"))),
@@ -78,6 +83,9 @@ def kernels(tmp_path_factory):
     lib.backward_weight_workspace.restype = ctypes.c_longlong
     lib.backward_weight.argtypes = [i, p, p, p, d, i, p, p, p]
     lib.rmsprop.argtypes = [i, p, p, p, p, p, p, d, d, d, d]
+    q = ctypes.c_longlong
+    lib.bias_act.argtypes = [i, i, i, i, q, q, q, p, p, p, d, d, d, p]
+    lib.upfirdn2d.argtypes = [i, p, p, p, i, i, d, p, p, p]
     return lib
 
 
@@ -213,3 +221,110 @@ def test_rmsprop_kernel_matches_the_reference_across_launch_batches(kernels):
     assert updates.item() == expected_updates.item() == 2
     for actual, wanted in zip(params + square_avgs, expected + expected_avgs):
         torch.testing.assert_close(actual, wanted, rtol=1e-6, atol=1e-7)
+
+
+# --- bias_act -----------------------------------------------------------------------------------
+
+ACTIVATIONS = list(ACTIVATION_DEFAULTS)  # in pygan::Activation's order
+# (shape, bias dim, layout): the bias's runs along memory are long (NCHW), single elements
+# (channels-last, a 2-d input), or the whole tensor (a bias of one element).
+BIAS_ACT_CASES = [((2, 5, 3, 4), 1, "nchw"), ((2, 5, 3, 4), 1, "nhwc"), ((3, 7), 1, "nchw"), ((4, 3), 0, "nchw"),
+                  ((2, 1, 3, 3), 1, "nchw"), ((3, 6), None, "nchw")]
+
+
+def memory_order(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """t's elements in the order of its memory when laid out as kind."""
+    return (t.permute(0, 2, 3, 1) if kind == "nhwc" else t).contiguous().reshape(-1)
+
+
+def run_bias_act(kernels, case, act, order, clamp, dtype="float64", seed=0):
+    shape, dim, kind = case
+    generator = torch.Generator().manual_seed(seed)
+    x = 3 * torch.randn(shape, generator=generator, dtype=torch.float64)
+    b = torch.randn(shape[dim], generator=generator, dtype=torch.float64) if dim is not None else None
+    grad = torch.randn(shape, generator=generator, dtype=torch.float64)
+    expected = bias_act_derivative_definition(x, b, dim, act, clamp, order, grad)
+    element = np.float64 if dtype == "float64" else np.float32
+    if b is None:
+        run, count = 1, 1
+    elif shape[dim] == 1:
+        run, count = x.numel(), 1
+    else:  # the bias dimension's stride in that layout, and its size
+        laid_out = x.contiguous(memory_format=torch.channels_last) if kind == "nhwc" else x
+        run, count = laid_out.stride(dim), shape[dim]
+    x_buf, grad_buf = (Buffer(memory_order(t, kind).numpy(), t.numel(), element) for t in (x, grad))
+    b_buf = Buffer(b.numpy(), b.numel(), element) if b is not None else None
+    out = Buffer(None, x.numel(), element)
+    alpha, gain = ACTIVATION_DEFAULTS[act]
+    assert kernels.bias_act(DTYPES[dtype], ACTIVATIONS.index(act), order, clamp is not None, x.numel(), run, count,
+                            x_buf.pointer, grad_buf.pointer if order else None,
+                            b_buf.pointer if b is not None else None,
+                            alpha, gain, clamp or 0.0, out.pointer) == 0
+    assert_close(out.values, memory_order(expected, kind), dtype)
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+@pytest.mark.parametrize("clamp", [None, 0.7])
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_bias_act_matches_the_definition(kernels, act, clamp, order):
+    run_bias_act(kernels, BIAS_ACT_CASES[0], act, order, clamp)
+
+
+@pytest.mark.parametrize("case", BIAS_ACT_CASES[1:], ids=lambda case: f"{case[0]}_dim{case[1]}_{case[2]}")
+def test_bias_act_follows_the_bias_along_memory(kernels, case):
+    for order in (0, 1):
+        run_bias_act(kernels, case, "lrelu", order, 0.7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_bias_act_other_dtypes(kernels, dtype):
+    run_bias_act(kernels, BIAS_ACT_CASES[1], "swish", 1, 0.7, dtype)
+
+
+# --- upfirdn2d ----------------------------------------------------------------------------------
+
+# (x shape, filter shape, up, down, padding (x0, x1, y0, y1), flip): StyleGAN2's, odd factors and crops.
+UPFIRDN2D_CASES = [
+    ((2, 3, 4, 4), (4, 4), (2, 2), (1, 1), (2, 1, 2, 1), False),
+    ((2, 3, 8, 8), (4, 4), (1, 1), (2, 2), (1, 1, 1, 1), False),
+    ((1, 2, 9, 9), (4, 4), (1, 1), (1, 1), (1, 1, 1, 1), True),
+    ((2, 3, 5, 6), (3, 2), (3, 1), (2, 3), (-1, 2, 1, -2), False),
+    ((1, 2, 3, 2), (1, 4), (1, 2), (2, 1), (0, 3, 2, 2), True),
+    ((1, 1, 0, 3), (1, 1), (1, 1), (1, 1), (0, 0, 2, 1), False),  # no input rows, padded to some
+]
+
+
+def strides_of(shape, channels_last):
+    n, c, h, w = shape
+    return (h * w * c, 1, w * c, c) if channels_last else (c * h * w, h * w, w, 1)
+
+
+def run_upfirdn2d(kernels, case, x_layout, out_layout, dtype="float64"):
+    shape, taps, up, down, padding, flip = case
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=generator, dtype=torch.float64)
+    f = torch.randn(taps, generator=generator, dtype=torch.float64)
+    expected = upfirdn2d_definition(x, f, up, down, padding, flip, 1.5)
+    element = np.float64 if dtype == "float64" else np.float32
+    n, c, h, w = shape
+    (oh, ow), (fh, fw) = expected.shape[2:], taps
+    geometry = (ctypes.c_int64 * 14)(n, c, w, up[0], down[0], padding[0], fw, ow, h, up[1], down[1], padding[2], fh, oh)
+    x_buf = Buffer(memory_order(x, x_layout).numpy(), x.numel(), element)
+    f_buf = Buffer(f.numpy(), f.numel(), element)
+    out = Buffer(None, expected.numel(), element)
+    x_strides = (ctypes.c_int64 * 4)(*strides_of(shape, x_layout == "nhwc"))
+    out_strides = (ctypes.c_int64 * 4)(*strides_of(expected.shape, out_layout == "nhwc"))
+    assert kernels.upfirdn2d(DTYPES[dtype], geometry, x_strides, out_strides, out_layout == "nhwc", flip, 1.5,
+                             x_buf.pointer, f_buf.pointer, out.pointer) == 0
+    assert_close(out.values, memory_order(expected, out_layout), dtype)
+
+
+@pytest.mark.parametrize("layouts", [("nchw", "nchw"), ("nhwc", "nhwc"), ("nhwc", "nchw")])
+@pytest.mark.parametrize("case", UPFIRDN2D_CASES, ids=lambda case: "x{}_f{}_up{}_down{}_p{}_flip{}".format(*case))
+def test_upfirdn2d_matches_the_definition(kernels, case, layouts):
+    run_upfirdn2d(kernels, case, *layouts)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_upfirdn2d_other_dtypes(kernels, dtype):
+    run_upfirdn2d(kernels, UPFIRDN2D_CASES[0], "nchw", "nhwc", dtype)

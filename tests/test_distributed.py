@@ -82,6 +82,7 @@ def processes_mentioning(text: str) -> list[int]:
 @pytest.mark.parametrize("signal_number, to_group, exit_status", [
     (signal.SIGTERM, False, 143),
     (signal.SIGINT, True, 130),  # Ctrl-C in a terminal signals the launcher's whole process group
+    (signal.SIGKILL, False, -9),  # the launcher cannot pass it on: torchrun sees it gone, and stops once
 ])
 def test_a_signal_to_the_launcher_stops_every_worker_with_a_checkpoint(tmp_path, signal_number, to_group,
                                                                       exit_status):

@@ -30,6 +30,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
+        if self.path in self.server.slow_headers:  # a header a byte at a time, never ending
+            self.wfile.write(b"HTTP/1.0 200 OK\r\nX-Slow: ")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(600):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(self.server.slow_headers[self.path])
+            return
         if self.path in self.server.redirects:
             self.send_response(302)
             self.send_header("Location", self.server.redirects[self.path])
@@ -61,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.files, httpd.requests, httpd.redirects = {}, [], {}
+    httpd.files, httpd.requests, httpd.redirects, httpd.slow_headers = {}, [], {}, {}
     httpd.url = f"http://127.0.0.1:{httpd.server_port}"
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -161,6 +169,19 @@ def test_a_trickling_mirror_fails_naming_the_deadline(server, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_mirror_trickling_its_headers_is_given_up_at_the_deadline(server, tmp_path):
+    server.slow_headers["/slow/data.bin"] = 0.05  # each byte well within the timeout
+    server.files["/good/data.bin"] = BODY
+    server.redirects["/moved/data.bin"] = "/slow/data.bin"
+    started = time.monotonic()
+    with pytest.raises(PyganError, match=r"/moved/data.bin: too slow: 0 bytes in 0.5 s"):
+        download([server.url + "/moved/data.bin"], sha256(BODY), tmp_path / "data.bin", timeout=5, deadline=0.5)
+    download([server.url + "/slow/data.bin", server.url + "/good/data.bin"], sha256(BODY), tmp_path / "data.bin",
+             timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 10  # the server would trickle for 30 s
+    assert (tmp_path / "data.bin").read_bytes() == BODY
+
+
 @pytest.mark.parametrize("claimed, message", [
     (len(BODY), f"offers {len(BODY):,} bytes, more than the 1,000 expected at most"),
     (None, "sent more than the 1,000 bytes expected at most"),  # no Content-Length: counted as it comes
@@ -193,7 +214,7 @@ def test_a_full_disk_is_not_a_mirror_failure(server, tmp_path, full_disk):
     destination = tmp_path / "data.bin"
     with pytest.raises(WriteError) as caught:
         download([server.url + "/a/data.bin", server.url + "/b/data.bin"], sha256(BODY), destination)
-    assert str(caught.value) == f"cannot write {destination}: No space left on device"
+    assert str(caught.value).startswith(f"cannot write {destination}: No space left on device; free space")
     assert server.requests == ["/a/data.bin"]  # no other mirror can help
     assert list(tmp_path.iterdir()) == []
 
@@ -248,12 +269,13 @@ def test_mirrors_can_be_replaced_by_an_environment_variable(server, tmp_path, mo
 
 def test_offline_with_nothing_found_says_where_it_looked_and_what_to_do(refused_url, tmp_path, monkeypatch):
     monkeypatch.setenv("PYGAN_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PYGAN_MNIST_MIRRORS", f"{refused_url}/a/,{refused_url}/b/")
+    # Fashion-MNIST: MNIST would fall back to the test split pygan ships.
+    monkeypatch.setenv("PYGAN_FASHION_MNIST_MIRRORS", f"{refused_url}/a/,{refused_url}/b/")
     with pytest.raises(PyganError) as caught:
-        load_split(SOURCES["mnist"], None)
+        load_split(SOURCES["fashion-mnist"], None)
     message = str(caught.value)
-    assert message.startswith("no mnist data found.")
-    assert f"cache folder {tmp_path / 'mnist'}: missing train-images-idx3-ubyte" in message
+    assert message.startswith("no fashion-mnist data found.")
+    assert f"cache folder {tmp_path / 'fashion-mnist'}: missing train-images-idx3-ubyte" in message
     assert f"{refused_url}/a/train-images-idx3-ubyte.gz: " in message
     assert f"{refused_url}/b/train-images-idx3-ubyte.gz: " in message
-    assert "--data-dir DIR" in message and "PYGAN_DATA_DIR" in message and "PYGAN_MNIST_MIRRORS" in message
+    assert "--data-dir DIR" in message and "PYGAN_DATA_DIR" in message and "PYGAN_FASHION_MNIST_MIRRORS" in message

@@ -209,19 +209,32 @@ def test_the_same_data_and_seed_give_the_same_classifier(quick_training, tmp_pat
         assert torch.equal(mine, theirs)
 
 
-@pytest.mark.parametrize("content", [b"not a checkpoint", "older"])
-def test_an_unreadable_or_outdated_cached_classifier_is_trained_again(cache, quick_training, content, capsys):
+@pytest.mark.parametrize("content, said", [
+    (b"not a checkpoint", "unreadable cached classifier (UnpicklingError); training it again"),
+    ("older", None),
+    ({"network": {"conv.weight": torch.zeros(2)}, "accuracy": 0.9}, "a cached classifier that does not fit"),
+    ({"network": {}}, "a cached classifier that does not fit"),
+    ({"network": "weights", "accuracy": 0.9}, "a cached classifier that does not fit"),
+    ({"accuracy": "high"}, "a cached classifier that does not fit"),
+], ids=["garbage", "older", "wrong-keys", "no-accuracy", "network-not-a-dict", "accuracy-text"])
+def test_an_unreadable_outdated_or_altered_cached_classifier_is_trained_again(cache, quick_training, content, said,
+                                                                             capsys):
     path = classifier_module.cache_path("squares", *quick_training)
     path.parent.mkdir(parents=True, exist_ok=True)
     if content == "older":
         torch.save({"version": classifier_module.CLASSIFIER_VERSION - 1, "accuracy": 1.0, "network": {}}, path)
+    elif isinstance(content, dict):
+        if "network" not in content:  # the right weights, a wrong accuracy
+            content["network"] = classifier_module.load_classifier("squares", *quick_training).network.state_dict()
+        torch.save({"version": classifier_module.CLASSIFIER_VERSION, **content}, path)
+        capsys.readouterr()
     else:
         path.write_bytes(content)
     classifier = classifier_module.load_classifier("squares", *quick_training)
     assert classifier.trained and classifier.path == path
     assert not classifier_module.load_classifier("squares", *quick_training).trained
-    if content != "older":
-        assert f"{path}: unreadable cached classifier (UnpicklingError); training it again" in capsys.readouterr().err
+    if said is not None:
+        assert f"{path}: {said}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("images, labels, message", [

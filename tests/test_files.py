@@ -72,7 +72,7 @@ def test_a_full_disk_is_named_and_the_saved_file_is_kept(tmp_path, full_disk, wr
     path.write_bytes(b"saved before")
     with pytest.raises(WriteError) as raised:
         write(path)
-    assert str(raised.value) == f"cannot write {path}: {os.strerror(errno.ENOSPC)}"
+    assert str(raised.value).startswith(f"cannot write {path}: {os.strerror(errno.ENOSPC)}; free space")
     assert path.read_bytes() == b"saved before"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
@@ -120,8 +120,9 @@ def test_a_classifier_that_cannot_be_cached_is_still_used_with_a_notice(tmp_path
     classifier = classifier_module.load_classifier("digits", images, labels)
     assert classifier.trained and classifier.accuracy == 0.5
     assert not classifier.path.exists()
-    assert (f"cannot write {classifier.path}: {os.strerror(errno.ENOSPC)}; the classifier is not cached"
-            in capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert f"cannot write {classifier.path}: {os.strerror(errno.ENOSPC)}; free space" in err
+    assert "; the classifier is not cached" in err
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
@@ -172,3 +173,9 @@ def test_removing_orphans_from_a_folder_without_any_does_nothing(tmp_path, capsy
     (tmp_path / "config.json").write_text("{}")
     assert remove_orphaned_temporaries(tmp_path) == []
     assert capsys.readouterr().err == ""
+
+
+def test_a_full_disk_says_what_to_do(tmp_path, full_disk):
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / 'config.json'}: No space left on device; free "
+                                         f"space on the disk of {tmp_path} \\(or write elsewhere\\)"):
+        write_config(tmp_path, {"steps": 2})

@@ -97,6 +97,13 @@ class FailsAt:
             raise self.error
 
     @pygan.hookimpl
+    def measure(self, run, step):
+        if self.hook_name == "measure" and step == self.step:
+            def fail():
+                raise self.error
+            return fail
+
+    @pygan.hookimpl
     def after_update(self, run, network, module):
         if self.hook_name == "after_update" and network == "generator":
             self.generator_updates += 1
@@ -122,6 +129,19 @@ def test_a_plugin_failing_in_a_callback_is_named_and_the_run_ends_failed_with_a_
     assert message.startswith(f"plugin 'fragile' failed in its on_step_end hook ({type(error).__name__}")
     assert f"checkpoint {checkpoint.path_for(tmp_path, 3)}" in message and "--resume" in message
     assert checkpoint.load(tmp_path)["step"] == 3
+
+
+@pytest.mark.parametrize("error", [PyganError("cannot compare 50 samples with 12 real images"),
+                                   FloatingPointError("NaN in the features")])
+def test_a_measurement_failing_mid_run_stops_it_with_the_checkpoint_of_its_step(tmp_path, error):
+    runner = failing_runner(tmp_path, "measure", error)
+    with pytest.raises(PyganError) as raised:
+        runner.train()
+    message = str(raised.value)
+    assert message.startswith(f"plugin 'fragile' failed in its measure hook ({type(error).__name__}: {error})")
+    assert f"checkpoint {checkpoint.path_for(tmp_path, 3)}" in message and "--resume" in message
+    assert checkpoint.load(tmp_path)["step"] == 3
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3  # the step itself is logged
 
 
 def test_a_plugin_failing_inside_a_step_leaves_no_half_made_checkpoint(tmp_path):

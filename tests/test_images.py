@@ -19,7 +19,7 @@ from pygan_plugins.regularisers import AUGMENTATIONS, diff_augment
 
 import pygan
 from pygan._config.registry import load_plugins
-from pygan._config.resolve import resolve_config
+from pygan._config.resolve import configure, resolve_config
 from pygan._contracts.messages import PyganError, UsageError
 from pygan._contracts.records import DataRequest
 from pygan._evaluation import classifier as classifier_module
@@ -239,7 +239,8 @@ def test_a_streamed_run_resumes_bit_for_bit(tmp_path, options):
     for _ in range(2):
         first.step()
     state = first.state_dict()
-    assert state["data"] == {"kind": "stream", "drawn": 8, "batch": 4, "seed": [0, 0]}
+    assert state["data"] == {"kind": "stream", "drawn": 8, "batch": 4, "seed": [0, 0],
+                             "fingerprint": {"count": 30, "sha256": state["data"]["fingerprint"]["sha256"]}}
     resumed = runner(tmp_path / "resumed")
     checkpoint.save(tmp_path / "state.pt", state)
     resumed.load_state_dict(checkpoint.load(tmp_path / "state.pt"))
@@ -329,7 +330,7 @@ def test_dcgan64_trains_on_a_folder_from_the_command_line(tmp_path, pygan):
     assert result.returncode == 0, result.stderr
     assert "decoded 12 images 3x32x32" in result.stderr and "kept on cpu" in result.stderr
     state = checkpoint.load(tmp_path / "run")
-    assert state["image_shape"] == [3, 32, 32] and state["data"] == {"kind": "memory"}
+    assert state["image_shape"] == [3, 32, 32] and state["data"]["kind"] == "memory"
     walk = tmp_path / "walk.gif"
     result = pygan("sample", "--checkpoint", tmp_path / "run", "--interpolate", "--n", "2", "--out", walk,
                    "--seed", "0")
@@ -428,13 +429,18 @@ def test_pygan_eval_measures_fid_and_kid_of_unlabelled_images_in_a_given_feature
     assert "weights-inception-2015-12-05-6726825d.pth" in result.stderr and "--inception-weights" in result.stderr
 
 
+def train_new(options, data_dir, out):
+    plugins = load_plugins()
+    train(plugins, configure(plugins, {**options, "data_dir": data_dir}, None), out, resuming=False)
+
+
 def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_without(tmp_path, monkeypatch):
     # The classifier's budget made tiny: a dozen pictures stand for thousands.
     monkeypatch.setattr(classifier_module, "HELD_OUT", 4)
     monkeypatch.setattr(classifier_module, "TRAIN_STEPS", 3)
     options = {"plugin": "dcgan64", "resolution": 32, "steps": 2, "batch_size": 4, "sample_every": 0,
                "eval_every": 2, "eval_n": 8}
-    train(load_plugins(), {**options, "data_dir": str(photo_folder(tmp_path / "photos"))}, tmp_path / "run", None)
+    train_new(options, str(photo_folder(tmp_path / "photos")), tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert ["fcd" in row for row in rows] == [False, True]
     assert rows[-1]["fcd"] > 0 and 1 <= rows[-1]["classifier_score"] <= 2
@@ -443,7 +449,11 @@ def test_eval_every_measures_a_folder_with_class_subfolders_and_refuses_one_with
     for i in range(12):
         picture((20 * i, 0, 0)).save(flat / f"{i}.png")
     with pytest.raises(UsageError, match="--eval-every needs a labelled data set, and 'images' has no labels"):
-        train(load_plugins(), {**options, "data_dir": str(flat)}, tmp_path / "flat-run", None)
+        train_new(options, str(flat), tmp_path / "flat-run")
+    # More samples than there are real images to compare them with: refused before any step.
+    with pytest.raises(UsageError, match="--eval-n 50 is more than the 12 labelled images of 'images'"):
+        train_new({**options, "eval_n": 50}, str(photo_folder(tmp_path / "few")), tmp_path / "few-run")
+    assert not (tmp_path / "few-run" / "config.json").exists()
 
 
 def test_samples_of_another_shape_are_fitted_to_the_classifier():

@@ -128,8 +128,79 @@ def test_backend_info(fresh):
     info = pygan.ops.backend_info()
     assert info["extension_loaded"] and info["extension_error"] is None
     assert info["devices"]["cpu"] == {op: {"selected": "fused", "reason": "compiled kernel"} for op in pygan.ops._OPS}
-    expected_devices = ["cpu", "cuda"] if info["extension_with_cuda"] else ["cpu"]
+    cuda = info["cuda_kernels"]
+    assert cuda["loaded"] == (_extension.cuda_error is None) and cuda["why_not"] == _extension.cuda_error
+    assert cuda["built"] == _extension.build.with_cuda and cuda["architectures"] == _extension.build.cuda_architectures
+    expected_devices = ["cpu", "cuda"] if cuda["loaded"] else ["cpu"]
     assert info["kernels"] == {op: expected_devices for op in pygan.ops._OPS}
+
+
+@pytest.fixture
+def built_with_cuda(monkeypatch):
+    """A build record that says the CUDA kernels were built, and a
+    torch.ops.load_library that records what it is asked to load."""
+    monkeypatch.setattr(_extension.build, "with_cuda", True)
+    monkeypatch.setattr(_extension.build, "cuda_library", "libpygan_ops_cuda.so")
+    monkeypatch.setattr(_extension.build, "cuda_version", "13.0.88")
+    loaded = []
+    monkeypatch.setattr(torch.ops, "load_library", lambda path: loaded.append(path.name))
+    return loaded
+
+
+@pytest.mark.parametrize("torch_cuda", [None, "13.0"])
+def test_the_cuda_kernels_load_after_the_cpu_ones_and_only_into_a_cuda_torch(built_with_cuda, monkeypatch,
+                                                                            torch_cuda):
+    monkeypatch.setattr(torch.version, "cuda", torch_cuda)
+    build, error = _extension._load()
+    cuda_error = _extension._load_cuda(build)
+    assert error is None
+    if torch_cuda is None:
+        assert built_with_cuda == [build.ops_library] and cuda_error == "not loaded: torch is a CPU build"
+    else:
+        assert built_with_cuda == [build.ops_library, "libpygan_ops_cuda.so"] and cuda_error is None
+
+
+def test_a_rocm_torch_is_not_given_the_cuda_kernels(built_with_cuda, monkeypatch):
+    monkeypatch.setattr(torch.version, "cuda", None)
+    monkeypatch.setattr(torch.version, "hip", "7.0", raising=False)
+    assert _extension._load_cuda(_extension.build) == "not loaded: torch is a ROCm build" and built_with_cuda == []
+
+
+def test_cuda_kernels_that_cannot_load_say_why(built_with_cuda, monkeypatch):
+    def load_library(path):
+        raise OSError(f"{path}: undefined symbol: torch_new_cuda_shim")
+
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.ops, "load_library", load_library)
+    why = _extension._load_cuda(_extension.build)
+    assert why.startswith(f"not loaded: built with CUDA 13.0.88, they cannot load into torch {torch.__version__} "
+                          "(CUDA 13.0)") and "undefined symbol: torch_new_cuda_shim" in why
+
+
+def test_cuda_kernels_not_built_say_why(monkeypatch):
+    monkeypatch.setattr(_extension.build, "with_cuda", False)
+    monkeypatch.setattr(_extension.build, "cuda_skipped", "PYGAN_CUDA=OFF")
+    assert _extension._load_cuda(_extension.build) == "not built (PYGAN_CUDA=OFF when pygan was built)"
+
+
+def test_cuda_tensors_without_cuda_kernels_say_why(fresh, capsys):
+    fresh.setattr(_extension, "cuda_error", "not built (PYGAN_CUDA=OFF when pygan was built)")
+    fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: device_type != "cuda")
+    fresh.setattr(_extension.build, "with_cuda", False)
+    fresh.setenv("PYGAN_REQUIRE_EXT", "1")  # kernels never built are not a broken build
+    assert pygan.ops._select("cuda", "rmsprop_step_") == "reference"
+    assert ("no compiled rmsprop_step_ kernel for cuda tensors: its CUDA kernels are not built (PYGAN_CUDA=OFF "
+            "when pygan was built)") in capsys.readouterr().err
+
+
+def test_cuda_kernels_built_but_not_loaded_are_an_error_when_required(fresh):
+    fresh.setattr(_extension, "cuda_error", "not loaded: boom")
+    fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: device_type != "cuda")
+    fresh.setattr(_extension.build, "with_cuda", True)
+    fresh.setattr(torch.version, "cuda", "13.0")
+    fresh.setenv("PYGAN_REQUIRE_EXT", "1")
+    with pytest.raises(PyganError, match="its CUDA kernels are not loaded: boom"):
+        pygan.ops._select("cuda", "rmsprop_step_")
 
 
 def test_backend_info_reports_a_required_missing_extension(no_extension):

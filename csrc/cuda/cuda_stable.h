@@ -7,6 +7,7 @@
 #include <torch/csrc/inductor/aoti_torch/c/shim.h>
 #include <torch/csrc/stable/macros.h>
 
+#include "dtype.cuh"
 #include "stable_utils.h"
 
 namespace pygan {
@@ -26,6 +27,23 @@ inline int multiprocessors(const Tensor& x) {
   int count = 0;
   STD_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, x.get_device_index()));
   return count;
+}
+
+// The launchers' element type of x; op names the op in the error for a
+// dtype the CUDA kernels lack.
+inline cuda::DType cuda_dtype(const Tensor& x, const char* op) {
+  switch (x.scalar_type()) {
+    case ScalarType::Float:
+      return cuda::DType::kFloat32;
+    case ScalarType::Double:
+      return cuda::DType::kFloat64;
+    case ScalarType::Half:
+      return cuda::DType::kFloat16;
+    case ScalarType::BFloat16:
+      return cuda::DType::kBFloat16;
+    default:
+      fail(op, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
+  }
 }
 
 }  // namespace pygan

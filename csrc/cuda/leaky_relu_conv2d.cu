@@ -19,9 +19,7 @@
 #include "leaky_relu_conv2d.cuh"
 
 #include "launch.cuh"
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+#include "numeric.cuh"
 
 #include <algorithm>
 
@@ -42,27 +40,6 @@ constexpr int kMinTilesPerSplit = 4;
 static_assert(kThreads == (kTileM / kPerThread) * (kTileN / kPerThread), "one thread per 4x4 of the tile");
 
 __host__ __device__ constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
-
-template <typename T>
-struct Accum {
-  using type = float;
-};
-template <>
-struct Accum<double> {
-  using type = double;
-};
-
-// Explicit conversions: torch builds CUDA code with __CUDA_NO_HALF_CONVERSIONS__,
-// so the 16-bit types' implicit operators cannot be relied on.
-__device__ __forceinline__ float to_acc(float v) { return v; }
-__device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-__device__ __forceinline__ void assign(float& dst, float v) { dst = v; }
-__device__ __forceinline__ void assign(double& dst, double v) { dst = v; }
-__device__ __forceinline__ void assign(__half& dst, float v) { dst = __float2half_rn(v); }
-__device__ __forceinline__ void assign(__nv_bfloat16& dst, float v) { dst = __float2bfloat16_rn(v); }
 
 // As torch: leaky_relu(v) = v * slope for v <= 0 (-0.0 stays -0.0), and
 // leaky_relu'(0) = slope.
@@ -417,23 +394,6 @@ cudaError_t launch_gemm(const Problem& problem, int max_rows, int slices, cudaSt
     PYGAN_LAUNCH(implicit_gemm, grid, kThreads, stream, problem);
   }
   return cudaGetLastError();
-}
-
-// Calls fn(T{}) with T the C++ type of dtype: this is where the kernels are
-// instantiated for float, double, __half and __nv_bfloat16.
-template <typename Fn>
-cudaError_t dispatch(DType dtype, const Fn& fn) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return fn(float{});
-    case DType::kFloat64:
-      return fn(double{});
-    case DType::kFloat16:
-      return fn(__half{});
-    case DType::kBFloat16:
-      return fn(__nv_bfloat16{});
-  }
-  return cudaErrorInvalidValue;
 }
 
 int patch_size(const ConvShape& s) { return s.kernel_h * s.kernel_w * s.channels; }

@@ -18,10 +18,10 @@
 
 #include <cstddef>
 
+#include "dtype.cuh"
+
 namespace pygan {
 namespace cuda {
-
-enum class DType { kFloat32, kFloat64, kFloat16, kBFloat16 };
 
 struct ConvShape {
   int batch, channels, height, width;

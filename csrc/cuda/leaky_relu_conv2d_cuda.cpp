@@ -22,21 +22,6 @@
 namespace pygan {
 namespace {
 
-cuda::DType dtype_of(const Tensor& x) {
-  switch (x.scalar_type()) {
-    case ScalarType::Float:
-      return cuda::DType::kFloat32;
-    case ScalarType::Double:
-      return cuda::DType::kFloat64;
-    case ScalarType::Half:
-      return cuda::DType::kFloat16;
-    case ScalarType::BFloat16:
-      return cuda::DType::kBFloat16;
-    default:
-      fail(kConvOp, ": on CUDA supports float32, float64, float16 and bfloat16, got ", x.scalar_type());
-  }
-}
-
 // The kernels index with 32-bit integers, and round extents up to whole
 // tiles and splits (by less than 2^21) on the way.
 constexpr int64_t kMaxElements = (int64_t{1} << 31) - (int64_t{1} << 21);
@@ -55,7 +40,7 @@ void check_size(const char* name, int64_t elements) {
 ConvGeometry make_geometry(const Tensor& x, IntHeaderOnlyArrayRef weight_size, IntHeaderOnlyArrayRef stride,
                            IntHeaderOnlyArrayRef padding) {
   PYGAN_CHECK(x.is_cuda(), kConvOp, ": the input must be a CUDA tensor, got ", DeviceName{x.device()});
-  dtype_of(x);
+  cuda_dtype(x, kConvOp);
   const ConvGeometry g = check_geometry(x, weight_size, stride, padding);
   constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
   PYGAN_CHECK(std::max(g.stride_h, g.stride_w) <= kMaxInt &&
@@ -95,7 +80,7 @@ Tensor leaky_relu_conv2d_cuda(const Tensor& x, const Tensor& weight, const std::
   Tensor out = empty_like_device(x, {g.batch, g.out_channels, g.out_h, g.out_w}, MemoryFormat::ChannelsLast);
   const Tensor x_nhwc = channels_last(x), weight_nhwc = channels_last(weight);
   const std::optional<Tensor> bias_c = bias ? std::optional(torch::stable::contiguous(*bias)) : std::nullopt;
-  STD_CUDA_CHECK(cuda::leaky_relu_conv2d_forward(dtype_of(x), s, x_nhwc.const_data_ptr(),
+  STD_CUDA_CHECK(cuda::leaky_relu_conv2d_forward(cuda_dtype(x, kConvOp), s, x_nhwc.const_data_ptr(),
                                                  weight_nhwc.const_data_ptr(),
                                                  bias_c ? bias_c->const_data_ptr() : nullptr, negative_slope,
                                                  out.mutable_data_ptr(), current_stream(x)));
@@ -114,7 +99,7 @@ Tensor leaky_relu_conv2d_backward_input_cuda(const Tensor& grad_output, const Te
   const Tensor grad_nhwc = channels_last(grad_output), x_nhwc = channels_last(x);
   const Tensor weight_nhwc = channels_last(weight);
   STD_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_input(
-      dtype_of(x), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), weight_nhwc.const_data_ptr(),
+      cuda_dtype(x, kConvOp), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), weight_nhwc.const_data_ptr(),
       negative_slope, grad_x.mutable_data_ptr(), current_stream(x)));
   return grad_x;
 }
@@ -137,7 +122,7 @@ std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cuda(const Tensor& 
   check_size("the weight gradient's workspace", workspace_size);
   const Tensor workspace = empty_like_device(x, {workspace_size}, MemoryFormat::Contiguous, accumulate);
   STD_CUDA_CHECK(cuda::leaky_relu_conv2d_backward_weight(
-      dtype_of(x), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), negative_slope, splits,
+      cuda_dtype(x, kConvOp), s, grad_nhwc.const_data_ptr(), x_nhwc.const_data_ptr(), negative_slope, splits,
       workspace.mutable_data_ptr(), grad_weight.mutable_data_ptr(), grad_bias.mutable_data_ptr(),
       current_stream(x)));
   return {grad_weight, grad_bias};

@@ -1,12 +1,14 @@
 // pygan._C: what the compiled kernels were built with, for pygan info and
 // for pygan/_extension.py to decide whether they can load into the running
-// torch. The kernels themselves are the separate library libpygan_ops.so
-// (CMakeLists.txt), registered through torch's stable ABI; this module uses
-// no torch header and links no torch library, so it imports under any torch,
-// even one the kernels cannot load into, and can say why.
+// torch. The kernels themselves are the separate libraries libpygan_ops.so
+// and libpygan_ops_cuda.so (CMakeLists.txt), registered through torch's
+// stable ABI; this module uses no torch header and links no torch library,
+// so it imports under any torch, even one the kernels cannot load into, and
+// can say why.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -49,17 +51,26 @@ std::vector<std::string> cpu_features() {
   return features;
 }
 
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream stream(text);
+  std::vector<std::string> result;
+  for (std::string word; stream >> word;) result.push_back(word);
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, module) {
-  module.doc() = "Build information of pygan's compiled operators (libpygan_ops.so, under torch.ops.pygan)";
+  module.doc() = "Build record of pygan's compiled operators (libpygan_ops.so and libpygan_ops_cuda.so, under torch.ops.pygan)";
   module.attr("torch_version") = PYGAN_TORCH_VERSION;      // the torch whose headers the kernels were built with
   module.attr("min_torch_version") = PYGAN_MIN_TORCH;      // the stable ABI release they target
-  module.attr("ops_library") = PYGAN_OPS_LIBRARY;          // the kernels' file name, beside this module
+  module.attr("ops_library") = PYGAN_OPS_LIBRARY;          // the schemas and CPU kernels' file name, beside this module
   module.attr("cpu_features") = cpu_features();
-#ifdef PYGAN_WITH_CUDA
-  module.attr("with_cuda") = true;
-#else
-  module.attr("with_cuda") = false;
-#endif
+  // The CUDA kernels: a second library beside the first, built wherever nvcc
+  // was found (CMakeLists.txt), whatever the build's torch.
+  module.attr("with_cuda") = std::string(PYGAN_CUDA_LIBRARY).size() > 0;
+  module.attr("cuda_library") = PYGAN_CUDA_LIBRARY;        // its file name; "" when not built
+  module.attr("cuda_version") = PYGAN_CUDA_VERSION;        // the nvcc that compiled it
+  module.attr("cuda_architectures") = words(PYGAN_CUDA_ARCHITECTURES);  // sm_N: a cubin; compute_N: PTX
+  module.attr("cuda_skipped") = PYGAN_CUDA_SKIPPED;        // why it was not built
 }

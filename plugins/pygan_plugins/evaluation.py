@@ -33,6 +33,9 @@ def on_train_start(run):
         raise pygan.UsageError(f"--eval-every needs a labelled data set, and {dataset.name!r} has no labels here; "
                                f"train without it and measure checkpoints with pygan eval, which uses FID and KID "
                                f"for images without labels")
+    if run.config["eval_n"] > len(images):  # each evaluation compares as many real images as samples
+        raise pygan.UsageError(f"--eval-n {run.config['eval_n']:,} is more than the {len(images):,} labelled images "
+                               f"of {dataset.name!r} that samples are compared with; choose at most {len(images):,}")
     run.state["evaluation"] = pygan.ClassifierMetrics(dataset.name, images, labels, run.device)
 
 

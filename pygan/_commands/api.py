@@ -27,8 +27,7 @@ from pygan._config.registry import get_plugins
 from pygan._config.resolve import configure
 from pygan._contracts.messages import UsageError
 from pygan._contracts.records import Architecture, ImageShape
-from pygan._training import checkpoint, runner, sampling
-from pygan._training.networks import build_network, recorded_architecture
+from pygan._training import runner, sampling
 
 
 def train(plugin: Optional[str] = None, *, out: str | Path | None = None, resume: str | Path | None = None,
@@ -65,18 +64,10 @@ def _as_json(name: str, value: Any) -> Any:
 def load(path: str | Path, device: str | torch.device = "cpu") -> "LoadedRun":
     """A trained run from its folder (its newest checkpoint) or a checkpoint
     file: its networks, rebuilt from the run's configuration, in eval mode."""
-    state = checkpoint.load(Path(path), map_location=device)
-    plugins = get_plugins()
-    architecture = recorded_architecture(plugins, state["config"])
-    networks = {}
-    for network, weights in (("generator", checkpoint.generator_weights(state)),
-                             ("discriminator", checkpoint.discriminator_weights(state))):
-        if weights is None:
-            continue
-        module = build_network(plugins, architecture, network, state["config"], state["image_shape"], device,
-                               training=False)
-        module.load_state_dict(weights)
-        networks[network] = module.eval().requires_grad_(False)
+    state, architecture, networks = sampling.load_networks(get_plugins(), Path(path), device,
+                                                          ("generator", "discriminator"))
+    for module in networks.values():
+        module.requires_grad_(False)
     return LoadedRun(Path(state["path"]), state["config"], architecture, tuple(state["image_shape"]), state["step"],
                      networks["generator"], networks.get("discriminator"), torch.device(device))
 

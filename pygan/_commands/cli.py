@@ -145,11 +145,15 @@ def command_info(args) -> None:
               f">= {info['min_torch']}), running on torch {torch.__version__}")
         print(f"extension: compiled for CPU features {' '.join(info['cpu_features']) or '(baseline)'}")
     if info["extension_loaded"]:
-        print(f"extension: kernels loaded (CUDA kernels built: {'yes' if info['extension_with_cuda'] else 'no'})")
+        print("extension: kernels loaded")
         kernels = ", ".join(f"{op} ({', '.join(devices)})" for op, devices in info["kernels"].items())
         print(f"compiled kernels: {kernels}")
     else:
         print(f"extension: NOT loaded: {info['extension_error']}")
+    cuda = info["cuda_kernels"]
+    built = (f"built with CUDA {cuda['cuda_version']} for {' '.join(cuda['architectures'])}; "
+             if cuda["built"] else "")
+    print(f"CUDA kernels: {built}{'loaded' if cuda['loaded'] else cuda['why_not']}")
     print(f"op backends (PYGAN_OPS={info['requested']}):")
     for device_type, backends in info["devices"].items():
         choices = {(op["selected"], op["reason"]) for op in backends.values()}

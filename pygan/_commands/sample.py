@@ -12,8 +12,9 @@ from pygan._config.registry import get_plugins
 from pygan._contracts.messages import UsageError
 
 DEFAULT_SAMPLES = 64
-# Beyond this a grid (and the batch drawn for it) outgrows what one PNG is
-# for, and what memory may hold: 64 Mi float32 values take 256 MiB.
+# Beyond this a grid outgrows what one picture is for, and what memory may
+# hold: its images take 256 MiB as float32 (made a few hundred at a time),
+# and as much again while they are laid out.
 MAX_SAMPLE_PIXELS = 64 * 2 ** 20
 CLASS_GRID_COLUMNS = 10  # images per class of --class-grid
 SWEEP_COLUMNS = 10  # images per row of --sweep
@@ -31,17 +32,21 @@ def command_sample(args) -> None:
     state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
+    rows = max(architecture.classes, 1)  # of --class-grid and --sweep
     if args.class_grid:
         columns = args.n or CLASS_GRID_COLUMNS
+        check_grid_size(columns * rows, state["image_shape"])
         latent = sampling.class_grid_latent(architecture, columns, rng, device)
     elif args.sweep is not None:
         code = args.sweep.removeprefix("code")
         if not code.isdigit():
             raise UsageError(f"--sweep takes code1, code2, ..., not {args.sweep!r}")
-        columns = SWEEP_COLUMNS
+        columns = args.n or SWEEP_COLUMNS
+        check_grid_size(columns * rows, state["image_shape"])
         latent = sampling.sweep_latent(architecture, int(code) - 1, columns, rng, device)
     else:
         n = args.n or DEFAULT_SAMPLES
+        check_grid_size(n, state["image_shape"])
         columns, labels = math.ceil(math.sqrt(n)), None
         if args.label is not None:
             sampling.require_classes(architecture, "--class")
@@ -50,14 +55,17 @@ def command_sample(args) -> None:
                                  f"{architecture.classes - 1}")
             labels = torch.full((n,), args.label, device=device)
         latent = architecture.draw_latent(n, rng, device, labels)
-    pixels = len(latent.z) * math.prod(state["image_shape"])
-    if pixels > MAX_SAMPLE_PIXELS:
-        raise UsageError(f"{len(latent.z):,} images of {'x'.join(map(str, state['image_shape']))} make a grid of "
-                         f"{pixels:,} pixel values, more than the {MAX_SAMPLE_PIXELS:,} one grid may hold; "
-                         f"ask for fewer with --n")
     images = sampling.generate(architecture, generator, latent)
     save_grid(images, args.out, columns=columns)
     print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
+
+
+def check_grid_size(count: int, image_shape, what: str = "a grid") -> None:
+    """Refuse, before anything is drawn, more pixel values than ``what`` may hold."""
+    pixels = count * math.prod(image_shape)
+    if pixels > MAX_SAMPLE_PIXELS:
+        raise UsageError(f"{count:,} images of {'x'.join(map(str, image_shape))} make {what} of {pixels:,} pixel "
+                         f"values, more than the {MAX_SAMPLE_PIXELS:,} it may hold; ask for fewer with --n")
 
 
 INTERPOLATION_WALKS = 8  # default --n of --interpolate
@@ -80,10 +88,9 @@ def command_interpolate(args) -> None:
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
     walks = args.n or INTERPOLATION_WALKS
-    pixels = walks * STRIP_COLUMNS * math.prod(state["image_shape"])
-    if pixels > MAX_SAMPLE_PIXELS:
-        raise UsageError(f"{walks:,} walks of {'x'.join(map(str, state['image_shape']))} images are more than one "
-                         f"strip may hold; ask for fewer with --n")
+    # Every frame of every walk is held until the GIF is written.
+    check_grid_size(walks * INTERPOLATION_POINTS * INTERPOLATION_FRAMES, state["image_shape"],
+                    f"an animation of {walks:,} walks")
     latents = sampling.interpolation_latents(architecture, walks, INTERPOLATION_POINTS, INTERPOLATION_FRAMES,
                                              rng, device)
     frames = [sampling.generate(architecture, generator, latent).cpu() for latent in latents]

@@ -89,11 +89,14 @@ _TYPE_PROBLEMS = {bool: "must be true or false", int: "must be a whole number", 
 
 def check_value(option: Option, value: Any) -> None:
     """Raise a usage error naming the flag when ``value`` fails the option's
-    checks; None (unset) passes."""
-    if value is None:
+    checks; None (unset) passes only for an option whose default is None."""
+    if value is None and option.default is None:
         return
     expected = _VALUE_TYPES.get(option.type)
-    if expected is not None and (isinstance(value, bool) != (option.type is bool) or not isinstance(value, expected)):
+    if value is None:
+        problem = _TYPE_PROBLEMS.get(option.type, "must be given")
+    elif expected is not None and (isinstance(value, bool) != (option.type is bool)
+                                   or not isinstance(value, expected)):
         problem = _TYPE_PROBLEMS[option.type]
     elif option.choices is not None and value not in option.choices:
         problem = f"must be one of {', '.join(map(str, option.choices))}"

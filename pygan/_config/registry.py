@@ -159,7 +159,8 @@ class Plugins:
         records = self.registered[kind]
         if name not in records:
             available = ", ".join(sorted(records)) or "none"
-            raise UsageError(f"unknown {kind} {name!r}; available: {available}")
+            raise UsageError(f"unknown {kind} {name!r}; available: {available} (a {kind} of a plugin that is not "
+                             f"installed, or failed to load, is unknown: see 'pygan plugins')")
         return records[name]
 
     def architecture(self, name: str) -> Architecture:

@@ -56,10 +56,17 @@ def resolve_config(plugins: Plugins, options: Mapping[str, Any]) -> dict[str, An
     recipe = plugins.recipe(recipe_name)
     check_defaults(plugins, "recipe", recipe.name, recipe.defaults)
     config = {**defaults(plugins), **recipe.defaults, **architecture.defaults, **given, "plugin": architecture.name}
+    config["data_dir"] = absolute(config["data_dir"])
     if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
         config["penalty"] = plugins.loss(config["loss"]).default_penalty
     check_config(plugins, config)
     return recorded(plugins, config, given)
+
+
+def absolute(data_dir: str | None) -> str | None:
+    """--data-dir as config.json records it: absolute, so that a resume or an
+    eval started in another folder reads the same data."""
+    return None if data_dir is None else str(Path(data_dir).expanduser().absolute())
 
 
 def participants(plugins: Plugins, config: Mapping[str, Any]) -> set[str]:
@@ -120,8 +127,27 @@ def resolve_classes(architecture: Architecture, config: Mapping[str, Any], data_
     return given if given is not None else (data_classes or 0)
 
 
-def merge_resumed_config(plugins: Plugins, saved: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
-    """The saved configuration with the allowed changes; a contradiction is refused."""
+def saved_config(plugins: Plugins, config: Any, where: str) -> dict[str, Any]:
+    """A configuration read from a file (a run's config.json, a checkpoint's,
+    named by ``where``), each declared option's value checked by its
+    declaration, and those it lacks (declared since) at their defaults."""
+    if not isinstance(config, dict):
+        raise UsageError(f"{where}: the run's configuration is {type(config).__name__}, not a JSON object; it was "
+                         f"altered")
+    for key, option in plugins.options.items():
+        if key in config:
+            try:
+                check_value(option, config[key])
+            except UsageError as error:
+                raise UsageError(f"{where}: the run's configuration was altered: {error}") from None
+    return {**defaults(plugins), **config}
+
+
+def merge_resumed_config(plugins: Plugins, saved: Mapping[str, Any], options: Mapping[str, Any],
+                         where: str = CONFIG_FILE) -> dict[str, Any]:
+    """The saved configuration (read from ``where``) with the allowed
+    changes; a contradiction is refused."""
+    saved = saved_config(plugins, saved, where)
     declared = plugins.options
     for key, value in options.items():
         if value is None or value == saved.get(key):
@@ -129,8 +155,9 @@ def merge_resumed_config(plugins: Plugins, saved: Mapping[str, Any], options: Ma
         if key in declared and not declared[key].resumable:
             raise UsageError(f"{flag(declared[key])} {value} contradicts the resumed run's {saved.get(key)}; "
                              f"drop {flag(declared[key])} to continue the run as it was started")
-    # Settings added since the run was saved take their defaults.
-    config = {**defaults(plugins), **saved, **{key: value for key, value in options.items() if value is not None}}
+    config = {**saved, **{key: value for key, value in options.items() if value is not None}}
+    if options.get("data_dir") is not None:
+        config["data_dir"] = absolute(options["data_dir"])
     check_config(plugins, config)
     return recorded(plugins, config, options)
 
@@ -144,7 +171,7 @@ def configure(plugins: Plugins, options: Mapping[str, Any], resume: Path | None)
     if not Path(resume).is_dir():
         raise UsageError(f"--resume {resume}: not a run folder; give the folder a run was trained into "
                          f"(the one holding config.json)")
-    return merge_resumed_config(plugins, read_config(Path(resume)), options)
+    return merge_resumed_config(plugins, read_config(Path(resume)), options, str(Path(resume) / CONFIG_FILE))
 
 
 def write_config(out_dir: Path, config: dict[str, Any]) -> None:

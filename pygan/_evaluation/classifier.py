@@ -34,6 +34,7 @@ from pygan._contracts.messages import PyganError, notice
 from pygan._contracts.records import Architecture
 from pygan._evaluation.distances import (
     EMBED_BATCH,
+    check_count,
     class_shares,
     classifier_score,
     fit_images,
@@ -128,8 +129,15 @@ def load_classifier(dataset: str, images: torch.Tensor, labels: torch.Tensor,
         network = ClassifierNetwork(tuple(images.shape[1:]), int(labels.max()) + 1)
     saved = _read_cache(path)
     if saved is not None:
-        network.load_state_dict(saved["network"])
-        return Classifier(network.to(device), saved["accuracy"], path, trained=False)
+        try:
+            network.load_state_dict(saved["network"])
+            accuracy = saved["accuracy"]
+            if isinstance(accuracy, bool) or not isinstance(accuracy, float) or not 0 <= accuracy <= 1:
+                raise TypeError(f"its accuracy is {accuracy!r}")
+            return Classifier(network.to(device), accuracy, path, trained=False)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as error:  # a cache is rebuilt, never fatal
+            notice(f"{path}: a cached classifier that does not fit ({type(error).__name__}: "
+                   f"{str(error).partition(chr(10))[0]}); training it again")
     notice(f"training the {dataset} classifier for evaluation (once; cached in {path})")
     start = time.monotonic()
     accuracy = train_classifier(network.to(device), images, labels)
@@ -217,9 +225,7 @@ def evaluate(generator_fn: Callable[[int, torch.Tensor | None], torch.Tensor], r
     generators, ``label_accuracy``: how often the classifier recognises the
     class asked for.
     """
-    if not 2 <= n <= len(real_images):
-        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
-                         f"{len(real_images):,}; choose --n from 2 to {len(real_images):,}")
+    check_count(n, len(real_images))
     chosen = torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]
     real_features, real_probabilities = classifier.embed(real_images[chosen])
     asked = torch.arange(n) % classes if classes else None

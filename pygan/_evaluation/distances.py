@@ -56,6 +56,16 @@ def class_shares(probabilities) -> list[float]:
     return (counts.double() / len(p)).tolist()
 
 
+def check_count(n: int, real: int) -> None:
+    """``n`` samples can be compared with as many of ``real`` images: from 2 to all of them."""
+    if real < 2:
+        raise PyganError(f"the data set has {real:,} real image(s), and a comparison of samples with real images "
+                         f"needs at least 2; measure against a larger data set (--dataset, --data-dir)")
+    if not 2 <= n <= real:
+        raise PyganError(f"cannot compare {n:,} generated samples with as many real images: the data set has "
+                         f"{real:,}; choose --n from 2 to {real:,}")
+
+
 def label_accuracy(probabilities, asked: torch.Tensor) -> float:
     """The share of samples the classifier puts in the class they were asked for."""
     return float((torch.as_tensor(probabilities).argmax(dim=1) == asked).double().mean())

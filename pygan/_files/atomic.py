@@ -34,6 +34,8 @@ def write_error(path: Path, error: OSError) -> WriteError:
     reason = error.strerror or str(error)
     if error.errno == errno.ENOENT and not Path(path).parent.is_dir():
         reason = f"the folder {Path(path).parent} does not exist"
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason += f"; free space on the disk of {Path(path).parent} (or write elsewhere), then run the command again"
     return WriteError(f"cannot write {path}: {reason}")
 
 

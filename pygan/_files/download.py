@@ -6,10 +6,14 @@ list of mirrors and the SHA-256 the file must have.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import http.client
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -46,8 +50,8 @@ def download(urls: list[str], sha256: str, destination: Path, *, max_bytes: int 
     place only once complete and verified, so an interrupted or corrupt
     transfer never leaves a file that looks like a finished download. A
     mirror fails when it sends more than ``max_bytes``, stays silent for
-    ``timeout`` seconds, or has not finished after ``deadline`` seconds
-    (checked after each read, so at most ``timeout`` later).
+    ``timeout`` seconds, or has not finished after ``deadline`` seconds,
+    headers and redirects included (its connections are shut then).
 
     Raises UsageError for a URL that is not http(s), WriteError when the
     file cannot be written (no mirror could help), and DownloadFailed
@@ -101,19 +105,83 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
             raise _MirrorFailed(f"redirected to {newurl}, which is not an http(s) URL")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if redirected is not None:
+            redirected.cutoff = req.cutoff
+        return redirected
 
 
-_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
+class _Cutoff:
+    """The end of a transfer's time: every connection it opens (redirects
+    too) is shut when it comes. urllib's timeout bounds each read, so a
+    server trickling its headers a byte at a time would otherwise never time
+    out, and the body loop's checks come only after the headers."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.timers: list[threading.Timer] = []
+
+    def watch(self, connection: socket.socket) -> None:
+        timer = threading.Timer(max(self.at - time.monotonic(), 0), _shut, (connection,))
+        timer.daemon = True
+        timer.start()
+        self.timers.append(timer)
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def cancel(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+
+
+def _shut(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        connection.shutdown(socket.SHUT_RDWR)  # a read blocked in another thread returns at once
+
+
+def _cut_off(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
+    class Connection(base):
+        def __init__(self, *args, cutoff: _Cutoff, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.cutoff = cutoff
+
+        def connect(self) -> None:
+            super().connect()
+            self.cutoff.watch(self.sock)
+
+    return Connection
+
+
+class _WithCutoff:
+    """A urllib handler whose connections are shut at their request's cutoff."""
+
+    def do_open(self, http_class, req, **kwargs):
+        return super().do_open(functools.partial(_cut_off(http_class), cutoff=req.cutoff), req, **kwargs)
+
+
+class _HttpWithCutoff(_WithCutoff, urllib.request.HTTPHandler):
+    pass
+
+
+class _HttpsWithCutoff(_WithCutoff, urllib.request.HTTPSHandler):
+    pass
+
+
+_OPENER = urllib.request.build_opener(_HttpRedirectsOnly, _HttpWithCutoff, _HttpsWithCutoff)
 
 
 def _stream(url: str, out, limits: _Limits, name: str) -> str:
     """Copy the body at ``url`` into ``out``; return its SHA-256 hex digest.
     A failure to write ``out`` is a WriteError, which passes through."""
     request = urllib.request.Request(url, headers={"User-Agent": "pygan"})
+    request.cutoff = cutoff = _Cutoff(limits.deadline)
     digest = hashlib.sha256()
     received = 0
-    give_up_at = time.monotonic() + limits.deadline
+
+    def too_slow() -> _MirrorFailed:
+        return _MirrorFailed(f"too slow: {received:,} bytes in {limits.deadline:g} s")
+
     try:
         with _OPENER.open(request, timeout=min(limits.timeout, limits.deadline)) as response:
             expected = response.length  # from Content-Length, None when the server sends none
@@ -125,21 +193,26 @@ def _stream(url: str, out, limits: _Limits, name: str) -> str:
                 received += len(chunk)
                 if received > limits.max_bytes:
                     raise _MirrorFailed(f"sent more than the {limits.max_bytes:,} bytes expected at most")
-                if time.monotonic() > give_up_at:
-                    raise _MirrorFailed(f"too slow: {received:,} bytes in {limits.deadline:g} s")
                 out.write(chunk)
                 digest.update(chunk)
                 progress.update(received)
+            if cutoff.passed():  # the body ended because its connection was shut
+                raise too_slow()
             if expected is not None and received != expected:
                 raise _MirrorFailed(f"transfer interrupted: got {received} of {expected} bytes")
             progress.finish(received)
     except urllib.error.HTTPError as exc:
         raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from exc
-    except urllib.error.URLError as exc:
-        raise _MirrorFailed(str(exc.reason)) from exc
     except (OSError, http.client.HTTPException) as exc:
-        # Resets and timeouts are OSErrors, a cut-off body an HTTPException.
+        # Resets and timeouts are OSErrors (URLError among them), a cut-off
+        # body an HTTPException; any of them, once the time is up, is the cutoff.
+        if cutoff.passed():
+            raise too_slow() from exc
+        if isinstance(exc, urllib.error.URLError):
+            raise _MirrorFailed(str(exc.reason)) from exc
         raise _MirrorFailed(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        cutoff.cancel()
     return digest.hexdigest()
 
 

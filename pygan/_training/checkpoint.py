@@ -92,15 +92,45 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PyganError(f"{path}: not a pygan checkpoint (no '{FORMAT}' marker)")
     version = state.get("format_version", 0)
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int:
+        raise UsageError(f"{path}: a pygan checkpoint whose format_version is {version!r}, not a format number: "
+                         f"it has been altered; use another checkpoint")
+    if version > FORMAT_VERSION:
         raise PyganError(f"{path}: written by pygan {state.get('pygan_version', '?')} in checkpoint format "
                          f"{version}; this pygan reads format {FORMAT_VERSION} and older: upgrade pygan")
     missing = sorted((REQUIRED_KEYS if version >= 3 else OLD_REQUIRED_KEYS) - set(state))
     if missing:
         raise UsageError(f"{path}: a pygan checkpoint without {', '.join(missing)}: it was not written by pygan "
                          f"or has been altered; use another checkpoint")
+    for key, problem in _field_problems(state).items():
+        raise UsageError(f"{path}: a pygan checkpoint whose {key} is {state[key]!r}, {problem}: it has been "
+                         f"altered; use another checkpoint")
     state["path"] = path
     return state
+
+
+# The largest image side and pixel count a checkpoint may claim: beyond them
+# building its generator would take whatever memory the claim asks for.
+MAX_IMAGE_SIDE = 1 << 14
+MAX_IMAGE_VALUES = 1 << 26
+
+
+def _field_problems(state: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with the fields every format has, by field."""
+    problems = {}
+    shape = state["image_shape"]
+    if not (isinstance(shape, (list, tuple)) and len(shape) == 3
+            and all(type(side) is int and 1 <= side <= MAX_IMAGE_SIDE for side in shape)
+            and shape[0] * shape[1] * shape[2] <= MAX_IMAGE_VALUES):
+        problems["image_shape"] = (f"not [channels, height, width] of at most {MAX_IMAGE_VALUES:,} values in "
+                                   f"all")
+    if type(state["step"]) is not int or state["step"] < 0:
+        problems["step"] = "not a step count"
+    if not isinstance(state["architecture"], str):
+        problems["architecture"] = "not an architecture's name"
+    if not isinstance(state["config"], dict):
+        problems["config"] = "not a configuration"
+    return problems
 
 
 def load_newest_good(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -17,6 +17,7 @@ drawing from it may be captured in a CUDA graph).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -75,6 +76,21 @@ def count_classes(labels: Optional[torch.Tensor]) -> Optional[int]:
     return None if labels is None or len(labels) == 0 else int(labels.max()) + 1
 
 
+# Images a data set's fingerprint is taken from, evenly spaced over it.
+FINGERPRINT_IMAGES = 64
+
+
+def fingerprint(count: int, read: Any) -> dict[str, Any]:
+    """What tells a data set from another, cheaply at any size: its image
+    count, and the SHA-256 of FINGERPRINT_IMAGES evenly spaced images, as
+    float32 in [0, 1] (``read(indices)`` gives them). A checkpoint keeps it,
+    so that a resume on other data (another folder of that name, pictures
+    added) is refused."""
+    indices = np.unique(np.linspace(0, count - 1, min(count, FINGERPRINT_IMAGES)).round().astype(np.int64))
+    images = to_unit_floats(read(indices)).cpu().contiguous()
+    return {"count": count, "sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest()}
+
+
 class InMemoryData:
     """Images (N, C, H, W) and their labels (N,) or None, on one device."""
 
@@ -87,8 +103,12 @@ class InMemoryData:
     def device(self) -> torch.device:
         return self.images.device
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(len(self.images), lambda indices: self.images[torch.from_numpy(indices).to(self.device)])
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "memory"}  # its draws come from the run's random generator, saved apart
+        # Its draws come from the run's random generator, saved apart.
+        return {"kind": "memory", "fingerprint": self.fingerprint()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
@@ -187,8 +207,12 @@ class StreamingData:
         check_labels(self.samples.labels if self.want_labels else None, dataset, architecture)
         self.want_labels = self.want_labels and architecture.conditional
 
+    def fingerprint(self) -> dict[str, Any]:
+        return fingerprint(len(self.samples), self.samples.read)
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": "stream", "drawn": self.drawn, "batch": self.batch, "seed": list(self.seed)}
+        return {"kind": "stream", "drawn": self.drawn, "batch": self.batch, "seed": list(self.seed),
+                "fingerprint": self.fingerprint()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.close()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -129,11 +130,22 @@ def launch(nproc: int, argv: list[str]) -> int:
                "--standalone", f"--nproc-per-node={nproc}", "--no-python", sys.executable, "-P", "-m", "pygan", *argv]
     # In a process group of its own, torchrun hears a terminal's Ctrl-C once,
     # from here: twice would make the workers abort without a checkpoint.
-    with forwarded_signals() as forwarder:
-        torchrun = subprocess.Popen(command, start_new_session=True)
-        forwarder.forward_to(torchrun)
-        status = torchrun.wait()
+    # The launcher's end of a pipe is how torchrun knows the launcher is gone.
+    alive, launcher_alive = os.pipe()
+    try:
+        with forwarded_signals() as forwarder:
+            torchrun = subprocess.Popen(command, start_new_session=True, pass_fds=(alive,),
+                                        env={**os.environ, LAUNCHER_ALIVE: str(alive)})
+            os.close(alive)
+            forwarder.forward_to(torchrun)
+            status = torchrun.wait()
+    finally:
+        os.close(launcher_alive)
     return 128 + forwarder.received[0] if forwarder.received else status
+
+
+# The environment variable naming the pipe whose end closes when the launcher ends.
+LAUNCHER_ALIVE = "PYGAN_LAUNCHER_ALIVE"
 
 
 def torchrun(args: list[str]) -> int:
@@ -142,11 +154,32 @@ def torchrun(args: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.run import main
 
+    stop_with_the_launcher()
     try:
         main(args)
     except SignalException as stopped:
         return 128 + stopped.sigval
     return 0
+
+
+def stop_with_the_launcher() -> None:
+    """SIGTERM to this torchrun, once, when the launcher has ended, however
+    (kill -9 too, which it cannot pass on): the workers then stop with a
+    checkpoint instead of training on as orphans. Told by the launcher's end
+    of a pipe closing, which happens once, when the whole process is gone;
+    the kernel's parent-death signal comes once per thread of the dying
+    launcher, and a second SIGTERM makes torchrun signal the workers twice,
+    which aborts them without a checkpoint."""
+    descriptor = os.environ.pop(LAUNCHER_ALIVE, None)
+    if descriptor is None:  # started by hand, not by launch()
+        return
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            os.read(int(descriptor), 1)  # returns when the launcher's end closes
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="pygan-launcher-watch", daemon=True).start()
 
 
 class SignalForwarder:

@@ -133,9 +133,16 @@ class Runner:
         if len(state["rng"]) != self.processes.world_size:
             raise UsageError(f"{state['path']} was written by a run of {len(state['rng'])} processes; "
                              f"resume it with as many (--nproc {len(state['rng'])})")
+        data = checkpoint.data_state(state)
+        saved = data.get("fingerprint")  # absent before pygan 0.3
+        if saved is not None and saved != self.context.data.fingerprint():
+            where = self.run.config["data_dir"] or f"the {self.run.config['dataset']} data set's cache"
+            raise UsageError(f"{where}: not the data the run in {self.run.out_dir} was trained on ("
+                             f"{len(self.context.data):,} images where it had {saved['count']:,}, or other images); "
+                             f"resume it with --data-dir naming its data, or start a new run")
         self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
         self.rng.set_state(state["rng"][self.processes.rank].cpu())
-        self.context.data.load_state_dict(checkpoint.data_state(state))
+        self.context.data.load_state_dict(data)
 
     def save_checkpoint(self) -> Path:
         path = checkpoint.path_for(self.run.out_dir, self.step_count)
@@ -209,10 +216,16 @@ class Runner:
         for step, metrics, problem in reports:
             if problem is not None:
                 raise PyganError(self._nonfinite_message(step, problem))
+            failed = None
             if step == self.step_count:
                 for measure in measurements:
-                    metrics.update(measure())
+                    try:
+                        metrics.update(measure())
+                    except PluginFailed as failure:
+                        failed = failed or failure
             self.hook.on_step_end(run=self.run, step=step, metrics=metrics)
+            if failed is not None:  # the step is logged: train() stops with its checkpoint
+                raise failed
 
     def _save_after_failure(self, failure: PluginFailed) -> str:
         """After a plugin failed between steps: a checkpoint of the weights
@@ -259,7 +272,12 @@ def measurement(plugin: str, measure: Any) -> Callable[[], dict[str, float]]:
             f"None), which pygan calls once the step's metrics are read"))
 
     def measured() -> dict[str, float]:
-        values = calling_plugin(plugin, "measure", measure)
+        try:
+            values = calling_plugin(plugin, "measure", measure)
+        except PluginFailed:
+            raise
+        except PyganError as error:  # by the time it runs, what to do is to deal with the plugin
+            raise PluginFailed(plugin, "measure", error) from error
         if not isinstance(values, Mapping):
             raise PluginFailed(plugin, "measure", TypeError(
                 f"its measurement returned a {type(values).__name__}, not a dict of metric names to numbers"))

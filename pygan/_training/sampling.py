@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from pygan._config.registry import Plugins
-from pygan._contracts.messages import UsageError
+from pygan._config.resolve import saved_config
+from pygan._contracts.messages import PyganError, UsageError
 from pygan._contracts.records import Architecture, Latent, normal_noise
 from pygan._training import checkpoint
 from pygan._training.networks import build_network, recorded_architecture
@@ -33,11 +34,20 @@ def to_device(latent: Latent, device: torch.device) -> Latent:
     return Latent(*(None if part is None else part.to(device) for part in latent))
 
 
+# Images a generator makes at once: many more (pygan sample --n) are made in
+# parts, so that the network's activations stay small beside the images.
+GENERATE_BATCH = 256
+
+
 def generate(architecture: Architecture, generator: nn.Module, latent: Latent) -> torch.Tensor:
-    """Images for ``latent``, the generator in inference mode."""
+    """Images for ``latent``, the generator in inference mode (in which each
+    image depends on its own latent only, so the parts do not matter)."""
     generator.eval()
     with torch.no_grad():
-        return generator(*architecture.generator_inputs(latent))
+        parts = [generator(*architecture.generator_inputs(
+                    Latent(*(None if part is None else part[start:start + GENERATE_BATCH] for part in latent))))
+                 for start in range(0, len(latent.z), GENERATE_BATCH)]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def sampler(architecture: Architecture, generator: nn.Module, rng: torch.Generator,
@@ -79,17 +89,43 @@ def require_classes(architecture: Architecture, flag: str) -> None:
         raise UsageError(f"{flag} needs a conditional architecture; {architecture.name!r} generates no chosen class")
 
 
-def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[dict, Architecture, nn.Module]:
+def load_networks(plugins: Plugins, path: Path, device: torch.device | str, networks: tuple[str, ...] = ("generator",)
+                  ) -> tuple[dict, Architecture, dict[str, nn.Module]]:
     """A checkpoint's state (any format), its architecture (configured as the
-    run was), and its generator (the moving average, where the run kept one),
-    built from the run's configuration, in inference mode."""
+    run was), and the ``networks`` it holds, built from the run's
+    configuration and loaded, in inference mode: the generator's moving
+    average where the run kept one; no discriminator from pygan 0.1's
+    checkpoints, which kept none. A checkpoint whose contents do not fit is
+    refused, naming it."""
     state = checkpoint.load(path, map_location=device)
+    state["config"] = saved_config(plugins, state["config"], str(state["path"]))
     architecture = recorded_architecture(plugins, state["config"])
-    generator = build_network(plugins, architecture, "generator", state["config"], state["image_shape"], device,
-                              training=False)
-    generator.load_state_dict(checkpoint.generator_weights(state))
-    generator.eval()
-    return state, architecture, generator
+    shape = tuple(state["image_shape"])
+    if architecture.image_shape is not None and tuple(architecture.image_shape(state["config"])) != shape:
+        raise UsageError(f"{state['path']}: its image shape {list(shape)} is not what {architecture.name!r} makes "
+                         f"with the run's options ({list(architecture.image_shape(state['config']))}): the checkpoint "
+                         f"has been altered; use another checkpoint")
+    weights = {"generator": checkpoint.generator_weights(state),
+               "discriminator": checkpoint.discriminator_weights(state)}
+    modules = {}
+    for network in networks:
+        if weights[network] is None:
+            continue
+        try:
+            module = build_network(plugins, architecture, network, state["config"], shape, device, training=False)
+            module.load_state_dict(weights[network])
+        except (PyganError, RuntimeError, KeyError, TypeError) as error:
+            raise UsageError(f"{state['path']}: its {network} weights do not fit a {architecture.name!r} {network} "
+                             f"of {'x'.join(map(str, shape))} images ({str(error).partition(chr(10))[0]}): the "
+                             f"checkpoint has been altered or damaged; use another checkpoint") from None
+        modules[network] = module.eval()
+    return state, architecture, modules
+
+
+def load_generator(plugins: Plugins, path: Path, device: torch.device) -> tuple[dict, Architecture, nn.Module]:
+    """A checkpoint's state, its architecture and its generator (see ``load_networks``)."""
+    state, architecture, modules = load_networks(plugins, path, device)
+    return state, architecture, modules["generator"]
 
 
 def spherical(architecture: Architecture) -> bool:

@@ -22,6 +22,7 @@ from pygan._contracts.messages import PyganError, UsageError, notice_once
 from pygan.ops import _extension, _parameters, reference
 
 if _extension.module is not None:
+    from pygan.ops import _bias_act, _upfirdn2d  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
@@ -30,7 +31,7 @@ __all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act",
 # The compiled ops (torch.ops.pygan.*). Each op has the fused backend on a
 # device where the extension has its kernel there: a device may have kernels
 # for some ops only.
-_OPS = ("leaky_relu_conv2d", "rmsprop_step_")
+_OPS = ("leaky_relu_conv2d", "rmsprop_step_", "bias_act", "upfirdn2d")
 
 _CHOICES = ("auto", "fused", "reference")
 # (backend, reason) per (device type, op), decided by _select.
@@ -58,6 +59,12 @@ def _decide(device_type: str, op: str) -> tuple[str, str]:
         return "reference", _extension.error
     if not _has_kernel(device_type, op):
         reason = f"pygan has no compiled {op} kernel for {device_type} tensors"
+        if device_type == "cuda" and _extension.cuda_error is not None:
+            reason += f": its CUDA kernels are {_extension.cuda_error}"
+            # Built, and the torch has CUDA, but they did not load: a broken install.
+            if (_extension.build.with_cuda and torch.version.cuda is not None
+                    and os.environ.get("PYGAN_REQUIRE_EXT") == "1"):
+                raise PyganError(f"{reason} (required by PYGAN_REQUIRE_EXT=1)")
         if requested == "fused":
             raise PyganError(f"{reason} (required by PYGAN_OPS=fused)")
         notice_once(f"warning: {reason}; using the slower pure-torch operator there")
@@ -94,7 +101,10 @@ def backend_info() -> dict:
         "extension_loaded": _extension.module is not None,
         "kernels": kernels,  # op -> the device types it has compiled kernels for
         "extension_error": _extension.error,
-        "extension_with_cuda": bool(getattr(_extension.module, "with_cuda", False)),
+        # The CUDA kernels' library: whether it was built, for what, and whether it loaded (why not).
+        "cuda_kernels": {"built": bool(getattr(build, "with_cuda", False)), "loaded": _extension.cuda_error is None,
+                         "why_not": _extension.cuda_error, "cuda_version": getattr(build, "cuda_version", None),
+                         "architectures": list(getattr(build, "cuda_architectures", []))},
         # What the kernels were built with, known even when they did not load.
         "built_against_torch": getattr(build, "torch_version", None),
         "min_torch": getattr(build, "min_torch_version", None),
@@ -137,8 +147,11 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     (x * sigmoid(x)); ``alpha`` is lrelu's negative slope (default 0.2).
     ``gain`` defaults to sqrt(2) for relu, lrelu and swish, 1 for the others;
     ``clamp`` None clamps nothing. Differentiable twice (R1 penalties)."""
-    # The reference until the compiled kernels land.
-    return reference.bias_act(x, b, dim, act, alpha, gain, clamp)
+    if _select(x.device.type, "bias_act") != "fused":
+        return reference.bias_act(x, b, dim, act, alpha, gain, clamp)
+    resolved_alpha, resolved_gain = _parameters.activation(act, alpha, gain, clamp)
+    dim = _parameters.bias_dim(x, b, dim)
+    return torch.ops.pygan.bias_act(x, b, dim, act, resolved_alpha, resolved_gain, clamp)
 
 
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
@@ -158,8 +171,15 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
     The output is ``(H * up_y + y0 + y1 - f_height) // down_y + 1`` high, and
     as wide. The gradient (of any order) is again an upfirdn2d; the filter
     takes none."""
-    # The reference until the compiled kernels land.
-    return reference.upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+    if _select(x.device.type, "upfirdn2d") != "fused":
+        return reference.upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+    f, up, down, padding = _parameters.resampling(x, f, up, down, padding)
+    if f.dim() == 2:
+        return torch.ops.pygan.upfirdn2d(x, f, up, down, padding, flip_filter, float(gain))
+    # The op takes 2-d filters: a separable one is a row, then a column.
+    x = torch.ops.pygan.upfirdn2d(x, f[None, :], (up[0], 1), (down[0], 1), (*padding[:2], 0, 0), flip_filter,
+                                  float(gain))
+    return torch.ops.pygan.upfirdn2d(x, f[:, None], (1, up[1]), (1, down[1]), (0, 0, *padding[2:]), flip_filter, 1.0)
 
 
 # The layers and StyleGAN2's resampling helpers, built on the operators above;

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from pygan.ops._autocast import run_in_autocast_dtype_on_cuda
+
 _ops = torch.ops.pygan
 
 
@@ -135,20 +137,4 @@ torch.library.register_autograd("pygan::leaky_relu_conv2d_backward_weight", _bac
 # beside float32 weights.
 torch.library.register_autocast("pygan::leaky_relu_conv2d", "cpu", torch.float32)
 
-_library = torch.library.Library("pygan", "FRAGMENT")
-
-
-def _autocast_cuda(keyset, x, weight, bias, stride, padding, negative_slope):
-    # The CUDA kernels have float16 and bfloat16 paths (float32 accumulation):
-    # under autocast they run in its dtype, which register_autocast cannot
-    # follow since it fixes one dtype when registering.
-    dtype = torch.get_autocast_dtype("cuda")
-
-    def cast(t):
-        return t.to(dtype) if t is not None and t.is_floating_point() and t.is_cuda else t
-
-    with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCUDA)):
-        return _ops.leaky_relu_conv2d.default(cast(x), cast(weight), cast(bias), stride, padding, negative_slope)
-
-
-_library.impl("leaky_relu_conv2d", _autocast_cuda, "AutocastCUDA", with_keyset=True)
+run_in_autocast_dtype_on_cuda("leaky_relu_conv2d")

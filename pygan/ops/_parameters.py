@@ -97,11 +97,19 @@ def resampling_filter(f: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
     return f.to(device=x.device, dtype=x.dtype)
 
 
-def output_size(size: int, up: int, down: int, pad0: int, pad1: int, taps: int, axis: str) -> int:
-    """One axis of upfirdn2d's output; refuses a filter longer than the
-    upsampled, padded input."""
+def _check_axis(size: int, up: int, pad0: int, pad1: int, taps: int, axis: str) -> None:
     padded = size * up + pad0 + pad1
     if padded < taps:
         raise ValueError(f"upfirdn2d: along {axis} the upsampled, padded input has {padded} pixels "
                          f"({size} x {up} + {pad0} + {pad1}), fewer than the filter's {taps} taps")
-    return (padded - taps) // down + 1
+
+
+def resampling(x: torch.Tensor, f: torch.Tensor | None, up, down, padding_):
+    """upfirdn2d's arguments checked and in one form: (f, (up_x, up_y),
+    (down_x, down_y), (x0, x1, y0, y1)); refuses a filter longer than the
+    upsampled, padded input."""
+    f = resampling_filter(f, x)
+    up, down, padding_ = scaling(up, "up"), scaling(down, "down"), padding(padding_)
+    _check_axis(x.shape[3], up[0], padding_[0], padding_[1], f.shape[-1], "x")
+    _check_axis(x.shape[2], up[1], padding_[2], padding_[3], f.shape[0], "y")
+    return f, up, down, padding_

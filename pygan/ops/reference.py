@@ -76,32 +76,38 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     return x
 
 
+def _pad_or_crop(x: torch.Tensor, x0: int, x1: int, y0: int, y1: int) -> torch.Tensor:
+    """x with zeros added (positive values) or pixels cut (negative) on each
+    side; padding first, as a crop may cut into the other side's padding."""
+    x = F.pad(x, [max(x0, 0), max(x1, 0), max(y0, 0), max(y1, 0)])
+    return x[:, :, max(-y0, 0):x.shape[2] - max(-y1, 0), max(-x0, 0):x.shape[3] - max(-x1, 0)]
+
+
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, flip_filter: bool = False,
               gain: float = 1) -> torch.Tensor:
     """Upsample (insert ``up - 1`` zeros after each pixel), pad (negative
     padding crops), filter with f (a convolution; a correlation with
     ``flip_filter``), keep every ``down``-th pixel, times ``gain``; see
-    ``pygan.ops.upfirdn2d``."""
-    f = _parameters.resampling_filter(f, x)
-    (up_x, up_y), (down_x, down_y) = _parameters.scaling(up, "up"), _parameters.scaling(down, "down")
-    pad_x0, pad_x1, pad_y0, pad_y1 = _parameters.padding(padding)
+    ``pygan.ops.upfirdn2d``. Each channel is filtered alone: a depthwise
+    convolution."""
+    f, (up_x, up_y), (down_x, down_y), (pad_x0, pad_x1, pad_y0, pad_y1) = _parameters.resampling(
+        x, f, up, down, padding)
     n, channels, height, width = x.shape
-    _parameters.output_size(height, up_y, down_y, pad_y0, pad_y1, f.shape[0], "y")
-    _parameters.output_size(width, up_x, down_x, pad_x0, pad_x1, f.shape[-1], "x")
-    # Each channel is filtered alone: the planes as a batch of 1-channel images.
-    x = x.reshape(n * channels, 1, height, width)
-    if up_x > 1 or up_y > 1:
-        x = F.pad(x.reshape(n * channels, height, 1, width, 1), [0, up_x - 1, 0, 0, 0, up_y - 1])
-        x = x.reshape(n * channels, 1, height * up_y, width * up_x)
-    # Pad, then crop: a crop may cut into the padding of the other side.
-    x = F.pad(x, [max(pad_x0, 0), max(pad_x1, 0), max(pad_y0, 0), max(pad_y1, 0)])
-    x = x[:, :, max(-pad_y0, 0):x.shape[2] - max(-pad_y1, 0), max(-pad_x0, 0):x.shape[3] - max(-pad_x1, 0)]
-    # conv2d correlates: a convolution is a correlation with the flipped filter.
-    if not flip_filter:
-        f = f.flip(list(range(f.dim())))
-    if f.dim() == 2:
-        x = F.conv2d(x, (f * gain)[None, None], stride=(down_y, down_x))
-    else:  # separable: along x with the gain, then along y
-        x = F.conv2d(x, (f * gain)[None, None, None, :], stride=(1, down_x))
-        x = F.conv2d(x, f[None, None, :, None], stride=(down_y, 1))
-    return x.reshape(n, channels, x.shape[2], x.shape[3])
+    if channels == 0:  # there is no convolution of 0 groups: filter one zero channel, keep none of it
+        return upfirdn2d(x.new_zeros(n, 1, height, width), f, up, down, padding, flip_filter, gain)[:, :0]
+    # A separable filter is its outer product (one convolution rather than two).
+    f = (torch.outer(f, f) if f.dim() == 1 else f) * gain
+    taps_y, taps_x = f.shape
+    weight = f[None, None].expand(channels, 1, taps_y, taps_x)
+    if up_x == up_y == 1:
+        # conv2d correlates: a convolution is a correlation with the flipped filter.
+        return F.conv2d(_pad_or_crop(x, pad_x0, pad_x1, pad_y0, pad_y1), weight if flip_filter else weight.flip([2, 3]),
+                        stride=(down_y, down_x), groups=channels)
+    # A transposed convolution inserts the zeros and convolves (a correlation
+    # with its kernel flipped) at once, without multiplying the zeros. Its
+    # output starts taps - 1 pixels before the padded image's first output,
+    # and ends up - taps pixels after the last (zero insertion adds up - 1
+    # zeros after the last pixel).
+    x = F.conv_transpose2d(x, weight.flip([2, 3]) if flip_filter else weight, stride=(up_y, up_x), groups=channels)
+    x = _pad_or_crop(x, pad_x0 - taps_x + 1, pad_x1 + up_x - taps_x, pad_y0 - taps_y + 1, pad_y1 + up_y - taps_y)
+    return x[:, :, ::down_y, ::down_x]

@@ -1,7 +1,11 @@
 // C entry points to the emulated CUDA launchers, for ctypes
-// (tests/test_cuda_emulation.py). A shape is the 13 ints of ConvShape.
+// (tests/test_cuda_emulation.py). A shape is the 13 ints of ConvShape; an
+// upfirdn2d geometry the 14 int64s of batch, channels and the x and y
+// ResampleAxisArgs.
+#include "bias_act.cuh"
 #include "leaky_relu_conv2d.cuh"
 #include "rmsprop.cuh"
+#include "upfirdn2d.cuh"
 
 using namespace pygan::cuda;
 
@@ -42,5 +46,28 @@ int rmsprop(int count, float* const* params, const float* const* grads, float* c
             double eps) {
   return rmsprop_step(count, params, grads, square_avgs, numels, skip, updates, RmspropSettings{lr, decay, alpha, eps},
                       nullptr);
+}
+
+int bias_act(int dtype, int act, int order, int clamped, long long numel, long long run, long long count,
+             const void* x, const void* grad, const void* bias, double alpha, double gain, double clamp, void* out) {
+  return pygan::cuda::bias_act(DType(dtype),
+                               BiasActArgs{pygan::Activation(act), order, clamped != 0, numel, run, count, x, grad,
+                                           bias, alpha, gain, clamp, out},
+                               nullptr);
+}
+
+int upfirdn2d(int dtype, const int64_t* geometry, const int64_t* x_strides, const int64_t* out_strides,
+              int out_channels_last, int flip_filter, double gain, const void* x, const void* filter, void* out) {
+  const auto axis = [&](int i) {
+    return ResampleAxisArgs{geometry[i], geometry[i + 1], geometry[i + 2], geometry[i + 3], geometry[i + 4],
+                            geometry[i + 5]};
+  };
+  Upfirdn2dArgs args{geometry[0], geometry[1], axis(2), axis(8), {}, {}, out_channels_last != 0, flip_filter != 0,
+                     gain, x, filter, out};
+  for (int d = 0; d < 4; ++d) {
+    args.x_strides[d] = x_strides[d];
+    args.out_strides[d] = out_strides[d];
+  }
+  return pygan::cuda::upfirdn2d(DType(dtype), args, nullptr);
 }
 }
