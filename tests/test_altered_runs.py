@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from pygan._commands.cli import main
+from pygan._config import registry
 from pygan._contracts.records import Architecture
 from pygan._training import checkpoint, sampling
 
@@ -54,7 +55,7 @@ def altered_checkpoint(folder, **changes):
 @pytest.mark.parametrize("changes, message", [
     ({"format_version": "3"}, "whose format_version is '3', not a format number: it has been altered"),
     ({"image_shape": [3, 100_000, 100_000]}, "whose image_shape is [3, 100000, 100000], not [channels, height"),
-    ({"image_shape": [1, 64, 64]}, "its generator weights do not fit a 'dcgan' generator of 1x64x64 images"),
+    ({"image_shape": [1, 64, 64]}, "its image shape [1, 64, 64] is not what 'dcgan' makes with the run's options"),
     ({"step": "2"}, "whose step is '2', not a step count"),
     ({"config": {"plugin": "dcgan", "seed": None}}, "the run's configuration was altered: --seed must be"),
 ], ids=["format-version-text", "huge-image-shape", "other-image-shape", "step-text", "null-in-config"])
@@ -82,8 +83,7 @@ def test_too_many_samples_are_refused_before_any_latent_is_drawn(run, tmp_path, 
 
 
 def test_many_samples_are_made_a_few_hundred_at_a_time(run, tmp_path, monkeypatch):
-    state, architecture, generator = sampling.load_generator(__import__("pygan._config.registry").plugins.load_plugins(),
-                                                             run, torch.device("cpu"))
+    state, architecture, generator = sampling.load_generator(registry.load_plugins(), run, torch.device("cpu"))
     seen = []
     generator.register_forward_hook(lambda module, inputs, output: seen.append(len(output)))
     latent = architecture.draw_latent(600, torch.Generator().manual_seed(0), torch.device("cpu"))
