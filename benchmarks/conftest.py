@@ -3,6 +3,8 @@ between the fused and the reference backend."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -20,9 +22,16 @@ def fixed_threads():
     torch.set_num_threads(previous)
 
 
+def use_backend(name: str) -> None:
+    """Selects a backend the way a user does, with PYGAN_OPS, and forgets the
+    choice pygan made before, so that the next op call makes it anew."""
+    os.environ["PYGAN_OPS"] = name
+    pygan.ops._selected.clear()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch):
-    """Selects a backend the way a user does, with PYGAN_OPS."""
-    monkeypatch.setenv("PYGAN_OPS", request.param)
-    monkeypatch.setattr(pygan.ops, "_selected", {})
-    return request.param
+    monkeypatch.setenv("PYGAN_OPS", request.param)  # restored afterwards
+    use_backend(request.param)
+    yield request.param
+    pygan.ops._selected.clear()

@@ -10,7 +10,7 @@
 # build isolation, exactly as a user runs it: pygan is built against the build
 # requirement's torch (2.13.0) and must keep the venv's torch. Then, with
 # PYGAN_REQUIRE_EXT=1: pygan info, the op tests, and 20 dcgan steps on the MNIST
-# test split ($PYGAN_TEST_MNIST_DIR, default ../shared/data/mnist).
+# test split ($PYGAN_TEST_MNIST_DIR, default the copy pygan ships).
 # Where nvcc is, the isolated build also makes the CUDA kernels
 # (libpygan_ops_cuda.so); into a CUDA torch (x86_64's torch 2.14.1 is one)
 # they load, GPU or not, and tests/test_packaging.py checks that they did.
@@ -18,7 +18,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=$(realpath -m "${1:-$repo/.venv-cross}")
 torch_spec=${TORCH:-torch==2.14.1}
-export PYGAN_TEST_MNIST_DIR=${PYGAN_TEST_MNIST_DIR:-$repo/../shared/data/mnist}
+export PYGAN_TEST_MNIST_DIR=${PYGAN_TEST_MNIST_DIR:-$repo/plugins/pygan_plugins/mnist_test_split}
 work=$(mktemp -d)
 
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

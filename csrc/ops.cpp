@@ -4,7 +4,7 @@
 // Kernels are registered per device in their own files
 // (STABLE_TORCH_LIBRARY_IMPL); the fake (meta) implementations, autograd
 // formulas and autocast rules live in Python, in pygan/ops/, shared by every
-// device. pygan/_extension.py loads this library with torch.ops.load_library.
+// device. pygan/ops/_extension.py loads this library with torch.ops.load_library.
 #include <torch/csrc/stable/library.h>
 
 STABLE_TORCH_LIBRARY(pygan, m) {

@@ -9,7 +9,8 @@ in any release.
   ``Penalty``, ``Recipe``, ``Optimizer``, ``Option``, ``Dataset`` (with
   ``DataRequest`` and ``Samples``), and what steps pass around: ``Latent``,
   ``Batch``, ``Judgement``; the latent distributions ``uniform_noise`` and
-  ``normal_noise``.
+  ``normal_noise``; ``ImageShape``, the (channels, height, width) builders
+  are given.
 - ``hookimpl`` marks a plugin's hook implementations; the hooks are
   documented, each with an example, in ``pygan/_contracts/hooks.py``.
 - What plugins are given: the ``Run`` being trained (callbacks,

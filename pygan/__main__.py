@@ -1,3 +1,5 @@
+"""``python -m pygan``: the ``pygan`` command."""
+
 import sys
 
 from pygan._commands.cli import main

@@ -31,6 +31,17 @@ def leaky_relu_conv2d_definition(x, weight, bias, stride, padding, negative_slop
     return F.conv2d(F.pad(F.leaky_relu(x, negative_slope), (left, right, top, bottom)), weight, bias, stride)
 
 
+class FeatureNetwork(torch.nn.Module):
+    """The tests' stand-in for InceptionV3: uint8 RGB images -> 16 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 16, 3, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(images.float() / 255)).mean(dim=(2, 3))
+
+
 # The ops' results match their definitions to these, relative to the values' scale.
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 

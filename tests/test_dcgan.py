@@ -9,7 +9,7 @@ from pygan_plugins.book import KerasBatchNorm2d
 from pygan_plugins.dcgan import Discriminator, Generator, build_generator
 
 import pygan
-from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding
+from pygan.ops import LeakyReLUConv2d, SameConvTranspose2d, same_padding
 
 
 def count(tensors) -> int:
@@ -167,6 +167,15 @@ def test_zero_debiased_statistics_are_the_first_batchs_own_where_plain_ones_hold
     assert torch.allclose(plain.running_var, 0.99 + 0.01 * x.var(dim=(0, 2, 3)), atol=1e-6)
 
 
+def test_zero_debiased_variance_takes_keras_n_over_n_minus_1_minus_epsilon():
+    # Two values per channel, where n / (n - 1 - epsilon) and Bessel's n / (n - 1) differ by 1e-3.
+    x = torch.tensor([[1.0, -2.0, 0.5], [3.0, 2.0, -0.5]]).view(2, 3, 1, 1)
+    layer = KerasBatchNorm2d(3, zero_debias=True)
+    layer(x)
+    expected = x.double().var(dim=(0, 2, 3), correction=0) * 2 / (2 - 1 - 1e-3)
+    torch.testing.assert_close(layer.running_var.double(), expected, rtol=1e-6, atol=0)
+
+
 def trained(zero_debias, count=2):
     layer = KerasBatchNorm2d(4, zero_debias)
     for x in batches(count):
@@ -233,3 +242,17 @@ def test_a_generator_saved_in_either_mode_draws_the_same_images_in_both(saved_ze
         generator = Generator(zero_debias=zero_debias)
         generator.load_state_dict(saved.state_dict())
         assert torch.equal(generator.eval()(z), expected)
+
+
+def test_the_generator_runs_channels_last_and_computes_what_it_computes_in_nchw():
+    torch.manual_seed(0)
+    generator = Generator()
+    nchw = Generator()
+    nchw.load_state_dict(generator.state_dict())
+    nchw.blocks.to(memory_format=torch.contiguous_format)
+    convolutions = [m for m in generator.modules() if isinstance(m, SameConvTranspose2d)]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convolutions)
+    z = torch.rand(8, 100, dtype=torch.float64) * 2 - 1
+    generator.double(), nchw.double()
+    torch.testing.assert_close(generator(z), nchw(z), rtol=1e-12, atol=1e-12)  # training mode: batch statistics
+    torch.testing.assert_close(generator.eval()(z), nchw.eval()(z), rtol=1e-12, atol=1e-12)

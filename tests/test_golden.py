@@ -50,3 +50,14 @@ def test_dcgan_trains_as_main_did_before_the_0_2_core_up_to_float32_rounding(rec
     # it (1.3e-3 relative at most when recorded).
     for step, expected in zip(run["metrics"], before):
         assert step == pytest.approx(expected, rel=5e-3, abs=1e-6)
+
+
+def test_dcgan_stays_within_float32_rounding_of_the_previous_recording(recorded):
+    # A change that only moves float32 rounding (record.py keeps the last
+    # recording's metrics): the first step within 1e-5, the first four, which
+    # RMSprop and the game amplify rounding through, within 1e-3.
+    backend, run = recorded
+    before = golden("dcgan-seed0.json")["previous"]["runs"][backend]
+    assert run["metrics"][0] == pytest.approx(before[0], rel=1e-5, abs=1e-7)
+    for step, expected in zip(run["metrics"][:4], before[:4]):
+        assert step == pytest.approx(expected, rel=1e-3, abs=1e-6), step["step"]

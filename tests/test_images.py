@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FeatureNetwork
 from PIL import Image
 from pygan_plugins import images as images_plugin
 from pygan_plugins.dcgan64 import Discriminator, Generator, initialize
@@ -382,17 +383,6 @@ def test_kernel_distance_matches_its_definition_and_is_near_zero_for_one_distrib
     same, _ = distances.kernel_distance(rng.normal(size=(500, 5)), rng.normal(size=(500, 5)), subsets=10,
                                          subset_size=200)
     assert abs(same) < 0.1 * kid
-
-
-class FeatureNetwork(torch.nn.Module):
-    """The tests' stand-in for InceptionV3: uint8 RGB images -> 16 features."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 16, 3, 2)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.conv(images.float() / 255)).mean(dim=(2, 3))
 
 
 def test_fid_and_kid_order_real_and_noise_and_resize_what_they_measure():

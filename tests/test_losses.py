@@ -18,8 +18,7 @@ from torch import nn
 
 from pygan._config.registry import get_plugins
 from pygan._config.resolve import resolve_config
-from pygan.ops import _extension
-from pygan.ops._layers import LeakyReLUConv2d
+from pygan.ops import LeakyReLUConv2d, _extension
 
 LOSSES = ["bce", "nonsaturating", "hinge", "wgan-gp", "lsgan"]
 LN3 = math.log(3)

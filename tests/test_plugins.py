@@ -4,6 +4,7 @@ third-party package installed and trained."""
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+import torch
+from conftest import REPO_ROOT, FeatureNetwork
 from PIL import Image
 
 import pygan
@@ -169,20 +171,24 @@ def test_a_third_party_plugin_installs_lists_and_trains(pygan, tiny_site, tmp_pa
 
 
 def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_option(pygan, tiny_site, tmp_path):
-    env = {"PYTHONPATH": str(tiny_site)}
+    env = {"PYTHONPATH": str(tiny_site), "PYGAN_DATA_DIR": str(tmp_path / "cache")}
     listing = pygan("plugins", env=env).stdout
     assert "recipe smoothed" in listing and "architecture tiny-cgan" in listing and "options --real-target" in listing
     assert "--real-target" in pygan("train", "--help", env=env).stdout
 
+    # --hidden sets the generator's width: every command below that rebuilds
+    # the generator (resume, sample, eval, pygan.load) must build it 5 wide
+    # from the run's recorded configuration, or the weights would not load.
     def train(out, *args):
-        return pygan("train", "--plugin", "tiny-cgan", "--steps", "4", "--sample-every", "2", "--out", out, *args,
-                     env=env)
+        return pygan("train", "--plugin", "tiny-cgan", "--hidden", "5", "--steps", "4", "--sample-every", "2",
+                     "--out", out, *args, env=env)
 
     run = tmp_path / "run"
     result = train(run, "--real-target", "0.8")
     assert result.returncode == 0, result.stderr
     config = json.loads((run / "config.json").read_text())
-    assert (config["recipe"], config["real_target"], config["optimizer_d"]) == ("smoothed", 0.8, "adam")
+    assert (config["recipe"], config["real_target"], config["optimizer_d"], config["hidden"]) == (
+        "smoothed", 0.8, "adam", 5)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [set(row) for row in rows] == [{"step", "d_loss", "g_loss", "real_score"}] * 4
     # The recipe reads the option: the discriminator's first loss depends on the real target.
@@ -195,6 +201,8 @@ def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_op
     assert bad.returncode == 2 and "--real-target: must lie in (0.5, 1], not 0.3" in bad.stderr
     contradicting = pygan("train", "--resume", run, "--steps", "6", "--real-target", "0.7", env=env)
     assert contradicting.returncode == 2 and "--real-target 0.7 contradicts the resumed run's 0.8" in contradicting.stderr
+    resumed = pygan("train", "--resume", run, "--steps", "6", env=env)
+    assert resumed.returncode == 0 and (run / "checkpoints" / "00000006.pt").is_file(), resumed.stderr
 
     grid = tmp_path / "classes.png"
     assert pygan("sample", "--checkpoint", run, "--class-grid", "--n", "5", "--out", grid, env=env).returncode == 0
@@ -206,3 +214,13 @@ def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_op
     assert beyond.returncode == 2 and "generates classes 0 to 2" in beyond.stderr
     unconditional = pygan("sample", "--checkpoint", run, "--sweep", "code1", "--out", tmp_path / "s.png", env=env)
     assert unconditional.returncode == 2 and "has no codes" in unconditional.stderr
+
+    torch.jit.save(torch.jit.script(FeatureNetwork()), tmp_path / "features.pt")
+    evaluated = pygan("eval", "--checkpoint", run, "--n", "8", "--feature-network", tmp_path / "features.pt",
+                      "--json", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["n"] == 8
+    width = "import pygan, sys; print(pygan.load(sys.argv[1]).generator.net[0].out_features)"
+    loaded = subprocess.run([sys.executable, "-c", width, str(run)], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=600)
+    assert (loaded.returncode, loaded.stdout) == (0, "5\n"), loaded.stderr

@@ -4,6 +4,7 @@ and ``pygan.ops``; the built-in plugins are the proof that it is enough."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import warnings
@@ -89,6 +90,43 @@ def test_no_two_modules_share_a_name_across_core_and_plugins():
                 names.setdefault(path.stem.lstrip("_"), []).append(path.relative_to(REPO_ROOT))
     assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
 
+
+
+def module_map() -> dict[str, str]:
+    """The README's map of the tree (its section "How pygan is put together"):
+    each path at the start of a line, with the text up to the next path."""
+    block = (REPO_ROOT / "README.md").read_text().split("### How pygan is put together", 1)[1].split("```")[1]
+    entries: dict[str, str] = {}
+    for line in block.strip("\n").splitlines():
+        if line[:1].strip():
+            path, _, text = line.partition(" ")
+            entries[path] = text
+        else:
+            entries[path] += line
+    return entries
+
+
+def test_the_readme_module_map_is_the_tree():
+    """Every package and module of pygan/ is in the map, each module in its
+    package's entry, and every module the map names exists. pygan.ops' own
+    modules are the exception: the map names the package, and the README's
+    sections on the operators say what its modules hold."""
+    entries = module_map()
+    missing = []
+    for path in sorted((REPO_ROOT / "pygan").rglob("*.py")):
+        relative = path.relative_to(REPO_ROOT)
+        folder = f"{relative.parent.as_posix()}/"
+        if relative.parent.name == "pygan":
+            if relative.name not in {"__init__.py", "__main__.py"} and relative.as_posix() not in entries:
+                missing.append(relative.as_posix())
+        elif folder not in entries:
+            missing.append(folder)
+        elif relative.parent.name != "ops" and relative.name != "__init__.py" and relative.name not in entries[folder]:
+            missing.append(relative.as_posix())
+    assert missing == []
+    named = [f"{path}{name}" for path, text in entries.items() if path.endswith("/")
+             for name in re.findall(r"\b\w+\.py\b", text)]
+    assert named and [path for path in named if not (REPO_ROOT / path).is_file()] == []
 
 OLD_PATHS = {"pygan.layers": "LeakyReLUConv2d", "pygan.specs": "Architecture", "pygan.step": "StepContext",
              "pygan.options": "whole", "pygan.files": "write_bytes_atomically", "pygan.data": "Samples"}

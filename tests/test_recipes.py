@@ -68,11 +68,15 @@ def test_the_discriminator_learns_real_labels_and_the_labels_fakes_were_made_fro
 def test_a_conditional_architecture_refuses_a_data_set_without_labels():
     plugins = headed_plugins()
     unlabelled = pygan.Dataset("plain", load=lambda data_dir: torch.rand(8, *SHAPE))
+    architecture = plugins.architecture("headed")
+    # The runner checks labels once the class count is resolved (--classes or the data's own).
+    loaded = load_data(unlabelled, None, architecture, torch.device("cpu"))
     with pytest.raises(UsageError, match="'headed' is conditional .* 'plain' has none"):
-        load_data(unlabelled, None, plugins.architecture("headed"), torch.device("cpu"))
+        loaded.check_labels("plain", architecture)
     too_many = pygan.Dataset("many", load=lambda data_dir: (torch.rand(8, *SHAPE), torch.arange(8)))
+    loaded = load_data(too_many, None, architecture, torch.device("cpu"))
     with pytest.raises(UsageError, match="labels up to 7, but architecture 'headed' generates 4 classes"):
-        load_data(too_many, None, plugins.architecture("headed"), torch.device("cpu"))
+        loaded.check_labels("many", architecture)
 
 
 def test_class_grids_and_code_sweeps():

@@ -2,8 +2,8 @@
 the seed discriminator's forward+backward at batch 64 and 4096, and each of
 its layers at batch 64. CUDA events around each call, after a warm-up; the
 median of many repetitions. Then the seed's whole training step (batch 64),
-wall time per step over a few hundred steps: plain PyTorch run eagerly (the
-reference ops, torch's own kernels), the fused ops eagerly, and the fused
+wall time per step over a few hundred steps: pygan's step on the reference
+ops (torch's own kernels) run eagerly, the fused ops eagerly, and the fused
 ops replayed from a CUDA graph. Writes a JSON file and prints the tables.
 
     python benchmarks/gpu/bench_gpu.py --out bench.json

@@ -6,11 +6,9 @@
 # run40k.log with the run folder run40k/ (its samples/ and losses.png).
 # Run from the repository root:  bash benchmarks/gpu/run.sh
 #
-# The 40,000-step run and one test need MNIST: PYGAN_TEST_MNIST_DIR names a
-# folder with the idx files (default .gpu-data/mnist). To take the shared
-# test split to a device machine without copying it, from the repository root:
-#   ln -s ../shared/data .gpu-data   (and: echo /.gpu-data >> .git/info/exclude)
-# then carry ".gpu-data/mnist" in the device call.
+# The 40,000-step run and one test use the MNIST test split pygan ships
+# (plugins/pygan_plugins/mnist_test_split, which travels with the working
+# tree); PYGAN_TEST_MNIST_DIR names another folder with the idx files.
 # Python packages the machine lacks travel as wheels in .whl/ (carried, and
 # excluded from git), e.g. for the tests' expecttest:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 -d .whl expecttest
@@ -21,7 +19,7 @@ export PYTHONUNBUFFERED=1 PYGAN_REQUIRE_EXT=1
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
 # -P: the source tree in the current folder (no compiled _C) must not shadow the installed pygan.
 PYTHON="${PYTHON:-python3} -P"
-MNIST=${PYGAN_TEST_MNIST_DIR:-$PWD/.gpu-data/mnist}
+MNIST=${PYGAN_TEST_MNIST_DIR:-$PWD/plugins/pygan_plugins/mnist_test_split}
 if [ -d "$MNIST" ]; then export PYGAN_TEST_MNIST_DIR=$MNIST; else MNIST=; fi
 
 if ls .whl/*.whl > /dev/null 2>&1; then
@@ -58,7 +56,7 @@ if [ -n "$MNIST" ]; then
     | tee -a "$OUT/run40k.log"
   tail -c 600 "$OUT/run40k.log"
 else
-  echo "no MNIST folder (PYGAN_TEST_MNIST_DIR or .gpu-data/mnist): the 40,000-step run is left out"
+  echo "no MNIST folder at ${PYGAN_TEST_MNIST_DIR:-}: the 40,000-step run is left out"
 fi
 echo "tests exit $tests_rc, benchmarks exit $bench_rc, 40,000-step run exit $run_rc"
 exit $(( tests_rc || bench_rc || run_rc ))

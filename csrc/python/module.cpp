@@ -1,5 +1,5 @@
 // pygan._C: what the compiled kernels were built with, for pygan info and
-// for pygan/_extension.py to decide whether they can load into the running
+// for pygan/ops/_extension.py to decide whether they can load into the running
 // torch. The kernels themselves are the separate libraries libpygan_ops.so
 // and libpygan_ops_cuda.so (CMakeLists.txt), registered through torch's
 // stable ABI; this module uses no torch header and links no torch library,

@@ -1,6 +1,6 @@
 """acgan: the auxiliary-classifier GAN of R. Atienza, "Advanced Deep
 Learning with Keras", chapter 5.3 (acgan-mnist-5.3.1.py), layer for layer
-(BOOK-GANS.md).
+(docs/book-gans.md).
 
 - Generator: the seed's, given concat(z (100), one-hot label (10)):
   1,364,225 parameters (Keras counting).

@@ -1,4 +1,4 @@
-"""The recipe ``alternating``: the seed's training step (SEED.md), for any
+"""The recipe ``alternating``: the seed's training step (docs/book-gans.md), for any
 architecture, conditional or not, and any loss and penalty.
 
 Each step: ``--d-steps`` discriminator updates (1 in the seed), each on

@@ -1,7 +1,7 @@
 """The networks every GAN of R. Atienza's "Advanced Deep Learning with
 Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
 ``dcgan``, ``cgan``, ``wgan``, ``lsgan``, ``acgan`` and ``infogan`` plugins
-(SEED.md, BOOK-GANS.md).
+(docs/book-gans.md).
 
 - ``Generator(input_size)``: the vectors it is given concatenated (z first),
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
@@ -41,7 +41,7 @@ LATENT_SIZE = 100
 FLAT = 4 * 4 * 256  # the trunk's flattened output
 AUXILIARY_FEATURES = 128  # the shared Dense layer of the label and code heads
 
-# What every program of the family shares unless it says otherwise (SEED.md):
+# What every program of the family shares unless it says otherwise (docs/book-gans.md):
 # MNIST, 40,000 steps of 64, binary cross-entropy, and RMSprop with Keras'
 # time decay, the adversarial model at half the discriminator's rate and decay.
 SEED_DEFAULTS = {
@@ -205,15 +205,22 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and self.zero_debias):
             return super().forward(x)
+        # One pass over the batch: the native kernel computes its statistics,
+        # normalises with them, and averages them, the variance times
+        # n / (n - 1), into copies of the shadow averages given as its
+        # running statistics (copies: autograd keeps what it was given).
+        mean, var = self.biased_mean.clone(), self.biased_var.clone()
+        out = F.batch_norm(x, mean, var, self.weight, self.bias, True, self.momentum, self.eps)
         with torch.no_grad():
-            batch = x.detach().float()
-            var, mean = torch.var_mean(batch, dim=(0, 2, 3), correction=0)
-            count = batch.numel() // batch.shape[1]
-            self.biased_mean.lerp_(mean, self.momentum)
-            self.biased_var.lerp_(var * (count / (count - 1 - self.eps)), self.momentum)
+            self.biased_mean.copy_(mean)
+            # Keras' n / (n - 1 - epsilon): the term just averaged in, scaled
+            # by (n - 1) / (n - 1 - epsilon).
+            count = x.numel() // x.shape[1]
+            added = var - (1 - self.momentum) * self.biased_var
+            torch.add(var, added, alpha=self.eps / (count - 1 - self.eps), out=self.biased_var)
             self.num_batches_tracked.add_(1)
             self._debias()
-        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        return out
 
     def _debias_factor(self, batches: torch.Tensor) -> torch.Tensor:
         """1 - 0.99^t after t batches. A Python number to the power of the
@@ -257,14 +264,17 @@ class Generator(nn.Module):
                 nn.ReLU(),
                 SameConvTranspose2d(in_channels, out_channels, 5, stride),
             ]
-        self.blocks = nn.Sequential(*layers)
+        # Channels-last memory (Keras' own layout): oneDNN's transposed
+        # convolutions and their gradients run faster on it on the CPU. The
+        # weights' values and the state dict's are unchanged.
+        self.blocks = nn.Sequential(*layers).to(memory_format=torch.channels_last)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         z = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)
         # The blocks work on mirrored images (see SameConvTranspose2d):
         # BatchNorm and ReLU do not mind, and mirroring the 7x7 input and
         # the 28x28 output is cheaper than cropping every block's output.
-        mirrored = self.project(z).view(-1, 128, 7, 7).flip(-2, -1)
+        mirrored = self.project(z).view(-1, 128, 7, 7).flip(-2, -1).contiguous(memory_format=torch.channels_last)
         return torch.sigmoid(self.blocks(mirrored)).flip(-2, -1)
 
 

@@ -1,5 +1,5 @@
 """cgan: the conditional GAN of R. Atienza, "Advanced Deep Learning with
-Keras", chapter 4.3 (cgan-mnist-4.3.1.py), layer for layer (BOOK-GANS.md).
+Keras", chapter 4.3 (cgan-mnist-4.3.1.py), layer for layer (docs/book-gans.md).
 
 - Generator: the seed's, given concat(z (100), one-hot label (10)) = 110:
   1,364,225 parameters (Keras counting, 704 BatchNorm statistics).

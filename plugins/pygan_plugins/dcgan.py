@@ -1,6 +1,7 @@
 """The DCGAN for MNIST of R. Atienza, "Advanced Deep Learning with Keras",
-chapter 4 (dcgan-mnist-4.2.1.py), reproduced layer for layer (SEED.md),
-from the networks the book's other GANs share (``pygan_plugins.book``).
+chapter 4 (dcgan-mnist-4.2.1.py), reproduced layer for layer
+(docs/book-gans.md), from the networks the book's other GANs share
+(``pygan_plugins.book``).
 
 Discriminator: 1,080,577 parameters. Generator: 1,301,505 counting the 704
 BatchNorm running statistics, as Keras does.

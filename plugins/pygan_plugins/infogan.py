@@ -1,5 +1,5 @@
 """infogan: the InfoGAN of R. Atienza, "Advanced Deep Learning with Keras",
-chapter 6.1 (infogan-mnist-6.1.1.py), layer for layer (BOOK-GANS.md).
+chapter 6.1 (infogan-mnist-6.1.1.py), layer for layer (docs/book-gans.md).
 
 - Latent: z of size 62 (uniform in [-1, 1]), a one-hot label, and two
   continuous codes drawn from a normal with std 0.5.

@@ -1,5 +1,5 @@
 """lsgan: the least-squares GAN of R. Atienza, "Advanced Deep Learning with
-Keras", chapter 5.2 (lsgan-mnist-5.2.1.py), layer for layer (BOOK-GANS.md).
+Keras", chapter 5.2 (lsgan-mnist-5.2.1.py), layer for layer (docs/book-gans.md).
 
 The seed's networks, the discriminator's Dense(1) with no activation, and
 Keras' mean squared error against targets 1 (real) and 0 (fake), registered

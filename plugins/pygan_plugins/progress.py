@@ -1,5 +1,6 @@
 """A progress bar for training: step, steps/s, ETA and the current losses
-and accuracies (every metric named "*_loss" or "*_acc"), on stderr."""
+and accuracies (every metric named "*_loss" or "*_acc"), on stderr (a
+widget in Jupyter)."""
 
 from tqdm.auto import tqdm  # a text bar in a terminal, a widget in Jupyter
 

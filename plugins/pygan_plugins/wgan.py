@@ -1,6 +1,6 @@
 """wgan: the Wasserstein GAN with weight clipping of R. Atienza, "Advanced
 Deep Learning with Keras", chapter 5.1 (wgan-mnist-5.1.2.py), layer for
-layer (BOOK-GANS.md; Arjovsky et al. 2017).
+layer (docs/book-gans.md; Arjovsky et al. 2017).
 
 - Networks: the seed's; the critic's Dense(1) output is linear.
 - Loss for both networks: -mean(y * D(x)), y = +1 for real, -1 for fake

@@ -70,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 8) as an animated GIF, and a PNG strip beside it (--out, default interpolation.gif)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
-    evaluate = commands.add_parser("eval", help="measure a trained generator against labelled real data", description=(
+    evaluate = commands.add_parser("eval", help="measure a trained generator against real data", description=(
         "Compare generated with real samples in the feature space of a classifier trained on the data set's "
         "labels (trained once, then cached): the Fréchet classifier distance (lower is better), the "
-        "classifier score (the Inception score's formula; higher is better) and each class's share."))
+        "classifier score (the Inception score's formula; higher is better) and each class's share. With "
+        "--fid or --feature-network, and for data sets without labels, FID and KID in a feature network's "
+        "features instead."))
     evaluate.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file, or a run folder (its newest)")
     evaluate.add_argument("--n", type=positive_int, default=10_000,
                           help="generated and real samples compared (default 10000)")

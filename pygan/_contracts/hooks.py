@@ -2,9 +2,10 @@
 
 A plugin is a module (or object) listed under the ``pygan`` entry-point group
 whose functions carry the ``@pygan.hookimpl`` marker and one of the names
-below. pygan's own architecture, losses, recipe, optimizers, data sets,
-progress bar, metrics log, sample grids, evaluation and TensorBoard logging
-are plugins written exactly this way (see ``plugins/``).
+below. pygan's own architectures, losses, recipes, optimizers, regularisers,
+weight clipping, data sets, progress bar, metrics log, sample grids,
+evaluation and TensorBoard logging are plugins written exactly this way (see
+``plugins/pygan_plugins/``).
 
 Registration hooks receive a ``register`` callable and are called once, when
 the plugin is loaded; the records they take are public in ``pygan``

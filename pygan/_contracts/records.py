@@ -1,5 +1,8 @@
-"""pygan's public contracts: what plugins register, what a training step is
-given and returns, and the run that callbacks receive.
+"""pygan's public records: what plugins register (architectures, losses,
+penalties, recipes, optimizers, options, data sets) and what passes through
+a training step (``Latent``, ``Batch``, ``Judgement``). The run that
+callbacks receive is in ``run.py``; what a recipe's step is given, in
+``pygan/_training/step.py``.
 
 Plugins create the records in their ``register_*`` hooks (see
 ``pygan/_contracts/hooks.py``); the core only ever talks to them through these

@@ -1,5 +1,7 @@
 """The distances and scores that compare generated with real images, computed
-from features or class probabilities, whatever network gave them."""
+from features or class probabilities, whatever network gave them; and what
+both kinds of measurement share before a network sees the images (how many
+may be compared, images fitted to the network's shape)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Image grids as image files."""
+"""Image grids, and pictures written atomically in the format their file
+name's suffix names."""
 
 from __future__ import annotations
 

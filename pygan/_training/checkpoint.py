@@ -1,7 +1,8 @@
 """Checkpoint files: everything needed to continue a run exactly, and the
 one place their layout is written and read.
 
-A checkpoint is a ``torch.save`` dict marked with a format name and version,
+A checkpoint is a ``torch.save`` dict marked with a format name and version
+(``format``, ``format_version``, and the ``pygan_version`` that wrote it),
 written atomically, and read with ``weights_only=True`` so that opening a
 checkpoint someone sent you runs no code of theirs. Format 3 holds:
 
@@ -16,12 +17,14 @@ checkpoint someone sent you runs no code of theirs. Format 3 holds:
                         ``skipped_updates``
 ``rng``                 the run's random generator state, one per process
 ``global_rng``          torch's, numpy's and Python's global random states
+                        (and CUDA's, where there is CUDA)
 ``fixed_latent``        the sample grids' latent: ``z`` and, when used,
                         ``labels`` and ``codes``
 ``data``                where the real samples come from: ``kind``
                         ("memory" or "stream") and, for a stream, how many
                         samples were ``drawn``, its ``batch`` and ``seed``
-                        (absent before pygan 0.3: "memory")
+                        (absent in checkpoints older than streaming:
+                        "memory")
 ======================  ======================================================
 
 Formats 1 and 2 kept the networks at the top level (``generator``,

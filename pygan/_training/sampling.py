@@ -1,6 +1,7 @@
 """Drawing images from a generator: the run's fixed sample grid, a trained
-generator read from a checkpoint, one class, a grid of every class, a code
-swept across a row, and the evenly labelled samples evaluation compares."""
+run's networks rebuilt and read from a checkpoint, one class, a grid of every
+class, a code swept across a row, walks between latents (spherical for
+normal noise), and the evenly labelled samples evaluation compares."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""pygan's operators: a compiled kernel where one is built for the tensor's
-device, the pure-torch reference (``pygan.ops.reference``) where not.
+"""pygan's operators: a compiled kernel where one is built for the op and
+the tensor's device, the pure-torch reference (``pygan.ops.reference``)
+where not; and the layers and StyleGAN2's resampling helpers built on them.
 
 The choice is made once per device type and op, in ``_select``, and follows
 two environment variables:
@@ -184,5 +185,5 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
 
 # The layers and StyleGAN2's resampling helpers, built on the operators above;
 # imported last, as they call them.
-from pygan.ops._layers import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
+from pygan.ops._modules import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
 from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402

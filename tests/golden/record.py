@@ -12,15 +12,25 @@ and again when the default went back to the plain moving averages of
 TensorFlow 2's Keras, the seed's (``KerasBatchNorm2d``), which came back
 within float32 rounding of ``dcgan-seed0-main-0.1.json``:
 
-    python tests/golden/record.py ../shared/data/mnist tests/golden/dcgan-seed0.json
+    python tests/golden/record.py tests/golden/dcgan-seed0.json
+
+It trains on the MNIST test split pygan ships, as the test does
+(``--data-dir`` names another copy of it).
 
 Each backend's run is recorded: the per-step metrics exactly (JSON floats
 round-trip), and every tensor of both networks as the SHA-256 of its bytes
-(with its float64 sum, to say how far off a mismatch is).
+(with its float64 sum, to say how far off a mismatch is). Recording over an
+existing file keeps that file's metrics as ``previous``: a change that moves
+float32 rounding is recorded anew and must stay within rounding of them.
+
+Recorded since (in ``dcgan-seed0.json``'s ``previous``): the generator's
+BatchNorm, ReLU and transposed convolutions in channels-last memory, which
+oneDNN sums in another order.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -67,9 +77,22 @@ def train_and_record(data_dir: Path, backend: str) -> dict:
 
 
 def main() -> None:
-    data_dir, golden = Path(sys.argv[1]), Path(sys.argv[2])
+    from pygan_plugins.mnist import PACKAGED
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("golden", type=Path, help="the JSON file to write")
+    parser.add_argument("--data-dir", type=Path, default=PACKAGED["mnist"],
+                        help="MNIST's test split (default: the copy pygan ships)")
+    args = parser.parse_args()
+    data_dir, golden = args.data_dir, args.golden
     record = {"steps": STEPS, "torch": torch.__version__,
               "runs": {backend: train_and_record(data_dir, backend) for backend in BACKENDS}}
+    if golden.exists():
+        # What the last recording trained, which a change of float32 rounding
+        # must stay close to (tests/test_golden.py).
+        before = json.loads(golden.read_text())
+        record["previous"] = {"torch": before["torch"],
+                              "runs": {backend: run["metrics"] for backend, run in before["runs"].items()}}
     golden.write_text(json.dumps(record, indent=1) + "\n")
 
 

@@ -1,5 +1,6 @@
-"""Layers shared by architectures: TensorFlow-style 'same' padding and the
-LeakyReLU+conv block that runs through pygan's fused operator."""
+"""Layers shared by architectures: TensorFlow-style 'same' padding, the
+LeakyReLU+conv block that runs through pygan's fused operator, and Keras'
+'same' transposed convolution."""
 
 from __future__ import annotations
 
