@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from pygan_plugins import images as images_plugin
 
+import pygan
 from pygan._contracts.messages import PyganError
 from pygan._contracts.records import DataRequest
 from pygan._files.folder_lock import claimed
@@ -246,6 +247,17 @@ def test_special_files_are_skipped_without_reading_them(tmp_path):
                             preexec_fn=bounded, env={**os.environ, "PYGAN_DATA_DIR": str(tmp_path / "cache")})
     assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr
     assert "not a regular file (2): pipe.png, zero.png" in result.stderr
+
+
+def test_a_file_over_the_size_bound_is_skipped_unread_and_one_growing_past_it_is_cut_off(tmp_path, monkeypatch,
+                                                                                         capsys):
+    folder = folder_of(tmp_path / "p", {"good.png": png_bytes(), "big.png": png_bytes() + bytes(2 << 20)})
+    monkeypatch.setattr(images_plugin, "MAX_PICTURE_BYTES", 1 << 20)
+    assert len(open_folder(folder)) == 1
+    assert "2.0 MiB, more than the 1.0 MiB such a file may have (1): big.png" in capsys.readouterr().err
+    # A /proc file says it has 0 bytes, then gives more: past the bound it is refused.
+    with pytest.raises(pygan.UnreadableFile, match="grew past the 16 bytes such a file may have while read"):
+        pygan.read_regular("/proc/self/status", 16)
 
 
 def test_names_links_and_files_that_cannot_be_read_are_skipped_named(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,8 @@ from PIL import Image
 
 import pygan
 from pygan import __version__
-from pygan._config.registry import Plugins, get_plugins
+from pygan._config.registry import Plugins, get_plugins, load_plugins
+from pygan._config.resolve import resolve_config, saved_config
 
 BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
             "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",
@@ -224,3 +225,65 @@ def test_a_third_party_plugin_trains_its_own_recipe_conditional_generator_and_op
     loaded = subprocess.run([sys.executable, "-c", width, str(run)], capture_output=True, text=True,
                             env={**os.environ, **env}, timeout=600)
     assert (loaded.returncode, loaded.stdout) == (0, "5\n"), loaded.stderr
+
+    # The plugin uninstalled: what the run used is named, with what to install.
+    assert config["plugins"]["tiny-conditional"] == {
+        "distribution": "pygan-tiny", "version": "1.1.0",
+        "provides": {"architecture": ["tiny-cgan"], "dataset": ["bars"], "recipe": ["smoothed"]}}
+    missing = ("the run used architecture 'tiny-cgan' from plugin 'tiny-conditional' (pygan-tiny 1.1.0), which is "
+               "not installed; install it with pip install 'pygan-tiny==1.1.0', then try again")
+    resumed = pygan("train", "--resume", run, "--steps", "8")
+    assert resumed.returncode == 2 and f"{run / 'config.json'}: {missing}" in resumed.stderr, resumed.stderr
+    sampled = pygan("sample", "--checkpoint", run, "--out", tmp_path / "x.png")
+    assert sampled.returncode == 2 and f"00000006.pt: {missing}" in sampled.stderr, sampled.stderr
+
+
+class Watches:
+    @pygan.hookimpl
+    def on_step_end(self, run, step, metrics):
+        pass
+
+
+class FailsToRegister:
+    @pygan.hookimpl
+    def register_datasets(self, register):
+        raise ImportError("no module named 'bars_data'")
+
+
+def test_a_saved_run_whose_plugins_are_gone_names_each_and_what_to_do(tmp_path, monkeypatch, capsys):
+    from pygan_plugins.dcgan import build_discriminator, build_generator
+
+    class Bars:
+        @pygan.hookimpl
+        def register_architectures(self, register):
+            register(pygan.Architecture("bars", build_generator, build_discriminator, latent_size=100,
+                                        defaults={"loss": "bce", "dataset": "npz"}))
+
+    plugins = load_plugins()
+    plugins.add("bars", Bars(), "pygan-bars", "0.3")
+    plugins.add("watcher", Watches(), "pygan-watch", "2.0")
+    config = resolve_config(plugins, {"plugin": "bars"})
+    assert config["plugins"]["bars"] == {"distribution": "pygan-bars", "version": "0.3",
+                                         "provides": {"architecture": ["bars"]}}
+    assert config["plugins"]["watcher"]["provides"] == {} and config["plugins"]["npz"]["distribution"] == "pygan"
+
+    with pytest.raises(pygan.UsageError, match=r"^RUN: the run used architecture 'bars' from plugin 'bars' \(pygan-bars "
+                       r"0.3\), which is not installed; install it with pip install 'pygan-bars==0.3', then try"):
+        saved_config(load_plugins(), config, "RUN")
+    failing = load_plugins()
+    failing.add("bars", FailsToRegister(), "pygan-bars", "0.3")
+    with pytest.raises(pygan.UsageError, match=r"from plugin 'bars' \(pygan-bars 0.3\), which failed to load "
+                       r"\(ImportError: no module named 'bars_data'\); see 'pygan plugins', fix it, then try again"):
+        saved_config(failing, config, "RUN")
+    monkeypatch.setenv("PYGAN_DISABLE_PLUGINS", "1")
+    with pytest.raises(pygan.UsageError, match="which PYGAN_DISABLE_PLUGINS=1 leaves out; unset PYGAN_DISABLE_PLUGINS"):
+        saved_config(load_plugins(), config, "RUN")
+    monkeypatch.delenv("PYGAN_DISABLE_PLUGINS")
+
+    # A plugin that only ran hooks is not needed to read the run: a notice says it is gone.
+    without_watcher = load_plugins()
+    without_watcher.add("bars", Bars(), "pygan-bars", "0.3")
+    capsys.readouterr()
+    assert saved_config(without_watcher, config, "RUN")["plugin"] == "bars"
+    assert ("RUN: the run used plugin 'watcher' (pygan-watch 2.0), which is not installed: its hooks do not run now "
+            "(install it with pip install 'pygan-watch==2.0' to have them)") in capsys.readouterr().err

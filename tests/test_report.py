@@ -19,7 +19,10 @@ GREYS = {500: 0.2, 99_500: 0.5, 100_000: 0.8}  # the last name sorts first as te
 def run_dir(tmp_path):
     """150 logged steps, evaluations at steps 50, 100 and 150 (one of them
     without a classifier score), and three uniformly grey sample grids."""
-    (tmp_path / "config.json").write_text(json.dumps({"plugin": "dcgan", "loss": "bce", "lr_d": 0.0002}))
+    sources = {"dcgan": {"distribution": "pygan", "version": "1.0", "provides": {"architecture": ["dcgan"]}},
+               "watcher": {"distribution": "pygan-watch", "version": "2.0", "provides": {}}}
+    (tmp_path / "config.json").write_text(json.dumps({"plugin": "dcgan", "loss": "bce", "lr_d": 0.0002,
+                                                      "plugins": sources}))
     rows = [{"step": step, "d_loss": 1.0 if step <= 50 else 0.5, "d_acc": 0.75, "g_loss": 2.0, "g_acc": 0.25}
             for step in range(1, 151)]
     rows += [{"step": 50, "fcd": 30.0, "classifier_score": 4.5}, {"step": 100, "fcd": 12.5},
@@ -50,6 +53,7 @@ def test_the_summary_has_the_config_the_final_values_and_the_best_evaluations(ru
     write_report(run_dir)
     text = (run_dir / "report.md").read_text()
     assert "| plugin | dcgan |" in text and "| lr_d | 0.0002 |" in text
+    assert "| plugins | dcgan (pygan 1.0), watcher (pygan-watch 2.0) |" in text
     assert "150 steps. Final values (mean of the last 100 steps logged)" in text
     assert "| d_loss | 0.5000 |" in text and "| g_acc | 0.2500 |" in text
     assert "| final | 150 | 20.2500 | 6.7500 |" in text

@@ -7,16 +7,20 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from pygan._contracts.messages import UsageError
+from pygan._contracts.messages import PyganError, UsageError
+from pygan._contracts.records import DataRequest
 from pygan._files.folder_lock import claimed
 from pygan._training import checkpoint
+from pygan._training.data import StreamingData, TensorSamples
 
 PYGAN = str(Path(sys.executable).parent / "pygan")
 
@@ -132,6 +136,106 @@ def test_a_streamed_run_killed_with_9_can_be_resumed_at_once_and_leaves_no_worke
     finally:
         for pid in alive(descendants(run.pid) | {run.pid}):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_a_data_worker_killed_mid_run_stops_it_with_a_checkpoint_of_the_last_step(tmp_path):
+    """The out-of-memory killer's SIGKILL to a DataLoader worker: the step
+    under way completes, its checkpoint is written, then a message; no
+    traceback, no step lost, no process left."""
+    digits = tmp_path / "digits.npz"
+    np.savez(digits, images=np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8))
+    out = tmp_path / "run"
+    run = subprocess.Popen([PYGAN, "train", "--plugin", "dcgan", "--dataset", "npz", "--data-dir", str(digits),
+                            "--batch-size", "8", "--sample-every", "0", "--stream", "--workers", "2",
+                            "--steps", "100000", "--checkpoint-every", "0", "--out", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    log = out / "metrics.jsonl"
+    try:
+        wait_for(lambda: log.exists() and log.read_text().count("\n") >= 2 or run.poll() is not None, 180,
+                 "two steps")
+        assert run.poll() is None, run.communicate()[1]
+        workers = descendants(run.pid)
+        assert len(workers) == 2  # the DataLoader's
+        os.kill(min(workers), signal.SIGKILL)
+        _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 1, stderr
+        assert "Traceback" not in stderr, stderr
+        (saved,) = checkpoint.saved_in(out)
+        step = int(saved.stem)
+        assert len(log.read_text().splitlines()) == step  # every step trained is in the checkpoint
+        assert (f"pygan: error: a process reading the data ended unexpectedly (pid {min(workers)}, killed by "
+                f"SIGKILL), perhaps stopped by the system for lack of memory; training stopped at step {step}, "
+                f"checkpoint {saved}\n"
+                f"resume with: pygan train --resume {out} (with fewer --workers") in stderr
+        wait_for(lambda: not alive(workers), 5, f"the other DataLoader worker {alive(workers)} to end")
+    finally:
+        for pid in alive(descendants(run.pid) | {run.pid}):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_data_worker_is_replaced_by_reads_in_the_training_process_drawing_the_same():
+    images = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1).expand(50, 1, 2, 2).contiguous()
+    samples = TensorSamples(images, torch.arange(50))
+    sizes = [4, 4, 3, 9, 4] * 6  # more than the worker reads ahead
+    plain = StreamingData(samples, torch.device("cpu"), 4, [7, 0], workers=0, labels=True)
+    expected = [plain.draw(n).labels for n in sizes]
+    before = descendants(os.getpid())
+    stream = StreamingData(samples, torch.device("cpu"), 4, [7, 0], workers=1, labels=True)
+    drawn = [stream.draw(n).labels for n in sizes[:2]]
+    (worker,) = descendants(os.getpid()) - before
+    os.kill(worker, signal.SIGKILL)
+    drawn += [stream.draw(n).labels for n in sizes[2:]]
+    assert all(torch.equal(a, b) for a, b in zip(drawn, expected))
+    assert stream.failure == (f"a process reading the data ended unexpectedly (pid {worker}, killed by SIGKILL), "
+                              f"perhaps stopped by the system for lack of memory")
+    assert plain.failure is None
+
+
+def test_a_picture_decoder_killed_by_the_system_is_a_message_leaving_no_temporary_and_no_process(tmp_path, monkeypatch):
+    """The out-of-memory killer's SIGKILL to a process decoding pictures:
+    a message saying what to do; the half-written pixel file removed."""
+    from pygan_plugins import images
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (4, 4), (i, 20, 200)).save(folder / f"{i}.png")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PYGAN_DATA_DIR", str(cache))
+    monkeypatch.setattr(images, "PARALLEL_FROM", 1)  # in worker processes, however few the files
+
+    def decoders() -> set[int]:
+        found = set()
+        for pid in descendants(os.getpid()):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.add(pid)
+            except OSError:
+                continue
+        return found
+
+    killed = []
+
+    def kill_the_first_decoder():
+        while not killed:
+            for pid in decoders():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_the_first_decoder, daemon=True)
+    killer.start()
+    try:
+        with pytest.raises(PyganError, match="a process decoding pictures was killed .*, perhaps by the system for "
+                                             "lack of memory; try again with fewer --workers"):
+            images.open_images(DataRequest(folder, (3, 4, 4), False, {"workers": 1}))
+    finally:
+        killed.append(None)  # stops the thread, had it found nothing
+        killer.join()
+    assert isinstance(killed[0], int)
+    assert not list(cache.glob("images/*/.pixels.u8.*.tmp")) and not list(cache.glob("images/*/pixels.u8"))
+    wait_for(lambda: not alive(decoders()), 5, "the decoders to end")
 
 
 def test_a_forked_child_does_not_keep_the_folder_claimed(tmp_path):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pygan._config.resolve import SOURCES
 from pygan._contracts.messages import PyganError
 from pygan._files.atomic import write_atomically
 from pygan._files.pictures import save_image
@@ -86,7 +87,8 @@ def markdown(run_dir: Path, config: dict, rows: list[dict], grids: list[tuple[in
     lines = [f"# Run report: {run_dir.name}", ""]
     if config:
         lines += ["| setting | value |", "|---|---|"]
-        lines += [f"| {key} | {value} |" for key, value in sorted(config.items())]
+        lines += [f"| {key} | {plugin_sources(value) if key == SOURCES else value} |"
+                  for key, value in sorted(config.items())]
     else:
         lines.append("No readable config.json.")
     keys = training_keys(rows)
@@ -105,6 +107,14 @@ def markdown(run_dir: Path, config: dict, rows: list[dict], grids: list[tuple[in
         lines.append(f"- samples over training: {GIF_FILE} ({len(grids)} grids, steps {grids[0][0]:,} "
                      f"to {grids[-1][0]:,})")
     return "\n".join(lines) + "\n"
+
+
+def plugin_sources(sources) -> str:
+    """config.json's record of the run's plugins, one 'name (distribution version)' each."""
+    if not isinstance(sources, dict):
+        return str(sources)
+    return ", ".join(f"{name} ({source.get('distribution')} {source.get('version')})" if isinstance(source, dict)
+                     else str(name) for name, source in sorted(sources.items()))
 
 
 def evaluation_lines(rows: list[dict]) -> list[str]:

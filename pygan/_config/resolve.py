@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import torch
 
 from pygan._config.options import check_value, flag
-from pygan._config.registry import CORE_PLUGIN, RUN_HOOKS, Plugins
-from pygan._contracts.messages import PyganError, UsageError
+from pygan._config.registry import CORE_PLUGIN, DISABLE_ENV, RUN_HOOKS, Plugins, external_plugins_disabled
+from pygan._contracts.messages import PyganError, UsageError, notice
 from pygan._contracts.records import Architecture
 from pygan._files.atomic import write_atomically
 
@@ -28,6 +28,10 @@ PROVENANCE = ("pygan_version", "torch_version")
 # The options naming the records a run uses, and the kind of record each names.
 CHOSEN = {"plugin": "architecture", "recipe": "recipe", "loss": "loss", "penalty": "penalty", "dataset": "dataset",
           "optimizer_d": "optimizer", "optimizer_g": "optimizer"}
+# The configuration's record of the plugins taking part in the run: each
+# one's distribution, version and the records of the run it provides, so
+# that a run read where one is missing can say what to install.
+SOURCES = "plugins"
 
 
 def defaults(plugins: Plugins) -> dict[str, Any]:
@@ -94,7 +98,54 @@ def recorded(plugins: Plugins, config: Mapping[str, Any], given: Mapping[str, An
         raise UsageError(f"{flag(plugins.options[unused[0]])} is an option of plugin "
                          f"{plugins.owner('option', unused[0])!r}, which this run does not use; drop it "
                          f"(see 'pygan plugins' for what each plugin adds)")
+    kept[SOURCES] = sources(plugins, config, taking_part)
     return kept
+
+
+def sources(plugins: Plugins, config: Mapping[str, Any], taking_part: set[str]) -> dict[str, Any]:
+    """What config.json records of the plugins ``taking_part`` in a run (see SOURCES)."""
+    provides: dict[str, dict[str, set[str]]] = {}
+    for key, kind in CHOSEN.items():
+        if config.get(key) not in (None, "none"):
+            provides.setdefault(plugins.owner(kind, config[key]), {}).setdefault(kind, set()).add(config[key])
+    loaded = {info.name: info for info in plugins.loaded}
+    return {name: {"distribution": loaded[name].distribution, "version": loaded[name].version,
+                   "provides": {kind: sorted(names) for kind, names in provides.get(name, {}).items()}}
+            for name in sorted(taking_part)}
+
+
+def check_sources(plugins: Plugins, config: Mapping[str, Any], where: str) -> None:
+    """A saved run whose plugins are not all here: one that provided a
+    record the run names (its architecture, data set, ...) is an error
+    naming it and its distribution, one that only ran hooks a notice. Runs
+    saved before pygan 1.0 recorded none (unknown names are refused later,
+    by check_config)."""
+    recorded = config.get(SOURCES)
+    if not isinstance(recorded, dict):
+        return
+    loaded = {info.name for info in plugins.loaded}
+    failed = {failure.name: failure.error for failure in plugins.failures}
+    for name, source in recorded.items():
+        if name in loaded or not isinstance(source, dict):
+            continue
+        distribution, version = str(source.get("distribution") or name), str(source.get("version") or "")
+        install = f"pip install '{distribution}=={version}'" if version else f"pip install '{distribution}'"
+        if name in failed:
+            state, remedy = f"which failed to load ({failed[name]})", "see 'pygan plugins', fix it"
+        elif external_plugins_disabled():
+            state, remedy = f"which {DISABLE_ENV}=1 leaves out", f"unset {DISABLE_ENV}"
+        else:
+            state, remedy = "which is not installed", f"install it with {install}"
+        provides = source.get("provides") if isinstance(source.get("provides"), dict) else {}
+        missing = [(kind, record) for kind, records in provides.items()
+                   if kind in plugins.registered and isinstance(records, list)
+                   for record in records if isinstance(record, str) and record not in plugins.registered[kind]]
+        if missing:
+            kind, record = missing[0]
+            raise UsageError(f"{where}: the run used {kind} {record!r} from plugin {name!r} ({distribution} "
+                             f"{version}), {state}; {remedy}, then try again")
+        notice(f"{where}: the run used plugin {name!r} ({distribution} {version}), {state}: its hooks do not run "
+               f"now ({remedy} to have them)")
 
 
 def check_config(plugins: Plugins, config: Mapping[str, Any]) -> None:
@@ -134,6 +185,7 @@ def saved_config(plugins: Plugins, config: Any, where: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise UsageError(f"{where}: the run's configuration is {type(config).__name__}, not a JSON object; it was "
                          f"altered")
+    check_sources(plugins, config, where)
     for key, option in plugins.options.items():
         if key in config:
             try:

@@ -11,16 +11,22 @@ does (no epochs), from one of two sources:
   were drawn) is all a resumed run needs.
 
 Both have ``draw(n, rng) -> Batch``, ``state_dict()``, ``load_state_dict()``,
-``image_shape``, ``device``, ``len()`` and ``on_device`` (whether a step
-drawing from it may be captured in a CUDA graph).
+``image_shape``, ``device``, ``len()``, ``on_device`` (whether a step
+drawing from it may be captured in a CUDA graph) and ``failure`` (why the
+run must stop after the current step, or None).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import multiprocessing
 import os
+import signal
+import threading
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -34,6 +40,8 @@ from pygan._training.worker_processes import data_loader_worker_started
 MEMORY_SHARE = 0.5
 # Batches each streaming worker reads ahead.
 PREFETCH_BATCHES = 4
+# Seconds a failed fetch waits for a worker to be seen dead (see StreamingData._killed_workers).
+WORKER_DEATH_WAIT = 1.0
 
 
 class TensorSamples:
@@ -95,6 +103,7 @@ class InMemoryData:
     """Images (N, C, H, W) and their labels (N,) or None, on one device."""
 
     on_device = True
+    failure = None  # nothing of it can fail
 
     def __init__(self, images: torch.Tensor, labels: Optional[torch.Tensor] = None) -> None:
         self.images, self.labels = images, labels
@@ -189,7 +198,11 @@ class StreamingData:
         self.want_labels = labels and samples.labels is not None
         self.image_shape = tuple(samples.image_shape)
         self.drawn = 0
+        # Why the run must stop after the current step: a worker was killed.
+        self.failure: Optional[str] = None
         self._iterator = None
+        self._fetched = 0  # the index stream's batches fetched so far
+        self._workers: list = []  # the DataLoader's worker processes
         self._buffer: Optional[Batch] = None  # what is left of the current batch
         self._next: Optional[Batch] = None  # the following batch, on its way to the device
 
@@ -218,28 +231,64 @@ class StreamingData:
         self.close()
         self.drawn, self.batch, self.seed = int(state["drawn"]), int(state["batch"]), [int(s) for s in state["seed"]]
 
-    def _start(self) -> None:
+    def _open(self, start: int, workers: int):
+        """An iterator over the index stream's batches from batch ``start``."""
         loader = torch.utils.data.DataLoader(
-            _Reader(self.samples), batch_sampler=_IndexStream(len(self.samples), self.batch, self.seed,
-                                                               self.drawn // self.batch),
-            num_workers=self.workers, collate_fn=_as_is, pin_memory=self.device.type == "cuda",
-            prefetch_factor=PREFETCH_BATCHES if self.workers else None, persistent_workers=self.workers > 0,
+            _Reader(self.samples), batch_sampler=_IndexStream(len(self.samples), self.batch, self.seed, start),
+            num_workers=workers, collate_fn=_as_is, pin_memory=self.device.type == "cuda",
+            prefetch_factor=PREFETCH_BATCHES if workers else None, persistent_workers=workers > 0,
             # Its own generator for the workers' seeds: drawing them from torch's
             # global one would shift what the run draws after a resume.
             generator=torch.Generator().manual_seed(0),
             # Gone the moment training is (torch's own check takes seconds).
             worker_init_fn=data_loader_worker_started)
-        self._iterator = iter(loader)
+        self._fetched = start
+        if not workers:
+            return iter(loader)
+        before = multiprocessing.active_children()
+        with _worker_deaths_found_when_fetching():
+            iterator = iter(loader)
+        self._workers = [process for process in multiprocessing.active_children() if process not in before]
+        return iterator
+
+    def _start(self) -> None:
+        self._iterator = self._open(self.drawn // self.batch, self.workers)
         self._next = self._fetch()
         self._buffer = self._take_next()
         skip = self.drawn % self.batch  # samples of the current batch drawn before a checkpoint
         self._buffer = Batch(*(None if part is None else part[skip:] for part in self._buffer))
 
     def _fetch(self) -> Batch:
-        images, labels = next(self._iterator)
+        try:
+            images, labels = next(self._iterator)
+        except (RuntimeError, OSError):
+            # A worker that ended without being asked to (the out-of-memory
+            # killer's SIGKILL, say) shows as torch's RuntimeError, or as an
+            # OSError receiving a batch it had shared. Its batch is read here
+            # instead (the index stream gives the same one), so the step under
+            # way completes as it would have; the run stops after it.
+            killed = self._killed_workers()
+            if not killed:
+                raise
+            self.failure = (f"a process reading the data ended unexpectedly ({_ended(killed)}), perhaps stopped by "
+                            f"the system for lack of memory")
+            self._iterator = None  # stops the other workers
+            self._iterator = self._open(self._fetched, workers=0)
+            images, labels = next(self._iterator)
+        self._fetched += 1
         images = images.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True) if self.want_labels else None
         return Batch(images, labels)
+
+    def _killed_workers(self) -> list:
+        """The workers that have ended. A worker's death can show in a fetch
+        a moment before the process has ended: waited for up to a second."""
+        deadline = time.monotonic() + WORKER_DEATH_WAIT
+        while True:
+            ended = [process for process in self._workers if not process.is_alive()]
+            if ended or time.monotonic() > deadline:
+                return ended
+            time.sleep(0.01)
 
     def _take_next(self) -> Batch:
         taken, self._next = self._next, self._fetch()
@@ -267,6 +316,30 @@ class StreamingData:
     def close(self) -> None:
         """Stop the worker processes (a later draw starts them again)."""
         self._iterator = self._buffer = self._next = None
+
+
+def _ended(processes: list) -> str:
+    """'pid 12, killed by SIGKILL; ...': how each of the ended ``processes`` ended."""
+    return "; ".join(f"pid {process.pid}, " + (f"killed by {signal.Signals(-process.exitcode).name}"
+                                               if process.exitcode < 0 else f"exit status {process.exitcode}")
+                     for process in processes)
+
+
+@contextlib.contextmanager
+def _worker_deaths_found_when_fetching() -> Iterator[None]:
+    """Keep SIGCHLD's handler as it was while a DataLoader starts its workers.
+    torch's handler raises a worker's death from whatever line the training
+    process is running, the middle of an update or of a checkpoint's write;
+    without it the death is found where the next batch is fetched (within
+    seconds), where a run can recover."""
+    if threading.current_thread() is not threading.main_thread():  # where torch sets no handler either
+        yield
+        return
+    previous = signal.getsignal(signal.SIGCHLD)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL if previous is None else previous)
 
 
 def available_memory(device: torch.device) -> int:

@@ -176,18 +176,28 @@ class Runner:
                     save = step == run.total_steps or bool(config["checkpoint_every"]
                                                            and step % config["checkpoint_every"] == 0)
                     stop_signal = self.processes.any(requested_stop())
+                    # A data worker killed during the step: the step completed
+                    # without it; the run stops with its checkpoint.
+                    data_failed = step < run.total_steps and self.processes.any(
+                        int(self.context.data.failure is not None))
                     # Metrics are read back in batches (on every rank at
                     # once: reading averages them over ranks), and always
                     # before anything is made from the weights: a
                     # measurement, checkpoint or sample grid never shows a
                     # run that has gone non-finite.
-                    if (self.engine.metric_rows.full or sample or save or stop_signal
+                    if (self.engine.metric_rows.full or sample or save or stop_signal or data_failed
                             or self.processes.any(int(bool(measurements)))):
                         self._report_metrics(measurements)
                     if sample:
                         self.hook.on_sample(run=run, step=step, images=run.sample())
-                    if save:
-                        self.save_checkpoint()
+                    if save or data_failed:
+                        path = self.save_checkpoint()
+                    if data_failed:
+                        raise PyganError(
+                            f"{self.context.data.failure or 'a process reading the data of another rank was killed'}; "
+                            f"training stopped at step {step}, checkpoint {path}\n"
+                            f"resume with: pygan train --resume {run.out_dir} (with fewer --workers where memory is "
+                            f"short; --workers 0 reads the data in the training process)")
                     if stop_signal:
                         path = self.save_checkpoint()
                         status = "interrupted"
