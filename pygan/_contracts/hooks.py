@@ -114,6 +114,26 @@ def register_options(register):
 
 
 @hookspec
+def register_commands(register):
+    """Add subcommands to ``pygan`` by calling ``register(Command(...))``:
+    ``pygan NAME`` parses the arguments the command declares and calls its
+    ``run(args)``. The names of pygan's own commands (train, sample, eval,
+    report, info, plugins) are taken.
+
+    Example::
+
+        @pygan.hookimpl
+        def register_commands(register):
+            register(pygan.Command(
+                name="count",
+                help="count the images in a folder",
+                add_arguments=lambda parser: parser.add_argument("folder", type=Path),
+                run=lambda args: print(len(list(args.folder.glob("*.png")))),
+            ))
+    """
+
+
+@hookspec
 def register_datasets(register):
     """Register sources of real samples by calling ``register(Dataset(...))``.
 

@@ -433,6 +433,8 @@ def train(plugins: Plugins, config: dict[str, Any], out_dir: Path, resuming: boo
                 notice(f"data-parallel over {processes.world_size} processes: batch {config['batch_size']} per "
                        f"process, {config['batch_size'] * processes.world_size} in all")
         state = resumed_state(out_dir, device) if resuming else None
+        if state is not None:  # before any data is read
+            checkpoint.check_resumable(state, config["plugin"])
         architecture = plugins.architecture(config["plugin"])
         # A resumed run draws its samples as it did before: in memory or streamed.
         kind = checkpoint.data_state(state)["kind"] if state is not None else None
