@@ -392,11 +392,18 @@ def ada_runner(tmp_path, plugin="dcgan", data=None, **options):
     return create_runner(plugins, config, tmp_path, data if data is not None else torch.rand(16, 1, 28, 28))
 
 
-@pytest.mark.parametrize("plugin", ["dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64"])
+# The 32x32 and 16x16 architectures in small sizes (StyleGAN2 tiny: 16 channels at most).
+COLOUR_OPTIONS = {"dcgan64": {"resolution": 32},
+                  "stylegan2": {"resolution": 16, "channel_base": 64, "channel_max": 16, "mapping_layers": 2}}
+
+
+@pytest.mark.parametrize("plugin", ["dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "stylegan2"])
 def test_every_builtin_architecture_trains_with_ada(tmp_path, plugin):
-    images = torch.rand(16, 3, 32, 32) if plugin == "dcgan64" else torch.rand(16, 1, 28, 28)
+    options = COLOUR_OPTIONS.get(plugin, {})
+    size = options.get("resolution")
+    images = torch.rand(16, 3, size, size) if size else torch.rand(16, 1, 28, 28)
     data = InMemoryData(images, torch.arange(16) % 10)
-    runner = ada_runner(tmp_path, plugin, data, **({"resolution": 32} if plugin == "dcgan64" else {}))
+    runner = ada_runner(tmp_path, plugin, data, **options)
     rows = [runner.step() for _ in range(2)]
     assert all(math.isfinite(value) for row in rows for value in row.values())
     # The recipe reported each discriminator batch of real images.

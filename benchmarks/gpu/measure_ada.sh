@@ -53,7 +53,7 @@ RUNS=(
   "dcgan64-ada-kimg100|--plugin dcgan64 --resolution 32 --augment ada --ada-kimg 100"
 )
 # A small StyleGAN2, where the architecture is registered (SG2_OPTIONS: its size).
-SG2=${SG2_OPTIONS:---plugin stylegan2 --resolution 32}
+SG2=${SG2_OPTIONS:---plugin stylegan2 --resolution 32 --channel-base 4096 --channel-max 128}
 if $PYTHON -m pygan train $SG2 --data-dir "$OUT/pictures" --dry-run > /dev/null 2>&1; then
   RUNS+=("stylegan2-none|$SG2" "stylegan2-diffaugment|$SG2 --augment translation,cutout,color"
          "stylegan2-ada|$SG2 --augment ada")
