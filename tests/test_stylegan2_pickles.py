@@ -272,6 +272,13 @@ def test_damaged_files_and_other_networks_are_refused(tmp_path, nvlabs_names):
     unknown = {**G_KWARGS, "mapping_kwargs": {"num_layers": 2, "fancy": 1}}
     write_snapshot(tmp_path / "kwargs.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=unknown)
     assert "fancy" in refusal(tmp_path / "kwargs.pkl")
+    # numbers that would make building the network take all the time or memory there is
+    deep = {**G_KWARGS, "mapping_kwargs": {"num_layers": 10 ** 9}}
+    write_snapshot(tmp_path / "deep.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=deep)
+    assert "mapping_kwargs.num_layers is 1000000000" in refusal(tmp_path / "deep.pkl")
+    negative = {**G_KWARGS, "synthesis_kwargs": {**SYNTHESIS, "channel_max": -4}}
+    write_snapshot(tmp_path / "negative.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=negative)
+    assert "does not take its constructor arguments" in refusal(tmp_path / "negative.pkl")
     assert not (tmp_path / "ran").exists()
 
 

@@ -15,6 +15,7 @@ the default in the snapshot's own source text, which is parsed, never run.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 import torch
@@ -31,6 +32,8 @@ GENERATOR_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "Synthes
 DISCRIMINATOR_CLASSES = {"Discriminator", "DiscriminatorBlock", "DiscriminatorEpilogue", "MinibatchStdLayer",
                          "Conv2dLayer", "FullyConnectedLayer", "MappingNetwork"}
 STYLEGAN3_CLASSES = {"SynthesisInput"}  # only stylegan3's alias-free generators have it
+# Larger than any StyleGAN2 argument (channel base 65536, 1024 pixels, 8 mapping layers).
+LARGEST_ARGUMENT = 1 << 17
 # (snapshot entry, pygan's class, the classes its modules may be)
 NETWORKS = {"G": (Generator, GENERATOR_CLASSES), "G_ema": (Generator, GENERATOR_CLASSES),
             "D": (Discriminator, DISCRIMINATOR_CLASSES)}
@@ -100,6 +103,25 @@ def source_default(module_src: str, class_name: str, argument: str) -> tuple[boo
     return False, None
 
 
+def check_values(kwargs: Any, where: str, key: str = "") -> None:
+    """Constructor arguments are numbers, text, None and lists or dicts of
+    them; a number beyond ``LARGEST_ARGUMENT`` (millions of layers, say)
+    would make building the network take whatever time and memory it names."""
+    if isinstance(kwargs, dict):
+        for name, value in kwargs.items():
+            check_values(value, where, f"{key}.{name}" if key else str(name))
+    elif isinstance(kwargs, (list, tuple)):
+        for index, value in enumerate(kwargs):
+            check_values(value, where, f"{key}[{index}]")
+    elif isinstance(kwargs, (int, float)) and not isinstance(kwargs, bool):
+        if not (math.isfinite(kwargs) and abs(kwargs) <= LARGEST_ARGUMENT):
+            raise pygan.UsageError(f"{where}: its constructor argument {key} is {kwargs!r}, beyond what any "
+                                   f"StyleGAN2 network takes (at most {LARGEST_ARGUMENT:,})")
+    elif not isinstance(kwargs, (str, bool, type(None))):
+        raise pygan.UsageError(f"{where}: its constructor argument {key} is a {type(kwargs).__name__}, not a number, "
+                               f"text or a list or dict of those")
+
+
 def constructor_kwargs(network: Persisted, where: str) -> dict[str, Any]:
     """The arguments to build ``network`` with: its recorded ones, and the
     defaults its own source gives to those whose defaults differ between
@@ -109,6 +131,7 @@ def constructor_kwargs(network: Persisted, where: str) -> dict[str, Any]:
         raise pygan.UsageError(f"{where}: its constructor arguments are not recorded by name, as NVlabs' training "
                                f"records them")
     kwargs = {key: dict(value) if isinstance(value, dict) else value for key, value in kwargs.items()}
+    check_values(kwargs, where)
     for owner, argument, place in SOURCE_DEFAULTS.get(network.class_name, []):
         if place == "synthesis":  # stylegan2-ada-pytorch nests them, stylegan3 passes them flat
             place = "synthesis_kwargs" if "synthesis_kwargs" in kwargs else None
@@ -136,7 +159,7 @@ def build_network(name: str, network: Persisted, where: str) -> nn.Module:
     try:
         with torch.device("meta"):  # its size, checked before any memory is taken
             size = sum(tensor.numel() for tensor in cls(**kwargs).state_dict().values())
-    except (TypeError, ValueError) as error:
+    except Exception as error:  # whatever arguments from elsewhere make the constructor raise: they are not its
         raise pygan.UsageError(f"{where}: pygan's StyleGAN2 {cls.__name__} does not take its constructor "
                                f"arguments ({error}); pygan implements StyleGAN2 as NVlabs' defines it") from None
     if size > sum(tensor.numel() for tensor in state.values()):
