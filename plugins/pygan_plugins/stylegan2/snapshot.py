@@ -34,6 +34,8 @@ DISCRIMINATOR_CLASSES = {"Discriminator", "DiscriminatorBlock", "DiscriminatorEp
 STYLEGAN3_CLASSES = {"SynthesisInput"}  # only stylegan3's alias-free generators have it
 # Larger than any StyleGAN2 argument (channel base 65536, 1024 pixels, 8 mapping layers).
 LARGEST_ARGUMENT = 1 << 17
+# Deeper than StyleGAN2's modules nest (G.synthesis.b4.conv1.affine is 4 deep).
+MAX_DEPTH = 16
 # (snapshot entry, pygan's class, the classes its modules may be)
 NETWORKS = {"G": (Generator, GENERATOR_CLASSES), "G_ema": (Generator, GENERATOR_CLASSES),
             "D": (Discriminator, DISCRIMINATOR_CLASSES)}
@@ -51,6 +53,8 @@ def network_state(network: Persisted, allowed: set[str], where: str) -> dict[str
     state: dict[str, torch.Tensor] = {}
 
     def collect(module: Persisted, prefix: str) -> None:
+        if prefix.count(".") > MAX_DEPTH:
+            raise pygan.UsageError(f"{where}: its modules nest deeper than StyleGAN2's ({prefix[:80]}...)")
         if module.class_name in STYLEGAN3_CLASSES:
             raise pygan.UsageError(f"{where} is a StyleGAN3 generator (stylegan3's alias-free networks, with "
                                    f"{module.class_name}), which pygan does not implement: it imports StyleGAN2's "
