@@ -189,6 +189,43 @@ def after_update(run, network, module):
 
 
 @hookspec
+def judged_real(run, logits):
+    """Called inside the training step each time the recipe reports the
+    discriminator's source logits for a batch of real training images
+    (``StepContext.judged_real``), detached: for regularisers that adapt to
+    how the discriminator judges its training data, such as ADA's
+    overfitting measure E[sign(D(real))] (``--augment ada``). A logit
+    above ``run.loss.decision_threshold`` calls an image real. Tensor code
+    only: on CUDA it is captured with the step, so keep what it accumulates
+    in device tensors (a module's buffers, which checkpoints save), not in
+    Python numbers.
+
+    Example::
+
+        @pygan.hookimpl
+        def judged_real(run, logits):
+            run.state["called_real"] = (logits > run.loss.decision_threshold).float().mean()
+    """
+
+
+@hookspec
+def step_metrics(run):
+    """Called inside each training step, after the recipe: return None, or a
+    dict of metric names to 0-d tensors that join the step's metrics
+    (``metrics.jsonl``, ``on_step_end``), read back with the recipe's own
+    every ``--sync-every`` steps. The same names every step, none the
+    recipe uses; tensor code only (captured with the step on CUDA). For a
+    regulariser's state, such as ADA's augmentation probability.
+
+    Example::
+
+        @pygan.hookimpl
+        def step_metrics(run):
+            return {"d_called_real": run.state["called_real"]}   # set by judged_real above
+    """
+
+
+@hookspec
 def measure(run, step):
     """Called on the host after training step ``step`` is queued, while the
     weights are those of that step. Return None, or a function taking no
