@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("info", help="versions, the compiled extension, op backends and devices")
     commands.add_parser("plugins", help="list installed plugins and what they register")
     for command in get_plugins().registered["command"].values():
-        add_command_arguments(command, commands.add_parser(command.name, help=command.help,
-                                                           description=command.description or None))
+        add_command_arguments(command, commands.add_parser(command.name, help=command.description,
+                                                           description=command.details or command.description))
     return parser
 
 

@@ -126,7 +126,7 @@ def register_commands(register):
         def register_commands(register):
             register(pygan.Command(
                 name="count",
-                help="count the images in a folder",
+                description="count the images in a folder",
                 add_arguments=lambda parser: parser.add_argument("folder", type=Path),
                 run=lambda args: print(len(list(args.folder.glob("*.png")))),
             ))
