@@ -53,7 +53,7 @@ inline BiasActSettings check_bias_act(const Tensor& x, const std::optional<Tenso
 
 inline void check_gradient(const Tensor& grad, const Tensor& x, int64_t order) {
   check_same_device_and_dtype("grad", grad, x);
-  PYGAN_CHECK(grad.sizes() == x.sizes(), kBiasActOp, ": grad has shape ", Sizes{grad.sizes()},
+  PYGAN_CHECK(grad.sizes().equals(x.sizes()), kBiasActOp, ": grad has shape ", Sizes{grad.sizes()},
               " but the input has shape ", Sizes{x.sizes()});
   PYGAN_CHECK(order == 1 || order == 2, kBiasActOp, ": the kernels have gradients of order 1 and 2, not ", order);
 }
@@ -62,7 +62,7 @@ inline void check_gradient(const Tensor& grad, const Tensor& x, int64_t order) {
 // The kernels walk their operands in memory order, which like (a dense
 // tensor, from empty_like) makes the same for all of them.
 inline Tensor in_layout_of(const Tensor& t, const Tensor& like) {
-  if (t.strides() == like.strides()) return t;
+  if (t.strides().equals(like.strides())) return t;
   Tensor copy = torch::stable::empty_like(like);
   torch::stable::copy_(copy, t);
   return copy;

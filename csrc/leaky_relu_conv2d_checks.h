@@ -91,7 +91,7 @@ inline void check_bias(const std::optional<Tensor>& bias, const Tensor& x, const
 inline void check_grad_output(const Tensor& grad_output, const Tensor& x, const ConvGeometry& g) {
   check_operand("grad_output", grad_output, x);
   const std::vector<int64_t> output_size{g.batch, g.out_channels, g.out_h, g.out_w};
-  PYGAN_CHECK(grad_output.sizes() == IntHeaderOnlyArrayRef(output_size), kConvOp, ": grad_output has shape ",
+  PYGAN_CHECK(grad_output.sizes().equals(IntHeaderOnlyArrayRef(output_size)), kConvOp, ": grad_output has shape ",
               Sizes{grad_output.sizes()}, " but the output has shape ", Sizes{output_size});
 }
 

@@ -31,8 +31,8 @@ inline void check_rmsprop_step(const std::vector<Tensor>& params, const std::vec
     // from its parameter would pair the wrong elements.
     for (const auto& [name, t] : {std::pair<const char*, const Tensor&>{"gradient", grads[i]},
                                   std::pair<const char*, const Tensor&>{"square average", square_avgs[i]}}) {
-      PYGAN_CHECK(t.device() == p.device() && t.scalar_type() == ScalarType::Float && t.sizes() == p.sizes() &&
-                      t.strides() == p.strides(),
+      PYGAN_CHECK(t.device() == p.device() && t.scalar_type() == ScalarType::Float && t.sizes().equals(p.sizes()) &&
+                      t.strides().equals(p.strides()),
                   kOp, ": the ", name, " of parameter ", i, " (", t.scalar_type(), " ", Sizes{t.sizes()},
                   ", strides ", Sizes{t.strides()}, ", on ", DeviceName{t.device()},
                   ") does not match the parameter (float32 ", Sizes{p.sizes()}, ", strides ", Sizes{p.strides()},

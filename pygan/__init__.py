@@ -6,7 +6,8 @@ Modules whose names start with an underscore are pygan's own and may change
 in any release.
 
 - Records plugins register in their hooks: ``Architecture``, ``Loss``,
-  ``Penalty``, ``Recipe``, ``Optimizer``, ``Option``, ``Dataset`` (with
+  ``Penalty``, ``Recipe``, ``Optimizer``, ``Option``, ``Command`` (a
+  subcommand of ``pygan``), ``Dataset`` (with
   ``DataRequest`` and ``Samples``), and what steps pass around: ``Latent``,
   ``Batch``, ``Judgement``; the latent distributions ``uniform_noise`` and
   ``normal_noise``; ``ImageShape``, the (channels, height, width) builders
@@ -40,16 +41,19 @@ in any release.
 - Optimizers: ``DeviceOptimizer``, the base of optimizers that skip an update
   on the device.
 - From Python: ``train(plugin=..., **options)`` and ``load(path)``, which
-  give a ``LoadedRun`` (its networks, ``config`` and ``sample(n)``).
+  give a ``LoadedRun`` (its networks, ``config`` and ``sample(n)``);
+  ``write_run(out, weights, origin, plugin=..., **options)``, a run folder
+  of weights trained elsewhere (for plugins that import other programs').
 """
 
-from pygan._commands.api import LoadedRun, load, train
+from pygan._commands.api import LoadedRun, load, train, write_run
 from pygan._config.options import finite_number, fraction, network_option, whole_number
 from pygan._contracts.hooks import hookimpl
 from pygan._contracts.messages import PyganError, UsageError, notice, notice_once
 from pygan._contracts.records import (
                                       Architecture,
                                       Batch,
+                                      Command,
                                       DataRequest,
                                       Dataset,
                                       ImageShape,
@@ -103,6 +107,7 @@ __all__ = [
     "Architecture",
     "Batch",
     "ClassifierMetrics",
+    "Command",
     "DataRequest",
     "Dataset",
     "DeviceOptimizer",
@@ -157,6 +162,7 @@ __all__ = [
     "uniform_noise",
     "whole_number",
     "write_atomically",
+    "write_run",
 ]
 
 # pygan 0.2's module paths (pygan.layers, pygan.specs, ...) for the plugins written against them.

@@ -9,6 +9,12 @@ every CI run. What only a GPU shows (its memory model, real float16
 rounding, speed) is tests/test_cuda_ops.py's, on a GPU. Every buffer is
 surrounded by NaN guard elements, and outputs start as NaN, so a write out of
 bounds or an element never written fails the comparison.
+
+With PYGAN_KERNELS_ON_GPU=1 the same kernels are compiled by nvcc instead and
+run on the GPU, on buffers in GPU memory, 16-bit ones in real 16-bit types:
+the kernels checked against the definitions where pygan's extension cannot be
+built or loaded (benchmarks/gpu/run.sh). Each check then prints its largest
+error.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from conftest import (
     bias_act_derivative_definition,
     leaky_relu_conv2d_definition,
     missing,
+    require_nvcc,
     upfirdn2d_definition,
 )
 
@@ -37,8 +44,19 @@ CUDA_DIR = REPO_ROOT / "csrc" / "cuda"
 EMULATION_DIR = Path(__file__).resolve().parent / "cuda_emulation"
 GUARD = 17  # NaN elements either side of every buffer
 DTYPES = {"float32": 0, "float64": 1, "float16": 2, "bfloat16": 3}  # pygan::cuda::DType
-# The emulated 16-bit types hold a float: their paths are tested for indexing, at float32 precision.
-TOLERANCE = {"float32": 1e-5, "float64": 1e-11, "float16": 1e-5, "bfloat16": 1e-5}
+ON_GPU = os.environ.get("PYGAN_KERNELS_ON_GPU") == "1"
+if ON_GPU:
+    # The inputs are rounded to 16 bits, the definition is not: the bounds are
+    # a few units of the types' last place, relative to the largest value.
+    STORAGE = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+               "bfloat16": torch.bfloat16}
+    TOLERANCE = {"float32": 1e-5, "float64": 1e-11, "float16": 1e-2, "bfloat16": 6e-2}
+else:
+    # The emulated 16-bit types hold a float: their paths are tested for indexing, at float32 precision.
+    STORAGE = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float32,
+               "bfloat16": torch.float32}
+    TOLERANCE = {"float32": 1e-5, "float64": 1e-11, "float16": 1e-5, "bfloat16": 1e-5}
+DEVICE = "cuda" if ON_GPU else "cpu"
 SEED_LAYERS = [  # (N, C, H, W, O, KH, KW, stride, padding) of the seed discriminator at batch 2
     (2, 1, 28, 28, 32, 5, 5, (2, 2), (1, 2, 1, 2)),
     (2, 32, 14, 14, 64, 5, 5, (2, 2), (1, 2, 1, 2)),
@@ -62,16 +80,28 @@ def find_compiler() -> str | None:
     return os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
 
 
-@pytest.fixture(scope="module")
-def kernels(tmp_path_factory):
+def build_command(library: Path) -> list[str]:
+    sources = [str(path) for path in sorted(CUDA_DIR.glob("*.cu"))]
+    exports = str(EMULATION_DIR / "exports.cpp")
+    if ON_GPU:
+        if not torch.cuda.is_available():
+            pytest.fail("PYGAN_KERNELS_ON_GPU=1, but torch sees no CUDA device")
+        # The GPU's own architecture; the CUDA runtime linked statically, as the extension links it.
+        return [require_nvcc(), "-std=c++17", "-O3", "-arch=native", "-shared", "-Xcompiler", "-fPIC",
+                "-cudart", "static", "-I", str(CUDA_DIR), *sources, exports, "-o", str(library)]
     compiler = find_compiler()
     if compiler is None:
         missing("no C++ compiler (g++, c++ or $CXX) to build the CUDA emulation with",
                 "CI builds the extension, so it must have one")
+    return [compiler, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-DPYGAN_CUDA_EMULATION",
+            "-I", str(EMULATION_DIR), "-I", str(CUDA_DIR), "-x", "c++", *sources, "-x", "none", exports,
+            "-o", str(library)]
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory):
     library = tmp_path_factory.mktemp("cuda_emulation") / "kernels.so"
-    command = [compiler, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-DPYGAN_CUDA_EMULATION",
-               "-I", str(EMULATION_DIR), "-I", str(CUDA_DIR), "-x", "c++", *map(str, sorted(CUDA_DIR.glob("*.cu"))),
-               "-x", "none", str(EMULATION_DIR / "exports.cpp"), "-o", str(library)]
+    command = build_command(library)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
     lib = ctypes.CDLL(str(library))
@@ -90,23 +120,27 @@ def kernels(tmp_path_factory):
 
 
 class Buffer:
-    """A flat array with NaN guards on both sides; ``pointer`` is its first element."""
+    """A flat array of the kernels' element type for ``dtype`` (on the GPU
+    with PYGAN_KERNELS_ON_GPU=1), with NaN guards on both sides; ``pointer``
+    is its first element."""
 
-    def __init__(self, values: np.ndarray | None, size: int, dtype) -> None:
-        self.array = np.full(size + 2 * GUARD, np.nan, dtype=dtype)
+    def __init__(self, values: np.ndarray | None, size: int, dtype: str) -> None:
+        array = torch.full((size + 2 * GUARD,), float("nan"), dtype=STORAGE[dtype])
         if values is not None:
-            self.array[GUARD:GUARD + size] = values.reshape(-1)
+            array[GUARD:GUARD + size] = torch.from_numpy(np.ascontiguousarray(values).reshape(-1))
+        self.array = array.to(DEVICE)
         self.size = size
 
     @property
     def pointer(self) -> int:
-        return self.array.ctypes.data + GUARD * self.array.itemsize
+        return self.array.data_ptr() + GUARD * self.array.element_size()
 
     @property
     def values(self) -> np.ndarray:
-        assert np.isnan(self.array[:GUARD]).all() and np.isnan(self.array[GUARD + self.size:]).all(), \
+        array = self.array.cpu().double().numpy()  # on the GPU, after the kernels (the same stream)
+        assert np.isnan(array[:GUARD]).all() and np.isnan(array[GUARD + self.size:]).all(), \
             "a kernel wrote outside its buffer"
-        return self.array[GUARD:GUARD + self.size]
+        return array[GUARD:GUARD + self.size]
 
 
 def nhwc(t: torch.Tensor) -> np.ndarray:
@@ -140,29 +174,32 @@ def assert_close(actual: np.ndarray, expected: torch.Tensor, dtype: str) -> None
     assert not np.isnan(actual).any(), f"{np.isnan(actual).sum()} elements never written"
     scale = max(np.abs(expected).max(initial=0.0), 1.0)
     error = np.abs(actual - expected).max(initial=0.0)
+    if ON_GPU:
+        print(f"  {dtype}: max error {error:.3g} at scale {scale:.3g}")
     assert error <= TOLERANCE[dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
 
 
 def run_op(kernels, case, dtype, slope=0.2, bias=True, splits=None, multiprocessors=132):
     x, weight, b, grad_out, out, grad_x, grad_weight, grad_bias = inputs_and_expected(case, slope, bias)
-    element = np.float64 if dtype == "float64" else np.float32  # emulated 16-bit types hold a float
     code, shape = DTYPES[dtype], conv_shape(case)
-    x_buf, weight_buf, grad_out_buf = (Buffer(nhwc(t), t.numel(), element) for t in (x, weight, grad_out))
-    bias_buf = Buffer(b.numpy(), b.numel(), element) if bias else None
+    x_buf, weight_buf, grad_out_buf = (Buffer(nhwc(t), t.numel(), dtype) for t in (x, weight, grad_out))
+    bias_buf = Buffer(b.numpy(), b.numel(), dtype) if bias else None
 
-    out_buf = Buffer(None, out.numel(), element)
+    out_buf = Buffer(None, out.numel(), dtype)
     assert kernels.forward(code, shape, x_buf.pointer, weight_buf.pointer, bias_buf.pointer if bias else None,
                            slope, out_buf.pointer) == 0
     assert_close(out_buf.values, torch.from_numpy(nhwc(out)), dtype)
 
-    grad_x_buf = Buffer(None, x.numel(), element)
+    grad_x_buf = Buffer(None, x.numel(), dtype)
     assert kernels.backward_input(code, shape, grad_out_buf.pointer, x_buf.pointer, weight_buf.pointer, slope,
                                   grad_x_buf.pointer) == 0
     assert_close(grad_x_buf.values, torch.from_numpy(nhwc(grad_x)), dtype)
 
     splits = splits or kernels.backward_weight_splits(shape, multiprocessors)
-    workspace = Buffer(None, kernels.backward_weight_workspace(shape, splits), element)
-    grad_weight_buf, grad_bias_buf = Buffer(None, weight.numel(), element), Buffer(None, grad_bias.numel(), element)
+    # The workspace holds the accumulation type: float64 for float64, else float32.
+    workspace = Buffer(None, kernels.backward_weight_workspace(shape, splits),
+                       "float64" if dtype == "float64" else "float32")
+    grad_weight_buf, grad_bias_buf = Buffer(None, weight.numel(), dtype), Buffer(None, grad_bias.numel(), dtype)
     assert kernels.backward_weight(code, shape, grad_out_buf.pointer, x_buf.pointer, slope, splits,
                                    workspace.pointer, grad_weight_buf.pointer, grad_bias_buf.pointer) == 0
     assert not np.isnan(workspace.values).any(), "a split left part of the workspace unwritten"
@@ -207,20 +244,22 @@ def test_rmsprop_kernel_matches_the_reference_across_launch_batches(kernels):
     shapes = [(16, 8, 5, 5), (7,), ()] + [(3, 5)] * 50  # more tensors than one launch takes (48)
     params = [torch.randn(shape, generator=generator) for shape in shapes]
     expected = [p.clone() for p in params]
+    params = [p.to(DEVICE) for p in params]
     square_avgs = [torch.zeros_like(p) for p in params]
-    expected_avgs = [torch.zeros_like(p) for p in params]
-    updates, expected_updates = torch.zeros((), dtype=torch.int64), torch.zeros((), dtype=torch.int64)
+    expected_avgs = [torch.zeros_like(p) for p in expected]
+    updates, expected_updates = torch.zeros((), dtype=torch.int64, device=DEVICE), torch.zeros((), dtype=torch.int64)
     pointers = lambda tensors: (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])  # noqa: E731
     numels = (ctypes.c_int64 * len(params))(*[p.numel() for p in params])
     for skip in (False, True, False):
         grads = [torch.randn(p.shape, generator=generator) for p in params]
         skip_flag = torch.tensor(skip)
-        assert kernels.rmsprop(len(params), pointers(params), pointers(grads), pointers(square_avgs), numels,
-                               skip_flag.data_ptr(), updates.data_ptr(), 1e-3, 0.5, 0.9, 1e-7) == 0
+        on_device = [g.to(DEVICE) for g in grads]
+        assert kernels.rmsprop(len(params), pointers(params), pointers(on_device), pointers(square_avgs), numels,
+                               skip_flag.to(DEVICE).data_ptr(), updates.data_ptr(), 1e-3, 0.5, 0.9, 1e-7) == 0
         reference.rmsprop_step_(expected, grads, expected_avgs, expected_updates, skip_flag, 1e-3, 0.5, 0.9, 1e-7)
     assert updates.item() == expected_updates.item() == 2
     for actual, wanted in zip(params + square_avgs, expected + expected_avgs):
-        torch.testing.assert_close(actual, wanted, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(actual.cpu(), wanted, rtol=1e-6, atol=1e-7)
 
 
 # --- bias_act -----------------------------------------------------------------------------------
@@ -244,7 +283,6 @@ def run_bias_act(kernels, case, act, order, clamp, dtype="float64", seed=0):
     b = torch.randn(shape[dim], generator=generator, dtype=torch.float64) if dim is not None else None
     grad = torch.randn(shape, generator=generator, dtype=torch.float64)
     expected = bias_act_derivative_definition(x, b, dim, act, clamp, order, grad)
-    element = np.float64 if dtype == "float64" else np.float32
     if b is None:
         run, count = 1, 1
     elif shape[dim] == 1:
@@ -252,9 +290,9 @@ def run_bias_act(kernels, case, act, order, clamp, dtype="float64", seed=0):
     else:  # the bias dimension's stride in that layout, and its size
         laid_out = x.contiguous(memory_format=torch.channels_last) if kind == "nhwc" else x
         run, count = laid_out.stride(dim), shape[dim]
-    x_buf, grad_buf = (Buffer(memory_order(t, kind).numpy(), t.numel(), element) for t in (x, grad))
-    b_buf = Buffer(b.numpy(), b.numel(), element) if b is not None else None
-    out = Buffer(None, x.numel(), element)
+    x_buf, grad_buf = (Buffer(memory_order(t, kind).numpy(), t.numel(), dtype) for t in (x, grad))
+    b_buf = Buffer(b.numpy(), b.numel(), dtype) if b is not None else None
+    out = Buffer(None, x.numel(), dtype)
     alpha, gain = ACTIVATION_DEFAULTS[act]
     assert kernels.bias_act(DTYPES[dtype], ACTIVATIONS.index(act), order, clamp is not None, x.numel(), run, count,
                             x_buf.pointer, grad_buf.pointer if order else None,
@@ -305,13 +343,12 @@ def run_upfirdn2d(kernels, case, x_layout, out_layout, dtype="float64"):
     x = torch.randn(shape, generator=generator, dtype=torch.float64)
     f = torch.randn(taps, generator=generator, dtype=torch.float64)
     expected = upfirdn2d_definition(x, f, up, down, padding, flip, 1.5)
-    element = np.float64 if dtype == "float64" else np.float32
     n, c, h, w = shape
     (oh, ow), (fh, fw) = expected.shape[2:], taps
     geometry = (ctypes.c_int64 * 14)(n, c, w, up[0], down[0], padding[0], fw, ow, h, up[1], down[1], padding[2], fh, oh)
-    x_buf = Buffer(memory_order(x, x_layout).numpy(), x.numel(), element)
-    f_buf = Buffer(f.numpy(), f.numel(), element)
-    out = Buffer(None, expected.numel(), element)
+    x_buf = Buffer(memory_order(x, x_layout).numpy(), x.numel(), dtype)
+    f_buf = Buffer(f.numpy(), f.numel(), dtype)
+    out = Buffer(None, expected.numel(), dtype)
     x_strides = (ctypes.c_int64 * 4)(*strides_of(shape, x_layout == "nhwc"))
     out_strides = (ctypes.c_int64 * 4)(*strides_of(expected.shape, out_layout == "nhwc"))
     assert kernels.upfirdn2d(DTYPES[dtype], geometry, x_strides, out_strides, out_layout == "nhwc", flip, 1.5,

@@ -104,11 +104,18 @@ def test_the_kernels_load_into_the_running_torch():
     assert torch.__version__ >= _extension.build.min_torch_version
 
 
+def older_than_the_target() -> str:
+    """A torch release just before the one the kernels were built for."""
+    major, minor = map(int, _extension.build.min_torch_version.split("."))
+    return f"{major}.{minor - 1}.9+cpu"
+
+
 def test_a_torch_older_than_the_kernels_target_is_refused_naming_both(monkeypatch):
-    monkeypatch.setattr(torch, "__version__", "2.12.1+cpu")
+    older = older_than_the_target()
+    monkeypatch.setattr(torch, "__version__", older)
     build, error = _extension._load()
     assert build is _extension.build
-    assert f"built against torch {build.torch_version}" in error and "torch 2.12.1+cpu is installed" in error
+    assert f"built against torch {build.torch_version}" in error and f"torch {older} is installed" in error
     assert f"pip install 'torch>={build.min_torch_version}'" in error
 
 
@@ -230,18 +237,20 @@ def run_broken(script=BROKEN, **env):
 # A real process whose torch is older than the kernels need.
 OLD_TORCH = """
 import torch
-torch.__version__ = "2.12.0+cpu"
+torch.__version__ = "{older}"
 import pygan.ops
 print(pygan.ops.leaky_relu_conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3), None, 1, (0, 0, 0, 0), 0.2).item())
 """
 
 
 def test_an_unloadable_build_warns_and_uses_the_reference_unless_required():
-    warned = run_broken(script=OLD_TORCH)
+    older = older_than_the_target()
+    script = OLD_TORCH.format(older=older)
+    warned = run_broken(script=script)
     assert warned.returncode == 0 and warned.stdout.strip() == "9.0"
-    assert warned.stderr.count("torch 2.12.0+cpu is installed") == 1
-    failed = run_broken(script=OLD_TORCH, PYGAN_REQUIRE_EXT="1")
-    assert failed.returncode != 0 and "PyganError" in failed.stderr and "2.12.0+cpu" in failed.stderr
+    assert warned.stderr.count(f"torch {older} is installed") == 1
+    failed = run_broken(script=script, PYGAN_REQUIRE_EXT="1")
+    assert failed.returncode != 0 and "PyganError" in failed.stderr and older in failed.stderr
 
 
 def test_broken_build_in_a_real_process():

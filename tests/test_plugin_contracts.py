@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -123,9 +124,62 @@ def test_the_configuration_records_only_the_plugins_taking_part(plugins):
     assert "width" not in config and "resolution" not in config  # flexible's and dcgan64's options
     assert {"lr_d", "decay_d", "clip_weights", "eval_every", "spectral_norm", "tensorboard"} <= set(config)
     assert resolve_config(plugins, {"plugin": "dcgan64"})["resolution"] == 64
-    with pytest.raises(pygan.UsageError, match="--resolution is an option of plugin 'dcgan64', which this run "
-                                               "does not use"):
+    with pytest.raises(pygan.UsageError, match="--resolution is an option of plugins 'dcgan64' and 'stylegan2', "
+                                               "which this run does not use"):
         resolve_config(plugins, {"plugin": "dcgan", "resolution": 32})
+
+
+def sizes_plugin(check=None, default=8, shared=True):
+    class Sizes:
+        @pygan.hookimpl
+        def register_options(self, register):
+            register(pygan.Option("size", int, default, "sizes' size", check=check, shared=shared))
+    return Sizes()
+
+
+def test_a_shared_option_is_recorded_when_any_declarer_takes_part_and_passes_every_check():
+    flexible_sizes = type("FlexibleSizes", (Flexible,), {"register_options": pygan.hookimpl(
+        lambda self, register: register(pygan.Option("size", int, 8, "flexible's size", shared=True,
+                                                     check=lambda v: None if v % 2 == 0 else "must be even")))})
+    plugins = load_plugins()
+    assert plugins.add("small", sizes_plugin(check=lambda v: None if v < 100 else "must be below 100"))
+    assert plugins.add("flexible", flexible_sizes())
+    assert plugins.owners("option", "size") == ("small", "flexible")
+    assert plugins.options["size"].help == "sizes' size; flexible's size"
+    assert resolve_config(plugins, {"plugin": "flexible", "size": 6})["size"] == 6
+    assert "size" not in resolve_config(plugins, {"plugin": "dcgan"})
+    for value, problem in ((7, "must be even"), (102, "must be below 100")):
+        with pytest.raises(pygan.UsageError, match=f"--size {problem}, not {value}"):
+            resolve_config(plugins, {"plugin": "flexible", "size": value})
+
+
+@pytest.mark.parametrize("second, problem", [
+    (sizes_plugin(shared=False), "option 'size' is already declared by plugin 'first' \\(to share it, both"),
+    (sizes_plugin(default=9), "option 'size' is shared with plugin 'first', which declares another default"),
+])
+def test_an_option_is_shared_only_when_both_declare_it_so_alike(second, problem):
+    plugins = load_plugins()
+    assert plugins.add("first", sizes_plugin())
+    assert not plugins.add("second", second)
+    assert re.search(problem, plugins.failures[-1].error)
+
+
+def test_an_architecture_s_defaults_may_follow_its_options():
+    seen = []
+    following = type("Following", (Flexible,), {"register_architectures": pygan.hookimpl(
+        lambda self, register: register(pygan.Architecture(
+            "following", build_generator=lambda shape, config: WideGenerator(shape, config["width"]),
+            build_discriminator=Discriminator, latent_size=LATENT, image_shape=lambda config: SHAPE,
+            defaults=lambda options: seen.append(dict(options)) or {
+                "loss": "bce", "dataset": "squares", "lr_d": options["width"] * 1e-4})))})
+    plugins = load_plugins()
+    assert plugins.add("following", following())
+    assert resolve_config(plugins, {"plugin": "following"})["lr_d"] == pytest.approx(8e-4)
+    config = resolve_config(plugins, {"plugin": "following", "width": 3})
+    assert config["lr_d"] == pytest.approx(3e-4) and seen[-1]["width"] == 3 and seen[-1]["steps"] == 10_000
+    assert resolve_config(plugins, {"plugin": "following", "width": 3, "lr_d": 0.5})["lr_d"] == 0.5
+    with pytest.raises(pygan.UsageError, match="--width must be a positive whole number, not 0"):
+        resolve_config(plugins, {"plugin": "following", "width": 0})  # checked before the defaults see it
 
 
 def test_a_misspelled_hook_fails_the_plugin_naming_it():
@@ -233,3 +287,44 @@ def test_sample_eval_resume_and_load_rebuild_networks_from_the_recorded_configur
     resumed = configure(plugins, {"steps": 6}, tmp_path / "run")
     again = runner_module.train(plugins, resumed, tmp_path / "run", resuming=True)
     assert again.generator.net[0].out_features == 6 and again.start_step == 4
+
+
+class Watcher:
+    """Sees the discriminator's logits for real images inside the step, and
+    adds the share it calls real to the step's metrics."""
+
+    def __init__(self, returned=None):
+        self.seen, self.returned = [], returned
+
+    @pygan.hookimpl
+    def judged_real(self, run, logits):
+        self.seen.append(logits)
+        run.state["called_real"] = (logits > run.loss.decision_threshold).float().mean()
+
+    @pygan.hookimpl
+    def step_metrics(self, run):
+        return self.returned(run) if self.returned else {"d_called_real": run.state["called_real"]}
+
+
+def test_a_plugin_sees_the_judgements_of_real_images_and_adds_step_metrics(plugins, tmp_path):
+    watcher = Watcher()
+    plugins.add("watcher", watcher)
+    runner = flexible_runner(plugins, tmp_path, d_steps=2)
+    metrics = runner.step()
+    assert len(watcher.seen) == 2  # one batch of real images per discriminator update
+    assert all(logits.shape == (4, 1) and not logits.requires_grad for logits in watcher.seen)
+    share = (watcher.seen[-1] > 0).float().mean().item()
+    assert metrics["d_called_real"] == share and {"d_loss", "g_loss"} <= set(metrics)
+
+
+@pytest.mark.parametrize("returned, problem", [
+    (lambda run: 0.5, "it returned float, where step_metrics returns a dict of names to 0-d tensors"),
+    (lambda run: {"d_loss": torch.zeros(())}, "it returned 'd_loss', which the step has already"),
+])
+def test_step_metrics_that_break_the_contract_are_named(plugins, tmp_path, returned, problem):
+    plugins.add("watcher", Watcher(returned))
+    runner = flexible_runner(plugins, tmp_path)
+    with pytest.raises(pygan.PyganError) as failure:
+        runner.train()
+    assert f"plugin 'watcher' failed in its step_metrics hook (TypeError: {problem}" in str(failure.value)
+    assert not list((tmp_path / "checkpoints").iterdir())  # inside a step: no checkpoint

@@ -19,7 +19,8 @@ def builtin_options_table() -> str:
     plugins = load_plugins()
     builtin = {info.name for info in plugins.loaded if info.distribution == "pygan"}
     options = [option for name, option in plugins.options.items() if plugins.owner("option", name) in builtin]
-    return markdown_table(options, {option.name: plugins.owner("option", option.name) for option in options})
+    owners = {option.name: ", ".join(plugins.owners("option", option.name)) for option in options}
+    return markdown_table(options, owners)
 
 
 def test_the_readme_option_table_is_generated_from_the_declarations():

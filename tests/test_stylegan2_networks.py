@@ -299,8 +299,7 @@ def test_generator_and_discriminator_forward_backward():
     assert logits.shape == (4, 1)
     logits.sum().backward()
     for name, p in list(generator.named_parameters()) + list(discriminator.named_parameters()):
-        # w_avg is a buffer; noise strengths are 0, so const images get gradient 0 through them only
-        assert p.grad is not None, name
+        assert p.grad is not None, name  # every parameter takes part (w_avg, a buffer, is not one)
     # labels matter to both networks
     assert not torch.allclose(generator.eval()(z, c, noise_mode="const"),
                               generator(z, torch.eye(3)[[1, 2, 0, 1]], noise_mode="const"))
@@ -321,6 +320,10 @@ def test_noise_modes():
     assert not torch.equal(generator(z, noise_mode="random"), generator(z, noise_mode="random"))
     with pytest.raises(ValueError, match="noise_mode is one of random, const, none"):
         generator(z, noise_mode="fixed")
+    # Unset: the constant noise in inference mode (pictures from a seed repeat), random noise in training.
+    assert torch.equal(generator(z), const)
+    generator.train()
+    assert not torch.equal(generator(z), generator(z))
 
 
 def test_images_in_pygan_range_map_nvlabs_range():

@@ -10,6 +10,13 @@
 #include "dtype.cuh"
 #include "stable_utils.h"
 
+// torch 2.13's macros.h defines this (as TORCH_ERROR_CODE_CHECK for targets
+// before 2.13); older headers lack it. Only a build against an older torch
+// (CMakeLists.txt, PYGAN_TARGET_TORCH) sees this definition.
+#ifndef STABLE_TORCH_ERROR_CODE_CHECK
+#define STABLE_TORCH_ERROR_CODE_CHECK(call) TORCH_ERROR_CODE_CHECK(call)
+#endif
+
 namespace pygan {
 
 // torch's current stream on x's device: the kernels run there, in order with

@@ -103,7 +103,10 @@ def initialize(module: nn.Module) -> nn.Module:
 
 
 def image_shape(config) -> tuple[int, int, int]:
-    return (config["channels"], config["resolution"], config["resolution"])
+    # Checked here, not by the option, which other architectures share: a run asks for the shape before
+    # it reads any data.
+    channels, resolution = _check((config["channels"], config["resolution"], config["resolution"]))
+    return (channels, resolution, resolution)
 
 
 def separate_step(step: StepContext) -> dict[str, torch.Tensor]:
@@ -120,6 +123,7 @@ def separate_step(step: StepContext) -> dict[str, torch.Tensor]:
         real = step.real()
         with step.autocast():
             real_logits = step.discriminate(real.images, real.labels).source
+            step.judged_real(real_logits)
             fake_logits = step.discriminate(fake.detach(), latent.labels).source
             d_loss = step.loss.discriminator_loss(real_logits, fake_logits)
             penalty = {}
@@ -143,10 +147,11 @@ def separate_step(step: StepContext) -> dict[str, torch.Tensor]:
 
 @pygan.hookimpl
 def register_options(register):
+    # Shared with other architectures that make square images of a chosen size.
     register(pygan.Option("resolution", int, 64, "dcgan64's image size in pixels: 32, 64 or 128",
-                          choices=RESOLUTIONS, metavar="N"))
+                          check=whole_number(minimum=1), metavar="N", shared=True))
     register(pygan.Option("channels", int, 3, "dcgan64's image channels: 1 grayscale, 3 RGB, 4 RGBA, ...",
-                          check=whole_number(minimum=1, maximum=64), metavar="C"))
+                          check=whole_number(minimum=1, maximum=64), metavar="C", shared=True))
 
 
 @pygan.hookimpl

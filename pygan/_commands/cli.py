@@ -16,7 +16,7 @@ from pygan._commands import train
 from pygan._commands.evaluate import command_eval
 from pygan._commands.sample import command_sample
 from pygan._config.options import add_arguments, flag
-from pygan._config.registry import get_plugins
+from pygan._config.registry import add_command_arguments, calling_plugin, get_plugins
 from pygan._contracts.messages import PyganError, Terminated
 
 
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     chosen.add_argument("--interpolate", action="store_true",
                         help="walk the latent space through random points (slerp for normal latents): --n walks "
                         "(default 8) as an animated GIF, and a PNG strip beside it (--out, default interpolation.gif)")
+    sample.add_argument("--truncation", type=float, metavar="PSI",
+                        help="the truncation trick: pull each latent towards the average by PSI (1: none; 0.7 is "
+                        "usual), for architectures whose generator has it (stylegan2)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     evaluate = commands.add_parser("eval", help="measure a trained generator against real data", description=(
@@ -100,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("info", help="versions, the compiled extension, op backends and devices")
     commands.add_parser("plugins", help="list installed plugins and what they register")
+    for command in get_plugins().registered["command"].values():
+        add_command_arguments(command, commands.add_parser(command.name, help=command.description,
+                                                           description=command.details or command.description))
     return parser
 
 
@@ -191,17 +197,24 @@ def command_plugins(args) -> None:
         print("(external plugins disabled by PYGAN_DISABLE_PLUGINS)")
 
 
+def plugin_command(args) -> int | None:
+    plugins = get_plugins()
+    command = plugins.registered["command"][args.command]
+    return calling_plugin(plugins.owner("command", command.name), "register_commands", command.run, args,
+                          where=f"its command {command.name!r}")
+
+
 COMMANDS = {"train": command_train, "sample": command_sample, "eval": command_eval, "report": command_report,
             "info": command_info, "plugins": command_plugins}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
-    args.argv = argv
     try:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
         with terminated_as_interrupted():
-            status = COMMANDS[args.command](args)
+            status = COMMANDS.get(args.command, plugin_command)(args)
     except PyganError as error:
         if getattr(error, "announce", True):
             print(f"pygan: error: {error}", file=sys.stderr)

@@ -46,6 +46,8 @@ def register_options(register):
                metavar="NAME"),
         Option("lr", float, 2e-4, "learning rate", check=finite_number(minimum=0, exclusive=True), per_network=True,
                metavar="LR"),
+        Option("classes", int, None, "classes to generate, for an architecture that takes the count from the run "
+               "(0: unconditional; default: the data set's labels)", check=whole_number(minimum=0), metavar="N"),
         Option("seed", int, 0, "random seed of the weights, the data drawn and the noise",
                check=whole_number(minimum=0, maximum=MAX_SEED), metavar="N"),
         Option("device", str, "auto", "where to train: auto, cpu or cuda", choices=DEVICES, resumable=True),

@@ -67,6 +67,39 @@ def expand_per_network(record):
             for network, suffix in NETWORK_SUFFIXES.items()]
 
 
+# What a shared option's declarations must agree on.
+SHARED_FIELDS = ("type", "default", "resumable", "per_network", "flag")
+
+
+def shared_declaration(first: Option, second: Option, first_owner: str) -> Option:
+    """One option declared by two plugins (see ``Option.shared``): a value
+    passes both declarations' choices and checks; the help is both helps."""
+    if not (first.shared and second.shared):
+        raise ValueError(f"option {first.name!r} is already declared by plugin {first_owner!r} (to share it, both "
+                         f"declare it with shared=True)")
+    differing = [name for name in SHARED_FIELDS if getattr(first, name) != getattr(second, name)]
+    if differing:
+        raise ValueError(f"option {first.name!r} is shared with plugin {first_owner!r}, which declares another "
+                         f"{' and '.join(differing)}")
+    checks = [check for check in (_full_check(first), _full_check(second)) if check is not None]
+
+    def check(value) -> str | None:
+        return next((problem for problem in (one(value) for one in checks) if problem), None)
+    return dataclasses.replace(first, help=f"{first.help}; {second.help}", check=check, choices=None)
+
+
+def _full_check(option: Option) -> Check | None:
+    """An option's ``choices`` and ``check`` as one check."""
+    if option.choices is None:
+        return option.check
+
+    def check(value) -> str | None:
+        if value not in option.choices:
+            return f"must be one of {', '.join(map(str, option.choices))}"
+        return option.check(value) if option.check else None
+    return check
+
+
 def network_option(config: Mapping[str, Any], name: str, network: str) -> Any:
     """The value of per-network option ``name`` for ``network``
     ("discriminator" or "generator"): ``config["lr_d"]`` for ("lr",

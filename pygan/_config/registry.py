@@ -8,6 +8,7 @@ entry-point name, and skipped: the rest of pygan keeps working.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import functools
 import importlib.metadata
@@ -17,11 +18,12 @@ from typing import Any, Callable
 
 import pluggy
 
-from pygan._config.options import expand_per_network
+from pygan._config.options import expand_per_network, shared_declaration
 from pygan._contracts import hooks as hookspecs
 from pygan._contracts.messages import PyganError, UsageError, notice
 from pygan._contracts.records import (
     Architecture,
+    Command,
     Dataset,
     Loss,
     Optimizer,
@@ -43,10 +45,15 @@ REGISTRATION_HOOKS = {
     "register_recipes": {Recipe: "recipe"},
     "register_optimizers": {Optimizer: "optimizer"},
     "register_options": {Option: "option"},
+    "register_commands": {Command: "command"},
 }
+# pygan's own commands (pygan/_commands/cli.py), whose names no plugin may register.
+BUILTIN_COMMANDS = frozenset({"train", "sample", "eval", "report", "info", "plugins"})
 HOOKS = sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "pygan_spec"))
 # The hooks called while a run trains (every hook but the registration ones).
 RUN_HOOKS = frozenset(HOOKS) - REGISTRATION_HOOKS.keys()
+# The hooks called inside a training step: a failure there leaves the step's updates half made.
+STEP_HOOKS = frozenset({"after_update", "judged_real", "step_metrics"})
 # pygan's own options, registered before any plugin, plugins disabled or not.
 CORE_PLUGIN = "core"
 KINDS = [kind for records in REGISTRATION_HOOKS.values() for kind in records.values()]
@@ -80,6 +87,7 @@ class Plugins:
         self.failures: list[PluginFailure] = []
         self.registered: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
         self._owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
+        self._sharers: dict[str, list[str]] = {}  # a shared option's name -> every plugin declaring it
 
     @property
     def hook(self):
@@ -108,8 +116,12 @@ class Plugins:
             return False
         info = PluginInfo(name, distribution, version)
         for kind, record in registrations:
+            if kind == "option" and (kind, record.name) in self._owner:  # shared, checked by _collect
+                record = shared_declaration(self.registered[kind][record.name], record, self.owner(kind, record.name))
+                self._sharers.setdefault(record.name, [self.owner(kind, record.name)]).append(name)
+            else:
+                self._owner[kind, record.name] = name
             self.registered[kind][record.name] = record
-            self._owner[kind, record.name] = name
             info.registers.setdefault(kind, []).append(record.name)
         info.hooks = sorted(
             impl.name for impl in self.manager.get_hookcallers(plugin) or () if impl.name not in REGISTRATION_HOOKS
@@ -133,8 +145,14 @@ class Plugins:
                     taken = self._owner.get((kind, record.name)) or next(
                         (plugin_name for k, r in collected if k == kind and r.name == record.name), None
                     )
-                    if taken:
+                    if taken and kind == "option" and (kind, record.name) in self._owner:
+                        shared_declaration(self.registered[kind][record.name], record, taken)  # or raises
+                    elif taken:
                         raise ValueError(f"{kind} {record.name!r} is already registered by plugin {taken!r}")
+                    if isinstance(record, Command):  # arguments pygan cannot declare fail the plugin now
+                        if record.name in BUILTIN_COMMANDS:
+                            raise ValueError(f"command {record.name!r} is one of pygan's own")
+                        add_command_arguments(record, argparse.ArgumentParser(prog=f"pygan {record.name}"))
                     if isinstance(record, Architecture):  # a builder pygan cannot call fails the plugin now
                         builder_takes_config(record.build_generator)
                         builder_takes_config(record.build_discriminator)
@@ -185,8 +203,19 @@ class Plugins:
         return self.registered["option"]
 
     def owner(self, kind: str, name: str) -> str:
-        """The plugin that registered a record."""
+        """The plugin that registered a record (of a shared option, the first)."""
         return self._owner[kind, name]
+
+    def owners(self, kind: str, name: str) -> tuple[str, ...]:
+        """The plugins that registered a record: one, or for a shared option each that declares it."""
+        return tuple(self._sharers.get(name, [self.owner(kind, name)])) if kind == "option" else (
+            self.owner(kind, name),)
+
+
+def add_command_arguments(command: Command, parser: argparse.ArgumentParser) -> None:
+    """Declare a plugin command's arguments on ``parser``."""
+    if command.add_arguments is not None:
+        command.add_arguments(parser)
 
 
 def check_hook_names(manager: pluggy.PluginManager, plugin: object) -> None:
@@ -241,7 +270,7 @@ class Callbacks:
         for implementation in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
             result = calling_plugin(implementation.plugin_name, hook_name, implementation.function,
                                     *(kwargs[name] for name in implementation.argnames),
-                                    inside_step=hook_name == "after_update")
+                                    inside_step=hook_name in STEP_HOOKS)
             if result is not None:
                 results.append((implementation.plugin_name, result))
         return results

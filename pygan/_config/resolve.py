@@ -54,14 +54,18 @@ def resolve_config(plugins: Plugins, options: Mapping[str, Any]) -> dict[str, An
     if not options.get("plugin"):
         raise UsageError("choose an architecture with --plugin (see 'pygan plugins'), or --resume a run")
     architecture = plugins.architecture(options["plugin"])
-    check_defaults(plugins, "architecture", architecture.name, architecture.defaults)
     given = {key: value for key, value in options.items() if value is not None}
-    recipe_name = given.get("recipe", architecture.defaults.get("recipe", plugins.options["recipe"].default))
+    for key, value in given.items():  # before an architecture's defaults are computed from them
+        if key in plugins.options:
+            check_value(plugins.options[key], value)
+    settings = architecture.settings({**defaults(plugins), **given})
+    check_defaults(plugins, "architecture", architecture.name, settings)
+    recipe_name = given.get("recipe", settings.get("recipe", plugins.options["recipe"].default))
     recipe = plugins.recipe(recipe_name)
     check_defaults(plugins, "recipe", recipe.name, recipe.defaults)
-    config = {**defaults(plugins), **recipe.defaults, **architecture.defaults, **given, "plugin": architecture.name}
+    config = {**defaults(plugins), **recipe.defaults, **settings, **given, "plugin": architecture.name}
     config["data_dir"] = absolute(config["data_dir"])
-    if "penalty" not in given and "penalty" not in architecture.defaults and config["loss"]:
+    if "penalty" not in given and "penalty" not in settings and config["loss"]:
         config["penalty"] = plugins.loss(config["loss"]).default_penalty
     check_config(plugins, config)
     return recorded(plugins, config, given)
@@ -92,11 +96,12 @@ def recorded(plugins: Plugins, config: Mapping[str, Any], given: Mapping[str, An
     option the user ``given`` that no such plugin owns is refused."""
     taking_part = participants(plugins, config)
     kept = {key: value for key, value in config.items()
-            if key not in plugins.options or plugins.owner("option", key) in taking_part}
+            if key not in plugins.options or taking_part & set(plugins.owners("option", key))}
     unused = sorted(key for key, value in given.items() if value is not None and key not in kept)
     if unused:
-        raise UsageError(f"{flag(plugins.options[unused[0]])} is an option of plugin "
-                         f"{plugins.owner('option', unused[0])!r}, which this run does not use; drop it "
+        owners = plugins.owners("option", unused[0])
+        raise UsageError(f"{flag(plugins.options[unused[0]])} is an option of plugin{'s' * (len(owners) > 1)} "
+                         f"{' and '.join(map(repr, owners))}, which this run does not use; drop it "
                          f"(see 'pygan plugins' for what each plugin adds)")
     kept[SOURCES] = sources(plugins, config, taking_part)
     return kept

@@ -111,7 +111,11 @@ class Architecture:
     ``defaults`` holds the architecture's own settings: any option that
     pygan or a plugin declares (``pygan train --help`` lists them), such as
     ``lr_d``, ``optimizer_g``, ``recipe`` or ``loss``; the command line
-    overrides them, and a name no plugin declares is an error.
+    overrides them, and a name no plugin declares is an error. Settings that
+    follow the architecture's own options (a preset that sets the learning
+    rate) come from a function instead: ``defaults(options)`` is given the
+    user's options over the declared defaults, each checked, and returns the
+    settings (``settings(options)`` gives them either way).
 
     ``auxiliary_loss(judgement, latent_or_batch)``, when set, returns named
     loss terms (0-d tensors) for the non-adversarial heads of a judged batch
@@ -125,7 +129,7 @@ class Architecture:
     build_generator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
     build_discriminator: Callable[[ImageShape, Mapping[str, Any]], nn.Module]
     latent_size: int
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] | Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(default_factory=dict)
     sample_noise: Callable[[int, int, torch.Generator, torch.device], torch.Tensor] = uniform_noise
     description: str = ""
     # Conditioning: the number of classes the generator is asked for (0: none;
@@ -154,6 +158,10 @@ class Architecture:
         if builder_takes_config(builder):
             return builder(tuple(image_shape), MappingProxyType(dict(config)))
         return builder(tuple(image_shape))
+
+    def settings(self, options: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The architecture's defaults under ``options`` (see ``defaults``)."""
+        return self.defaults(MappingProxyType(dict(options))) if callable(self.defaults) else self.defaults
 
     def configured(self, classes: int) -> "Architecture":
         """This architecture with a run's class count (``config["classes"]``)."""
@@ -190,7 +198,7 @@ class Architecture:
 
     def discriminator_inputs(self, images: torch.Tensor, labels: Optional[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """The positional arguments of ``discriminator(...)`` for images of these labels."""
-        return (images, self.one_hot(labels)) if self.discriminator_takes_labels else (images,)
+        return (images, self.one_hot(labels)) if self.discriminator_takes_labels and self.classes else (images,)
 
 
 def builder_takes_config(builder: Callable) -> bool:
@@ -369,6 +377,13 @@ class Option:
     any other change would make the continuation a different experiment.
     ``per_network`` declares two options, ``NAME_d`` and ``NAME_g``, one for
     each network.
+
+    ``shared=True``: other plugins may declare the same option (each with
+    ``shared=True``, the same type, default, resume rule and flag), as two
+    architectures share ``--resolution``. A run records it when any of its
+    declarers takes part; a value must pass every declaration's check and
+    ``choices``, so keep those to what the value can be for anyone, and
+    refuse what your plugin cannot do where it uses the value.
     """
 
     name: str
@@ -381,3 +396,26 @@ class Option:
     choices: Optional[tuple[Any, ...]] = None
     metavar: Optional[str] = None
     flag: Optional[str] = None
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand of ``pygan`` a plugin adds: ``pygan NAME ...``.
+
+    ``add_arguments(parser)`` declares its arguments on the
+    ``argparse.ArgumentParser`` pygan makes for it (a mistake in them exits
+    with status 2 and argparse's message); ``run(args)`` does the work with
+    the parsed ``argparse.Namespace`` and returns an exit status or None
+    (0). A ``pygan.UsageError`` it raises is printed without a traceback and
+    exits with status 2, a ``pygan.PyganError`` with 1; any other exception
+    is reported naming the plugin. ``description`` is its line in ``pygan
+    --help`` and ``pygan plugins``, ``details`` what ``pygan NAME --help``
+    says of it.
+    """
+
+    name: str
+    run: Callable[[Any], Optional[int]]
+    description: str
+    add_arguments: Optional[Callable[[Any], None]] = None
+    details: str = ""

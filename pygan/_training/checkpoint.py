@@ -25,6 +25,10 @@ checkpoint someone sent you runs no code of theirs. Format 3 holds:
                         samples were ``drawn``, its ``batch`` and ``seed``
                         (absent in checkpoints older than streaming:
                         "memory")
+``imported_from``       only in a checkpoint of weights trained elsewhere
+                        (``pygan.write_run``): where they came from; its
+                        ``engine`` is None and ``rng`` empty, so it cannot be
+                        resumed
 ======================  ======================================================
 
 Formats 1 and 2 kept the networks at the top level (``generator``,
@@ -41,7 +45,7 @@ import numpy as np
 import torch
 
 from pygan._contracts.messages import PyganError, UsageError, notice
-from pygan._contracts.records import Latent
+from pygan._contracts.records import Architecture, ImageShape, Latent
 from pygan._contracts.run import Run
 from pygan._files.atomic import atomic_writer
 
@@ -172,6 +176,24 @@ def training_state(run: Run, engine_state: dict[str, Any], rng_states: list[torc
     }
 
 
+def imported_state(architecture: Architecture, image_shape: ImageShape, config: dict[str, Any],
+                   networks: dict[str, dict[str, torch.Tensor]], origin: str, latent: Latent) -> dict[str, Any]:
+    """The contents of a checkpoint of weights trained elsewhere: the
+    networks, no training state (see the module docstring)."""
+    return {
+        "architecture": architecture.name,
+        "image_shape": list(image_shape),
+        "config": config,
+        "step": 0,
+        "networks": networks,
+        "engine": None,
+        "rng": [],
+        "global_rng": capture_rng_states(),
+        "fixed_latent": {key: value.cpu() for key, value in latent._asdict().items() if value is not None},
+        "imported_from": origin,
+    }
+
+
 def data_state(state: dict[str, Any]) -> dict[str, Any]:
     """A checkpoint's data source state (older checkpoints: in memory)."""
     return state.get("data") or {"kind": "memory"}
@@ -181,6 +203,9 @@ def check_resumable(state: dict[str, Any], architecture: str) -> None:
     if state["architecture"] != architecture:
         raise UsageError(f"{state['path']}: checkpoint of architecture {state['architecture']!r}, "
                          f"not {architecture!r}")
+    if "imported_from" in state:
+        raise UsageError(f"{state['path']} holds weights imported from {state['imported_from']}, without the "
+                         f"optimizers' state a run needs to continue: it cannot be resumed; start a new run")
     if state["format_version"] < RESUMABLE_FORMAT_VERSION:
         raise UsageError(f"{state['path']} was written by pygan {state.get('pygan_version', '?')} in checkpoint "
                          f"format {state['format_version']}, which this pygan cannot resume training from "

@@ -26,7 +26,7 @@ A recipe's outline::
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -48,8 +48,9 @@ class StepContext:
     """
 
     def __init__(self, run: Run, engine: Engine, data: InMemoryData, rng: torch.Generator,
-                 penalty: Optional[Penalty], wrapped: dict[str, nn.Module]) -> None:
+                 penalty: Optional[Penalty], wrapped: dict[str, nn.Module], callbacks: Any) -> None:
         self.run, self.engine, self.data, self.rng = run, engine, data, rng
+        self.callbacks = callbacks  # the plugins' hooks called inside the step, on every rank
         self.architecture, self.loss, self.penalty = run.architecture, run.loss, penalty
         self.config = run.config
         self.batch_size: int = run.config["batch_size"]
@@ -112,6 +113,15 @@ class StepContext:
         """The discriminator's judgement of ``images`` (of class ``labels``,
         for a discriminator that takes labels)."""
         return Judgement.of(self._module("discriminator")(*self.architecture.discriminator_inputs(images, labels)))
+
+    def judged_real(self, logits: torch.Tensor) -> None:
+        """Report the discriminator's source logits for a batch of real
+        training images (a slice of a batch judged with fakes, say) to the
+        plugins that watch them (the ``judged_real`` hook: ``--augment ada``
+        adapts its strength to them). Call it once for each discriminator
+        batch of real images, before that batch's update; it reads nothing
+        back."""
+        self.callbacks.judged_real(run=self.run, logits=logits.detach())
 
     def critic(self, labels: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """images -> source logits, with ``labels`` bound: what penalties differentiate."""

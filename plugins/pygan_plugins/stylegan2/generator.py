@@ -239,7 +239,12 @@ class SynthesisNetwork(nn.Module):
 class Generator(nn.Module):
     """StyleGAN2's generator: ``forward(z, c)`` maps z (N, z_dim) and one-hot
     labels c (N, c_dim; None when unconditional) to images (N, C, H, W) in
-    pygan's [0, 1] (NVlabs' image plus 1, halved)."""
+    pygan's [0, 1] (NVlabs' image plus 1, halved).
+
+    ``noise_mode`` unset: random per-pixel noise in training mode, the
+    learned constant noise in inference mode (as NVlabs' generate.py and
+    snapshot grids draw), so that pictures drawn from a seed are the same
+    every time."""
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
@@ -253,7 +258,8 @@ class Generator(nn.Module):
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, noise_mode: str = "random",
+                truncation_cutoff: int | None = None, noise_mode: str | None = None,
                 grouped: bool | None = None) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
+        noise_mode = noise_mode or ("random" if self.training else "const")
         return self.synthesis(ws, noise_mode, grouped) * 0.5 + 0.5

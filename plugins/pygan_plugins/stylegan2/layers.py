@@ -154,17 +154,17 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 
 def prefer_grouped(weight: torch.Tensor, up: int) -> bool:
-    """Whether the grouped modulated convolution is the faster one: for 1x1
+    """Whether the grouped modulated convolution is the faster one. For 1x1
     kernels without resampling (ToRGB), a batched matrix product of each
-    sample's small kernel is 3-5 times faster than scaling the whole
-    activation and running a 1x1 convolution; for 3x3 kernels the shared
-    kernel is 1.3-5 times faster at batch 8 below 64x64 (the grouped path
-    builds N copies of each kernel, 75 MB for a 512-channel layer at batch
-    8, each used for one sample, and in backward reduces N weight
-    gradients), as fast at 64x64, and within noise at batch 1. Measured on
-    the CPU (2 threads, forward and forward plus backward; see
-    benchmarks/test_stylegan2.py); NVlabs' GPU default (grouped for
-    inference) is not measured here."""
+    sample's small kernel is 2.5-4.5 times faster than scaling the whole
+    activation and running a 1x1 convolution. For 3x3 kernels the shared
+    kernel is 1.3-5 times faster at batch 8 below 64x64, the more so the
+    smaller the image: the grouped path builds N copies of each kernel
+    (75 MB for a 512-channel layer at batch 8), uses each for one sample,
+    and in backward reduces N weight gradients; at 64x64 both are as fast,
+    and at batch 1 within noise. Measured on the CPU (2 threads, forward
+    and forward plus backward; see benchmarks/test_stylegan2.py); NVlabs'
+    GPU default (grouped for inference) is not measured here."""
     return weight.shape[-1] == 1 and up == 1
 
 
