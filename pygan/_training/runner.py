@@ -387,7 +387,7 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
         notice("CUDA graphs are off while the data is streamed: each step runs eagerly")
     engine = Engine(device, precision=config["precision"], skip_nonfinite=config["skip_nonfinite"],
                     sync_every=config["sync_every"], cuda_graphs=config["cuda_graphs"] and data.on_device,
-                    processes=processes)
+                    compile_networks=config["compile"], processes=processes)
     wrapped = {network: engine.add_network(network, module, optimizer_for(plugins, config, network, module))
                for network, module in (("discriminator", discriminator), ("generator", generator))}
     for network, module in (("discriminator", discriminator), ("generator", generator)):

@@ -56,6 +56,8 @@ class StepContext:
         self.batch_size: int = run.config["batch_size"]
         self.modules = {"discriminator": run.discriminator, "generator": run.generator}
         self.wrapped = wrapped  # what computes a network's own loss: data-parallel wrappers
+        # What runs a frozen network: itself, or compiled with --compile.
+        self.runnable = {network: engine.runnable(module, network) for network, module in self.modules.items()}
         self.trained: str | None = None
 
     # --- data -------------------------------------------------------------------
@@ -90,8 +92,8 @@ class StepContext:
     def _module(self, network: str) -> nn.Module:
         # The network being trained runs in its data-parallel wrapper, so
         # that its gradients are averaged over ranks; the other one, frozen,
-        # runs as it is.
-        return self.wrapped[network] if network == self.trained else self.modules[network]
+        # runs as it is (both compiled with --compile).
+        return self.wrapped[network] if network == self.trained else self.runnable[network]
 
     def generate(self, latent: Latent, inference: bool = False) -> torch.Tensor:
         """The generator's images for ``latent``. ``inference=True`` runs it
