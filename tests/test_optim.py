@@ -177,6 +177,11 @@ NO_SYNC_CASES = [
     # dcgan64's step, with every discriminator regulariser
     {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "spectral_norm": True,
      "augment": ["translation", "cutout", "color"]},
+    # ADA with every transform, its controller fed by each recipe; R1 through its second derivative
+    {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "augment": ["ada"],
+     "ada_pipeline": "bgcfnc"},
+    {"recipe": "alternating", "loss": "nonsaturating", "penalty": "r1", "augment": ["ada"]},
+    {"recipe": "wgan", "plugin": "wgan", "augment": ["ada"], "ada_kimg": 0.01},
 ]
 
 

@@ -268,10 +268,29 @@ def test_damaged_files_and_other_networks_are_refused(tmp_path, nvlabs_names):
         pickle.dump({"G": record}, stream)
     assert "StyleGAN3 generator" in refusal(tmp_path / "sg3.pkl")
 
+    # modules nested deeper than any network (a hand-made pickle may nest them past any recursion limit)
+    nested = current = as_persistent(nvlabs_names, networks["G"], G_KWARGS, source)
+    for _ in range(100):
+        child = Persistent(nvlabs_names.persistence._reconstruct_persistent_obj,
+                           dict(type="class", version=6, module_src="", class_name="SynthesisLayer",
+                                state={"_parameters": {}, "_buffers": {}, "_modules": {}}))
+        current.meta["state"]["_modules"]["deeper"] = child
+        current = child
+    with open(tmp_path / "nested.pkl", "wb") as stream:
+        pickle.dump({"G": nested}, stream)
+    assert "nest deeper than StyleGAN2's" in refusal(tmp_path / "nested.pkl")
+
     # constructor arguments pygan's networks do not take
     unknown = {**G_KWARGS, "mapping_kwargs": {"num_layers": 2, "fancy": 1}}
     write_snapshot(tmp_path / "kwargs.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=unknown)
     assert "fancy" in refusal(tmp_path / "kwargs.pkl")
+    # numbers that would make building the network take all the time or memory there is
+    deep = {**G_KWARGS, "mapping_kwargs": {"num_layers": 10 ** 9}}
+    write_snapshot(tmp_path / "deep.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=deep)
+    assert "mapping_kwargs.num_layers is 1000000000" in refusal(tmp_path / "deep.pkl")
+    negative = {**G_KWARGS, "synthesis_kwargs": {**SYNTHESIS, "channel_max": -4}}
+    write_snapshot(tmp_path / "negative.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=negative)
+    assert "does not take its constructor arguments" in refusal(tmp_path / "negative.pkl")
     assert not (tmp_path / "ran").exists()
 
 
