@@ -23,7 +23,7 @@ from pygan._config.resolve import resolve_config, saved_config
 
 BUILTINS = {"dcgan", "cgan", "wgan", "lsgan", "acgan", "infogan", "dcgan64", "alternating", "optimizers",
             "constraints", "regularisers", "bce", "losses", "mnist", "npz", "images", "progress", "metrics_log",
-            "sample_grids", "evaluation", "tensorboard", "stylegan2"}
+            "sample_grids", "evaluation", "tensorboard", "stylegan2", "stylegan2_import"}
 
 
 def fake_installed_plugin(site: Path, distribution: str, entry_point: str, module: str, source: str) -> None:

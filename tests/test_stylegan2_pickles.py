@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import json
 import os
 import pickle
 import sys
@@ -23,6 +24,7 @@ import pytest
 import torch
 
 import pygan
+from pygan._commands import cli
 from pygan_plugins.stylegan2 import nvlabs, pickles, snapshot
 from pygan_plugins.stylegan2.discriminator import Discriminator
 from pygan_plugins.stylegan2.generator import Generator
@@ -271,3 +273,67 @@ def test_damaged_files_and_other_networks_are_refused(tmp_path, nvlabs_names):
     write_snapshot(tmp_path / "kwargs.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=unknown)
     assert "fancy" in refusal(tmp_path / "kwargs.pkl")
     assert not (tmp_path / "ran").exists()
+
+
+# A configuration stylegan2's options describe: --preset auto at 8x8 (two mapping layers, minibatch groups of 4)
+# with --classes 2 --channel-base 64 --channel-max 16.
+RUN_G_KWARGS = {**G_KWARGS, "z_dim": 512, "w_dim": 512}
+RUN_D_KWARGS = {**D_KWARGS, "epilogue_kwargs": dict(mbstd_group_size=4)}
+
+
+def import_nvlabs(path, out, capsys):
+    status = cli.main(["import-nvlabs", str(path), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return status, captured
+
+
+def test_import_nvlabs_writes_a_stylegan2_run_that_samples_and_loads(tmp_path, nvlabs_names, capsys):
+    networks = random_networks(g_kwargs=RUN_G_KWARGS, d_kwargs=RUN_D_KWARGS)
+    path = write_snapshot(tmp_path / "network-snapshot-000040.pkl", nvlabs_names, networks,
+                          nvlabs_source(tmp_path / "ran"), RUN_G_KWARGS, RUN_D_KWARGS)
+    status, captured = import_nvlabs(path, tmp_path / "run", capsys)
+    assert status == 0, captured.err
+    assert "--preset auto --resolution 8 --channels 3 --classes 2 --channel-base 64 --channel-max 16" in captured.out
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["plugin"], config["classes"], config["channel_base"]) == ("stylegan2", 2, 64)
+    run = pygan.load(tmp_path / "run")
+    saved = torch.load(run.path, weights_only=True)["networks"]
+    for name, network in (("G", "generator"), ("G_ema", "generator_ema"), ("D", "discriminator")):
+        for key, value in networks[name].state_dict().items():
+            assert torch.equal(saved[network][key], value), (name, key)
+    z = torch.randn(4, 512, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # what pygan draws with: G_ema, constant noise in inference mode
+        torch.testing.assert_close(run.generator(z, labels(4)),
+                                   networks["G_ema"].eval()(z, labels(4), noise_mode="const"), rtol=0, atol=1e-6)
+    assert run.sample(3, seed=0, classes=1).shape == (3, 3, 8, 8)
+    assert cli.main(["sample", "--checkpoint", str(tmp_path / "run"), "--n", "4", "--class", "1",
+                     "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").exists() and not (tmp_path / "ran").exists()
+
+
+def test_import_nvlabs_refuses_hostile_damaged_and_foreign_pickles(tmp_path, nvlabs_names, capsys):
+    networks = random_networks(g_kwargs=RUN_G_KWARGS, d_kwargs=RUN_D_KWARGS)
+    source = nvlabs_source(tmp_path / "ran")
+    marker = tmp_path / "system-ran"
+
+    def snapshot_file(name, g_kwargs=RUN_G_KWARGS, networks=networks, **extra):
+        return write_snapshot(tmp_path / name, nvlabs_names, networks, source, g_kwargs, RUN_D_KWARGS, **extra)
+
+    whole = snapshot_file("whole.pkl").read_bytes()
+    (tmp_path / "cut.pkl").write_bytes(whole[:len(whole) * 2 // 3])
+    (tmp_path / "text.pkl").write_text("G = 'not a pickle'\n")
+    tiny = random_networks()  # z and w of 8: no stylegan2 run of pygan has them
+    cases = {
+        snapshot_file("system.pkl", augment_pipe=Shell(f"touch {marker}")): f"{os.system.__module__}.system",
+        snapshot_file("global.pkl", augment_pipe=collections.Counter("ab")): "collections.Counter",
+        snapshot_file("extra.pkl", payload={"x": 1}): "'payload'",
+        tmp_path / "cut.pkl": "truncated",
+        tmp_path / "text.pkl": "not a pickle",
+        snapshot_file("tiny.pkl", G_KWARGS, tiny): "generator z_dim: 8 in the snapshot, 512 in pygan's",
+    }
+    for number, (path, culprit) in enumerate(cases.items()):
+        status, captured = import_nvlabs(path, tmp_path / f"run{number}", capsys)
+        assert status == 2 and culprit in captured.err and str(path) in captured.err, (path, captured.err)
+        assert not (tmp_path / f"run{number}" / "config.json").exists()
+    assert not marker.exists() and not (tmp_path / "ran").exists()
