@@ -154,7 +154,7 @@ def test_a_shared_option_is_recorded_when_any_declarer_takes_part_and_passes_eve
 
 
 @pytest.mark.parametrize("second, problem", [
-    (sizes_plugin(shared=False), "option 'size' is already declared by plugin 'first' \\(to share it, both"),
+    (sizes_plugin(shared=False), "option 'size' is already registered by plugin 'first' \\(to share it, both"),
     (sizes_plugin(default=9), "option 'size' is shared with plugin 'first', which declares another default"),
 ])
 def test_an_option_is_shared_only_when_both_declare_it_so_alike(second, problem):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import FeatureNetwork, pygan_command
+from test_optim import refuse_host_reads
 from PIL import Image
 from pygan_plugins.stylegan2 import architecture, recipe
 
@@ -178,6 +179,17 @@ def test_lazy_regularisation_runs_on_nvlabs_steps_with_r1_as_computed_by_hand(tm
     # NVlabs' phase order: Gmain, Greg (every 4th), Dmain, Dreg (every 16th).
     assert phases == {0: "ggdd", 1: "gd", 4: "ggd", 16: "ggdd", 17: "gd"}
     assert spy.checked == 2
+
+
+def test_the_regularisation_phases_read_nothing_back_to_the_host(tmp_path, monkeypatch):
+    runner = tiny_runner(tmp_path, sync_every=8)
+    runner.enqueue_step()  # the first step allocates lazily
+    runner.engine.step_count = 16  # the next: both regularisation phases
+    refuse_host_reads(monkeypatch)
+    runner.enqueue_step()
+    monkeypatch.undo()
+    (_, _, first), (_, metrics, problem) = runner.read_metrics()
+    assert first is None and problem is None and metrics["r1_penalty"] > 0 and metrics["pl_penalty"] > 0
 
 
 def test_the_lazy_correction_of_the_learning_rates_and_betas(tmp_path):
