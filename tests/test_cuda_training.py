@@ -31,7 +31,11 @@ def run_steps(trainer, steps):
     return trainer.read_metrics()
 
 
-@pytest.mark.parametrize("options", [{}, {"loss": "wgan-gp", "d_steps": 2, "ema": 0.99}])
+# ADA with every transform, p adapting fast, and R1 differentiating twice through them.
+ADA = {"augment": ["ada"], "ada_pipeline": "bgcfnc", "ada_kimg": 1.0, "loss": "nonsaturating", "penalty": "r1"}
+
+
+@pytest.mark.parametrize("options", [{}, {"loss": "wgan-gp", "d_steps": 2, "ema": 0.99}, ADA])
 def test_the_captured_step_trains_as_the_eager_step(tmp_path, options):
     eager = cuda_trainer(tmp_path / "eager", cuda_graphs=False, **options)
     graphed = cuda_trainer(tmp_path / "graphed", **options)
@@ -47,8 +51,10 @@ def test_the_captured_step_trains_as_the_eager_step(tmp_path, options):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
-def test_steps_never_synchronize_eager_or_replayed(tmp_path):
-    for trainer in (cuda_trainer(tmp_path / "eager", cuda_graphs=False), cuda_trainer(tmp_path / "graphed")):
+@pytest.mark.parametrize("options", [{}, ADA])
+def test_steps_never_synchronize_eager_or_replayed(tmp_path, options):
+    for trainer in (cuda_trainer(tmp_path / "eager", cuda_graphs=False, **options),
+                    cuda_trainer(tmp_path / "graphed", **options)):
         run_steps(trainer, GRAPH_WARMUP_STEPS + 1)  # lazy initialization and the capture may synchronize
         torch.cuda.set_sync_debug_mode("error")
         try:

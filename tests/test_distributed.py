@@ -44,11 +44,13 @@ def test_two_processes_train_in_step_and_write_the_run_folder_once(tmp_path):
 
 
 def test_a_data_parallel_run_with_a_gradient_penalty_resumes_only_with_as_many_processes(tmp_path):
-    # The penalty differentiates the discriminator twice inside DDP's backward.
+    # The penalty differentiates the discriminator twice inside DDP's backward,
+    # through ADA's augmentation, whose counts are summed over the processes.
     out, first = train_data_parallel(tmp_path, "--batch-size", "4", "--steps", "2", "--sample-every", "0",
-                                     "--penalty", "r1")
+                                     "--penalty", "r1", "--augment", "ada")
     assert first.returncode == 0, first.stderr
-    assert all("d_penalty" in json.loads(row) for row in (out / "metrics.jsonl").read_text().splitlines())
+    rows = [json.loads(row) for row in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all({"d_penalty", "ada_p"} <= set(row) for row in rows)
     single = pygan_command("train", "--resume", out, "--steps", "3")
     assert single.returncode == 2
     assert "was written by a run of 2 processes; resume it with as many (--nproc 2)" in single.stderr

@@ -181,6 +181,11 @@ NO_SYNC_CASES = [
     # tests/test_stylegan2_training.py)
     {"recipe": "stylegan2", "plugin": "stylegan2", "resolution": 8, "channel_base": 64, "channel_max": 16,
      "mapping_layers": 2, "mirror": True},
+    # ADA with every transform, its controller fed by each recipe; R1 through its second derivative
+    {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "augment": ["ada"],
+     "ada_pipeline": "bgcfnc"},
+    {"recipe": "alternating", "loss": "nonsaturating", "penalty": "r1", "augment": ["ada"]},
+    {"recipe": "wgan", "plugin": "wgan", "augment": ["ada"], "ada_kimg": 0.01},
 ]
 
 

@@ -5,6 +5,7 @@ that imports another program's networks needs."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -33,7 +34,7 @@ def greet(args):
     return 3
 
 
-GREET = pygan.Command("greet", greet, "say hello", description="Say hello to someone.",
+GREET = pygan.Command("greet", greet, "say hello", details="Say hello to someone, as many times as asked.",
                       add_arguments=lambda parser: (parser.add_argument("--name", required=True),
                                                     parser.add_argument("--times", type=int, default=1)))
 
@@ -52,7 +53,10 @@ def test_a_plugin_command_parses_its_arguments_and_runs(with_plugin, capsys):
     with_plugin(Commands(GREET))
     assert cli.main(["greet", "--name", "ada", "--times", "2"]) == 3
     assert capsys.readouterr().out == "hello ada x2\n"
-    assert "greet" in cli.build_parser().format_help()
+    assert re.search(r"greet +say hello", cli.build_parser().format_help())
+    with pytest.raises(SystemExit):
+        cli.main(["greet", "--help"])
+    assert "Say hello to someone, as many times as asked." in capsys.readouterr().out
 
 
 def test_a_plugin_commands_mistakes_exit_2_and_its_bugs_name_the_plugin(with_plugin, capsys):
@@ -107,6 +111,8 @@ def test_write_run_makes_a_run_that_samples_and_loads_but_does_not_resume(tmp_pa
     assert cli.main(["sample", "--checkpoint", str(out), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").exists()
     capsys.readouterr()
+    assert cli.main(["sample", "--checkpoint", str(out), "--truncation", "0.7"]) == 2
+    assert "--truncation: architecture 'dcgan64' has no truncation" in capsys.readouterr().err
     assert cli.main(["train", "--resume", str(out), "--steps", "2"]) == 2
     assert "holds weights imported from elsewhere.bin" in capsys.readouterr().err
     with pytest.raises(pygan.UsageError, match="already holds a run"):

@@ -287,3 +287,44 @@ def test_sample_eval_resume_and_load_rebuild_networks_from_the_recorded_configur
     resumed = configure(plugins, {"steps": 6}, tmp_path / "run")
     again = runner_module.train(plugins, resumed, tmp_path / "run", resuming=True)
     assert again.generator.net[0].out_features == 6 and again.start_step == 4
+
+
+class Watcher:
+    """Sees the discriminator's logits for real images inside the step, and
+    adds the share it calls real to the step's metrics."""
+
+    def __init__(self, returned=None):
+        self.seen, self.returned = [], returned
+
+    @pygan.hookimpl
+    def judged_real(self, run, logits):
+        self.seen.append(logits)
+        run.state["called_real"] = (logits > run.loss.decision_threshold).float().mean()
+
+    @pygan.hookimpl
+    def step_metrics(self, run):
+        return self.returned(run) if self.returned else {"d_called_real": run.state["called_real"]}
+
+
+def test_a_plugin_sees_the_judgements_of_real_images_and_adds_step_metrics(plugins, tmp_path):
+    watcher = Watcher()
+    plugins.add("watcher", watcher)
+    runner = flexible_runner(plugins, tmp_path, d_steps=2)
+    metrics = runner.step()
+    assert len(watcher.seen) == 2  # one batch of real images per discriminator update
+    assert all(logits.shape == (4, 1) and not logits.requires_grad for logits in watcher.seen)
+    share = (watcher.seen[-1] > 0).float().mean().item()
+    assert metrics["d_called_real"] == share and {"d_loss", "g_loss"} <= set(metrics)
+
+
+@pytest.mark.parametrize("returned, problem", [
+    (lambda run: 0.5, "it returned float, where step_metrics returns a dict of names to 0-d tensors"),
+    (lambda run: {"d_loss": torch.zeros(())}, "it returned 'd_loss', which the step has already"),
+])
+def test_step_metrics_that_break_the_contract_are_named(plugins, tmp_path, returned, problem):
+    plugins.add("watcher", Watcher(returned))
+    runner = flexible_runner(plugins, tmp_path)
+    with pytest.raises(pygan.PyganError) as failure:
+        runner.train()
+    assert f"plugin 'watcher' failed in its step_metrics hook (TypeError: {problem}" in str(failure.value)
+    assert not list((tmp_path / "checkpoints").iterdir())  # inside a step: no checkpoint

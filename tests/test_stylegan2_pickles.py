@@ -268,10 +268,29 @@ def test_damaged_files_and_other_networks_are_refused(tmp_path, nvlabs_names):
         pickle.dump({"G": record}, stream)
     assert "StyleGAN3 generator" in refusal(tmp_path / "sg3.pkl")
 
+    # modules nested deeper than any network (a hand-made pickle may nest them past any recursion limit)
+    nested = current = as_persistent(nvlabs_names, networks["G"], G_KWARGS, source)
+    for _ in range(100):
+        child = Persistent(nvlabs_names.persistence._reconstruct_persistent_obj,
+                           dict(type="class", version=6, module_src="", class_name="SynthesisLayer",
+                                state={"_parameters": {}, "_buffers": {}, "_modules": {}}))
+        current.meta["state"]["_modules"]["deeper"] = child
+        current = child
+    with open(tmp_path / "nested.pkl", "wb") as stream:
+        pickle.dump({"G": nested}, stream)
+    assert "nest deeper than StyleGAN2's" in refusal(tmp_path / "nested.pkl")
+
     # constructor arguments pygan's networks do not take
     unknown = {**G_KWARGS, "mapping_kwargs": {"num_layers": 2, "fancy": 1}}
     write_snapshot(tmp_path / "kwargs.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=unknown)
     assert "fancy" in refusal(tmp_path / "kwargs.pkl")
+    # numbers that would make building the network take all the time or memory there is
+    deep = {**G_KWARGS, "mapping_kwargs": {"num_layers": 10 ** 9}}
+    write_snapshot(tmp_path / "deep.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=deep)
+    assert "mapping_kwargs.num_layers is 1000000000" in refusal(tmp_path / "deep.pkl")
+    negative = {**G_KWARGS, "synthesis_kwargs": {**SYNTHESIS, "channel_max": -4}}
+    write_snapshot(tmp_path / "negative.pkl", nvlabs_names, {"G": networks["G"]}, source, g_kwargs=negative)
+    assert "does not take its constructor arguments" in refusal(tmp_path / "negative.pkl")
     assert not (tmp_path / "ran").exists()
 
 
@@ -307,8 +326,14 @@ def test_import_nvlabs_writes_a_stylegan2_run_that_samples_and_loads(tmp_path, n
         torch.testing.assert_close(run.generator(z, labels(4)),
                                    networks["G_ema"].eval()(z, labels(4), noise_mode="const"), rtol=0, atol=1e-6)
     assert run.sample(3, seed=0, classes=1).shape == (3, 3, 8, 8)
-    assert cli.main(["sample", "--checkpoint", str(tmp_path / "run"), "--n", "4", "--class", "1",
-                     "--out", str(tmp_path / "grid.png")]) == 0
+    # truncation pulls w towards its tracked average: at psi 0 every latent, of any class, is the average
+    average = run.sample(4, seed=0, truncation=0)
+    assert torch.allclose(average, average[:1].expand(4, -1, -1, -1), atol=1e-6)
+    assert not torch.allclose(run.sample(4, seed=0, truncation=1), average, atol=1e-3)
+    assert torch.equal(run.sample(4, seed=0, truncation=1), run.sample(4, seed=0))
+    for options in ([], ["--truncation", "0.7"]):
+        assert cli.main(["sample", "--checkpoint", str(tmp_path / "run"), "--n", "4", "--class", "1",
+                         "--out", str(tmp_path / "grid.png"), *options]) == 0
     assert (tmp_path / "grid.png").exists() and not (tmp_path / "ran").exists()
 
 

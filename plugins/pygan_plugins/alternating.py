@@ -48,6 +48,7 @@ def discriminator_update(step: StepContext) -> dict[str, torch.Tensor]:
             labels = None if real.labels is None else torch.cat([real.labels, latent.labels])
             judgement = step.discriminate(torch.cat([real.images, fake]), labels)
             real_logits, fake_logits = judgement.source[:n], judgement.source[n:]
+            step.judged_real(real_logits)
             loss = step.loss.discriminator_loss(real_logits, fake_logits)
             targets = real_targets(step, real.labels, n)
             terms = auxiliary_terms(step, judgement, Latent(None, labels, None if latent.codes is None

@@ -123,6 +123,7 @@ def separate_step(step: StepContext) -> dict[str, torch.Tensor]:
         real = step.real()
         with step.autocast():
             real_logits = step.discriminate(real.images, real.labels).source
+            step.judged_real(real_logits)
             fake_logits = step.discriminate(fake.detach(), latent.labels).source
             d_loss = step.loss.discriminator_loss(real_logits, fake_logits)
             penalty = {}

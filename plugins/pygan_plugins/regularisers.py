@@ -9,11 +9,20 @@
   the discriminator sees, real and fake alike, so that the generator is
   trained through them. The cheap fix for small data sets: a discriminator
   that cannot memorise a few hundred images keeps giving useful gradients.
+- ``--augment ada``: adaptive discriminator augmentation (Karras et al.,
+  *Training Generative Adversarial Networks with Limited Data*, 2020;
+  ``pygan_plugins.ada``), the same idea with the paper's transforms
+  (``--ada-pipeline``), each applied with a probability p that rises while
+  the discriminator overfits its training images (``--ada-target``,
+  ``--ada-kimg``) or stays fixed (``--ada-p``). p and the overfitting
+  measure are the step's metrics ``ada_p`` and ``ada_rt``, plotted at the
+  end of the run in ``augment.png``.
 
-Both change the discriminator as it is built (the ``prepare_network`` hook),
+They change the discriminator as it is built (the ``prepare_network`` hook),
 before its optimizer sees its parameters. The augmentations are tensor code
 drawing from torch's global generator (which checkpoints save), so they run
-inside CUDA graphs and resume exactly.
+inside CUDA graphs and resume exactly; ADA's p is a buffer of the
+discriminator, which checkpoints save too.
 """
 
 from __future__ import annotations
@@ -23,6 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import pygan
+from pygan_plugins import ada
+
+
+ADA = "ada"  # --augment's value for adaptive discriminator augmentation
+AUGMENT_PLOT_FILE = "augment.png"  # ADA's p and overfitting measure over the run
+ADA_PANELS = [("augmentation probability", "ada_p"), ("overfitting measure E[sign(D(real))]", "ada_rt")]
 
 
 def policy(text: str) -> list[str]:
@@ -31,9 +46,33 @@ def policy(text: str) -> list[str]:
 
 
 def check_policy(value) -> str | None:
+    if value == [ADA]:
+        return None
     if not isinstance(value, list) or not value or any(part not in AUGMENTATIONS for part in value):
-        return f"must name augmentations among {', '.join(AUGMENTATIONS)}, separated by commas"
+        return (f"must name augmentations among {', '.join(AUGMENTATIONS)}, separated by commas (DiffAugment), "
+                f"or be {ADA}")
     return None
+
+
+def check_ada_target(value) -> str | None:
+    return None if 0 <= value < 1 else "must lie in [0, 1)"
+
+
+def check_probability(value) -> str | None:
+    return None if 0 <= value <= 1 else "must lie in [0, 1]"
+
+
+ADA_OPTIONS = [
+    pygan.Option("ada_pipeline", str, "bgc", "--augment ada's transforms: blit, geom, color, filter, noise, "
+                 "cutout, bg, bgc, bgcf, bgcfn, bgcfnc (NVlabs' names), or groups separated by commas",
+                 check=ada.check_pipeline, metavar="NAME"),
+    pygan.Option("ada_target", float, 0.6, "--augment ada raises p while E[sign(D(real))] is above this, lowers "
+                 "it below", check=check_ada_target, resumable=True, metavar="T"),
+    pygan.Option("ada_kimg", float, 500.0, "--augment ada's speed: thousands of real images judged for p to move "
+                 "by 1", check=pygan.finite_number(0, exclusive=True), resumable=True, metavar="K"),
+    pygan.Option("ada_p", float, None, "--augment ada with this fixed probability instead of an adaptive one",
+                 check=check_probability, metavar="P"),
+]
 
 
 # Zhao et al.'s official DiffAugment_pytorch.py, for images in [-1, 1].
@@ -117,17 +156,64 @@ def spectral_normalize(module: nn.Module) -> None:
 def register_options(register):
     register(pygan.Option("spectral_norm", bool, False, "spectral normalization of every discriminator weight "
                           "(Miyato et al. 2018)"))
-    register(pygan.Option("augment", policy, None, "DiffAugment (Zhao et al. 2020) of every image the "
-                          "discriminator sees, real and fake: any of translation,cutout,color",
+    register(pygan.Option("augment", policy, None, "augment every image the discriminator sees, real and fake: "
+                          "DiffAugment (Zhao et al. 2020), any of translation,cutout,color; or ada, adaptive "
+                          "discriminator augmentation (Karras et al. 2020)",
                           check=check_policy, metavar="POLICY"))
+    for option in ADA_OPTIONS:
+        register(option)
+
+
+def check_ada_options(config) -> None:
+    """ADA's options change nothing without --augment ada: refuse them."""
+    if config.get("augment") != [ADA]:
+        for option in ADA_OPTIONS:
+            if config.get(option.name, option.default) != option.default:
+                raise pygan.UsageError(f"--{option.name.replace('_', '-')} is an option of --augment {ADA}; add "
+                                       f"--augment {ADA}, or drop it")
 
 
 @pygan.hookimpl
 def prepare_network(config, network, module, training):
     if network != "discriminator":
         return
+    check_ada_options(config)
     if config.get("spectral_norm"):
         spectral_normalize(module)
-    if config.get("augment") and training:
+    if config.get("augment") == [ADA]:
+        ada.attach(module, config, training)
+    elif config.get("augment") and training:
         policies = list(config["augment"])
         module.register_forward_pre_hook(lambda layer, inputs: (diff_augment(inputs[0], policies), *inputs[1:]))
+
+
+@pygan.hookimpl
+def judged_real(run, logits):
+    pipeline = ada.attached(run.discriminator)
+    if pipeline is not None:
+        pipeline.observe(logits, run.loss.decision_threshold)
+
+
+@pygan.hookimpl
+def step_metrics(run):
+    pipeline = ada.attached(run.discriminator)
+    if pipeline is None:
+        return None
+    if pipeline.adaptive and not pipeline.observed:
+        raise pygan.UsageError(
+            f"--augment {ADA} adapts p to the discriminator's judgements of real images, which recipe "
+            f"{run.config['recipe']!r} does not report (its step calls no step.judged_real(real_logits)); "
+            f"fix p with --ada-p P, or use a recipe that reports them")
+    return pipeline.metrics()
+
+
+@pygan.hookimpl
+def on_run_end(run, step, status):
+    """ADA's p and overfitting measure over the run, beside losses.png."""
+    if run.config.get("augment") != [ADA]:
+        return
+    log = run.out_dir / pygan.METRICS_FILE
+    rows = [row for row in pygan.read_step_log(log) if "ada_p" in row] if log.exists() else []
+    if rows:
+        pygan.plot_metrics(rows, run.out_dir / AUGMENT_PLOT_FILE, title=f"{run.config['plugin']} ADA",
+                           panels=ADA_PANELS)

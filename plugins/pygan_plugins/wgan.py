@@ -68,6 +68,7 @@ def critic_iteration(step: StepContext) -> dict[str, torch.Tensor]:
         with clipping_deferred(step.run):
             with step.autocast():
                 real_outputs = step.discriminate(real.images, real.labels).source
+                step.judged_real(real_outputs)
                 real_loss = critic_loss(real_outputs, 1.0)
             step.update(real_loss)
             with step.autocast():

@@ -134,11 +134,14 @@ class LoadedRun:
     def __repr__(self) -> str:
         return f"<pygan run {self.architecture.name} at step {self.step}: {self.path}>"
 
-    def sample(self, n: int, seed: Optional[int] = None, classes: int | Iterable[int] | None = None) -> torch.Tensor:
+    def sample(self, n: int, seed: Optional[int] = None, classes: int | Iterable[int] | None = None,
+               truncation: Optional[float] = None) -> torch.Tensor:
         """``n`` images (n, C, H, W) with values in [0, 1], on the CPU, from
         fresh latents (drawn from ``seed`` when given). For a conditional
         architecture ``classes`` is one class for all, or one per image;
-        random classes when None."""
+        random classes when None. ``truncation``: the truncation trick's psi,
+        for generators that take ``truncation_psi`` (StyleGAN2's)."""
+        sampling.check_truncation(self.architecture, self.generator, truncation, "sample(truncation=...)")
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise UsageError(f"sample(n): n must be a positive whole number, not {n!r}")
         rng = torch.Generator(self.device)
@@ -152,4 +155,4 @@ class LoadedRun:
                                  f"{self.architecture.classes - 1}")
             labels = labels.to(self.device)
         latent = self.architecture.draw_latent(n, rng, self.device, labels)
-        return sampling.generate(self.architecture, self.generator, latent).cpu()
+        return sampling.generate(self.architecture, self.generator, latent, truncation).cpu()

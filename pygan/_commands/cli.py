@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     chosen.add_argument("--interpolate", action="store_true",
                         help="walk the latent space through random points (slerp for normal latents): --n walks "
                         "(default 8) as an animated GIF, and a PNG strip beside it (--out, default interpolation.gif)")
+    sample.add_argument("--truncation", type=float, metavar="PSI",
+                        help="the truncation trick: pull each latent towards the average by PSI (1: none; 0.7 is "
+                        "usual), for architectures whose generator has it (stylegan2)")
     sample.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
     evaluate = commands.add_parser("eval", help="measure a trained generator against real data", description=(
@@ -101,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("info", help="versions, the compiled extension, op backends and devices")
     commands.add_parser("plugins", help="list installed plugins and what they register")
     for command in get_plugins().registered["command"].values():
-        add_command_arguments(command, commands.add_parser(command.name, help=command.help,
-                                                           description=command.description or None))
+        add_command_arguments(command, commands.add_parser(command.name, help=command.description,
+                                                           description=command.details or command.description))
     return parser
 
 

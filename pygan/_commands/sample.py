@@ -30,6 +30,7 @@ def command_sample(args) -> None:
     image_format(args.out)  # a name that says no known format is refused before any work
     device = select_device(args.device)
     state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
+    sampling.check_truncation(architecture, generator, args.truncation, "--truncation")
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
     rows = max(architecture.classes, 1)  # of --class-grid and --sweep
@@ -55,7 +56,7 @@ def command_sample(args) -> None:
                                  f"{architecture.classes - 1}")
             labels = torch.full((n,), args.label, device=device)
         latent = architecture.draw_latent(n, rng, device, labels)
-    images = sampling.generate(architecture, generator, latent)
+    images = sampling.generate(architecture, generator, latent, args.truncation)
     save_grid(images, args.out, columns=columns)
     print(f"{len(images)} samples of {state['architecture']} at step {state['step']} written to {args.out}")
 
@@ -85,6 +86,7 @@ def command_interpolate(args) -> None:
     gif, strip = out.with_suffix(".gif"), out.with_suffix(".png")
     device = select_device(args.device)
     state, architecture, generator = sampling.load_generator(get_plugins(), args.checkpoint, device)
+    sampling.check_truncation(architecture, generator, args.truncation, "--truncation")
     rng = torch.Generator(device)
     rng.manual_seed(args.seed) if args.seed is not None else rng.seed()
     walks = args.n or INTERPOLATION_WALKS
@@ -93,7 +95,7 @@ def command_interpolate(args) -> None:
                     f"an animation of {walks:,} walks")
     latents = sampling.interpolation_latents(architecture, walks, INTERPOLATION_POINTS, INTERPOLATION_FRAMES,
                                              rng, device)
-    frames = [sampling.generate(architecture, generator, latent).cpu() for latent in latents]
+    frames = [sampling.generate(architecture, generator, latent, args.truncation).cpu() for latent in latents]
     columns = math.ceil(math.sqrt(walks))
     pictures = [Image.fromarray(picture[:, :, 0] if picture.shape[2] == 1 else picture)
                 for picture in (image_grid(frame, columns) for frame in frames)]

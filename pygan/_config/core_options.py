@@ -76,5 +76,7 @@ def register_options(register):
                check=whole_number(minimum=0), resumable=True, metavar="N"),
         Option("cuda_graphs", bool, True, "on CUDA, run every step eagerly instead of replaying a captured "
                "CUDA graph", resumable=True, flag="--no-cuda-graphs"),
+        Option("compile", bool, False, "torch.compile the networks for the training step (the first step compiles "
+               "them; a resumed run compiles again)", resumable=True),
     ]:
         register(option)

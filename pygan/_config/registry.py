@@ -52,6 +52,8 @@ BUILTIN_COMMANDS = frozenset({"train", "sample", "eval", "report", "info", "plug
 HOOKS = sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "pygan_spec"))
 # The hooks called while a run trains (every hook but the registration ones).
 RUN_HOOKS = frozenset(HOOKS) - REGISTRATION_HOOKS.keys()
+# The hooks called inside a training step: a failure there leaves the step's updates half made.
+STEP_HOOKS = frozenset({"after_update", "judged_real", "step_metrics"})
 # pygan's own options, registered before any plugin, plugins disabled or not.
 CORE_PLUGIN = "core"
 KINDS = [kind for records in REGISTRATION_HOOKS.values() for kind in records.values()]
@@ -268,7 +270,7 @@ class Callbacks:
         for implementation in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
             result = calling_plugin(implementation.plugin_name, hook_name, implementation.function,
                                     *(kwargs[name] for name in implementation.argnames),
-                                    inside_step=hook_name == "after_update")
+                                    inside_step=hook_name in STEP_HOOKS)
             if result is not None:
                 results.append((implementation.plugin_name, result))
         return results

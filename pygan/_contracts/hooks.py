@@ -126,7 +126,7 @@ def register_commands(register):
         def register_commands(register):
             register(pygan.Command(
                 name="count",
-                help="count the images in a folder",
+                description="count the images in a folder",
                 add_arguments=lambda parser: parser.add_argument("folder", type=Path),
                 run=lambda args: print(len(list(args.folder.glob("*.png")))),
             ))
@@ -185,6 +185,43 @@ def after_update(run, network, module):
             if network == "discriminator":
                 for parameter in module.parameters():
                     parameter.data.clamp_(-0.01, 0.01)
+    """
+
+
+@hookspec
+def judged_real(run, logits):
+    """Called inside the training step each time the recipe reports the
+    discriminator's source logits for a batch of real training images
+    (``StepContext.judged_real``), detached: for regularisers that adapt to
+    how the discriminator judges its training data, such as ADA's
+    overfitting measure E[sign(D(real))] (``--augment ada``). A logit
+    above ``run.loss.decision_threshold`` calls an image real. Tensor code
+    only: on CUDA it is captured with the step, so keep what it accumulates
+    in device tensors (a module's buffers, which checkpoints save), not in
+    Python numbers.
+
+    Example::
+
+        @pygan.hookimpl
+        def judged_real(run, logits):
+            run.state["called_real"] = (logits > run.loss.decision_threshold).float().mean()
+    """
+
+
+@hookspec
+def step_metrics(run):
+    """Called inside each training step, after the recipe: return None, or a
+    dict of metric names to 0-d tensors that join the step's metrics
+    (``metrics.jsonl``, ``on_step_end``), read back with the recipe's own
+    every ``--sync-every`` steps. The same names every step, none the
+    recipe uses; tensor code only (captured with the step on CUDA). For a
+    regulariser's state, such as ADA's augmentation probability.
+
+    Example::
+
+        @pygan.hookimpl
+        def step_metrics(run):
+            return {"d_called_real": run.state["called_real"]}   # set by judged_real above
     """
 
 

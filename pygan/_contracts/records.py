@@ -414,11 +414,13 @@ class Command:
     the parsed ``argparse.Namespace`` and returns an exit status or None
     (0). A ``pygan.UsageError`` it raises is printed without a traceback and
     exits with status 2, a ``pygan.PyganError`` with 1; any other exception
-    is reported naming the plugin. ``help`` is its line in ``pygan --help``.
+    is reported naming the plugin. ``description`` is its line in ``pygan
+    --help`` and ``pygan plugins``, ``details`` what ``pygan NAME --help``
+    says of it.
     """
 
     name: str
     run: Callable[[Any], Optional[int]]
-    help: str
+    description: str
     add_arguments: Optional[Callable[[Any], None]] = None
-    description: str = ""
+    details: str = ""

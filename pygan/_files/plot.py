@@ -36,14 +36,17 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (cumulative[np.arange(1, len(values) + 1)] - cumulative[starts]) / counts
 
 
-def plot_metrics(rows: list[dict], path: Path, title: str = "") -> None:
-    """Plot the rows of metrics.jsonl; a row lacking a series' key (such as
-    an evaluation row) is left out of that series."""
+def plot_metrics(rows: list[dict], path: Path, title: str = "",
+                 panels: list[tuple[str, str]] = PANELS) -> None:
+    """Plot the rows of metrics.jsonl, one panel per (label, suffix) of
+    ``panels`` holding the metrics whose names end in the suffix (by default
+    the losses and the accuracies); a row lacking a series' key (such as an
+    evaluation row) is left out of that series."""
     steps = np.array([row["step"] for row in rows], dtype=float)
     window = max(1, len(rows) // 200)
-    picture = Image.new("RGB", (WIDTH, PANEL_HEIGHT * len(PANELS)), "white")
+    picture = Image.new("RGB", (WIDTH, PANEL_HEIGHT * len(panels)), "white")
     draw = ImageDraw.Draw(picture)
-    for panel, (label, suffix) in enumerate(PANELS):
+    for panel, (label, suffix) in enumerate(panels):
         keys = panel_keys(rows, suffix)[:len(COLOURS)]
         top = panel * PANEL_HEIGHT
         left, right, bottom = MARGIN + 20, WIDTH - 20, top + PANEL_HEIGHT - MARGIN

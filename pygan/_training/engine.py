@@ -10,6 +10,9 @@ The engine owns what makes a step safe and fast, and nothing of GANs:
   and read back every ``sync_every`` steps instead of once per value;
 - on CUDA, after a few eager warm-up steps, the whole step captured once
   in a CUDA graph and replayed;
+- with ``--compile``, the networks the step calls run through
+  ``torch.compile`` (``pygan._training.compiling``), and the first step,
+  which compiles them, is timed for the user;
 - data parallelism: modules wrapped to average gradients across ranks, and
   every decision taken on all ranks alike.
 
@@ -19,12 +22,14 @@ Nothing here reads a value back to the host inside a step.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from pygan._contracts.messages import PyganError, UsageError, notice
+from pygan._training.compiling import CompiledNetwork
 from pygan._training.distributed import Processes
 from pygan._training.metric_rows import MetricRows
 from pygan._training.optim import LossScaler
@@ -46,7 +51,7 @@ class Engine:
     """Runs steps given as functions, on one device (per process)."""
 
     def __init__(self, device: torch.device, *, precision: str = "fp32", skip_nonfinite: bool = False,
-                 sync_every: int | None = None, cuda_graphs: bool = True,
+                 sync_every: int | None = None, cuda_graphs: bool = True, compile_networks: bool = False,
                  processes: Processes = Processes()) -> None:
         if precision == "fp16" and device.type != "cuda":
             raise UsageError("--precision fp16 needs a CUDA device (its loss scaling guards against float16 "
@@ -67,6 +72,7 @@ class Engine:
         self.use_graphs = wants_graphs and not processes.distributed
         if wants_graphs and processes.distributed and processes.is_main:
             notice("CUDA graphs are off for data-parallel runs: each step runs eagerly")
+        self.compile_networks = compile_networks
         self.graph: torch.cuda.CUDAGraph | None = None
         self.graph_generators: list[torch.Generator] = []
         self.eager_steps = 0
@@ -86,7 +92,12 @@ class Engine:
         self.optimizers[name] = optimizer
         self.scalers[name] = LossScaler(self.device, enabled=self.scale_losses)
         self.after_update[name] = []
-        return self.processes.wrap(module)
+        return self.runnable(self.processes.wrap(module), name)
+
+    def runnable(self, module: nn.Module, name: str):
+        """``module`` (network ``name``) as a step calls it: through
+        ``torch.compile`` with ``--compile``."""
+        return CompiledNetwork(module, name) if self.compile_networks else module
 
     def draws_from(self, generator: torch.Generator) -> None:
         """Declare a random generator the step draws from, so that a CUDA
@@ -143,6 +154,14 @@ class Engine:
             self.graph = self._capture(step)
         if self.graph is not None:
             self.graph.replay()
+        elif self.compile_networks and self.eager_steps == 0:
+            # The first step compiles the networks (forward and backward),
+            # which takes seconds to minutes: the user sees how long.
+            started = time.perf_counter()
+            self._eager(step)
+            if self.processes.is_main:
+                notice(f"--compile: the first step, which compiled the networks, took "
+                       f"{time.perf_counter() - started:.1f} s")
         else:
             self._eager(step)
         self.metric_rows.advance()

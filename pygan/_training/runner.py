@@ -72,6 +72,7 @@ class Runner:
         self.processes = processes
         # Only rank 0 reports, samples and writes the run folder.
         self.hook = plugins.callbacks if self.processes.is_main else NoCallbacks()
+        self.step_hooks = plugins.callbacks  # called inside the step, on every rank alike
         self.finite_so_far = True  # whether every step read back so far was finite
 
     @property
@@ -96,16 +97,27 @@ class Runner:
         recipe, plugin = self.recipe, self.recipe_plugin
         where = f"its recipe {recipe.name!r}"
         metrics = calling_plugin(plugin, "register_recipes", recipe.step, self.context, where=where, inside_step=True)
-        if not isinstance(metrics, Mapping) or not all(
-                isinstance(name, str) and isinstance(value, torch.Tensor) and value.dim() == 0
-                for name, value in metrics.items()):
-            shown = type(metrics).__name__ if not isinstance(metrics, Mapping) else ", ".join(
-                f"{name!r}: {type(value).__name__}" for name, value in metrics.items())
+        if not is_metrics(metrics):
             raise PluginFailed(plugin, "register_recipes", TypeError(
-                f"it returned {shown}, where a recipe returns its metrics as a dict of names to 0-d tensors "
+                f"it returned {shown(metrics)}, where a recipe returns its metrics as a dict of names to 0-d tensors "
                 f"(return {{'d_loss': d_loss, ...}}; keep them tensors: a float read from one stalls the GPU)"),
                 where, inside_step=True)
-        return dict(metrics)
+        return {**metrics, **self._plugin_metrics(metrics)}
+
+    def _plugin_metrics(self, recipe_metrics: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the ``step_metrics`` hooks add to the step's metrics, checked
+        like a recipe's, and never renaming one."""
+        added: dict[str, torch.Tensor] = {}
+        for plugin, metrics in self.step_hooks.named("step_metrics", run=self.run):
+            if not is_metrics(metrics):
+                problem = f"it returned {shown(metrics)}, where step_metrics returns a dict of names to 0-d tensors"
+            else:
+                taken = sorted(set(metrics) & (set(recipe_metrics) | set(added)))
+                problem = f"it returned {', '.join(map(repr, taken))}, which the step has already" if taken else None
+            if problem is not None:
+                raise PluginFailed(plugin, "step_metrics", TypeError(problem), inside_step=True)
+            added.update(metrics)
+        return added
 
     def read_metrics(self) -> list[tuple[int, dict[str, float], str | None]]:
         return self.engine.read()
@@ -250,6 +262,20 @@ class Runner:
                 f"or pass --skip-nonfinite to skip such updates")
 
 
+def is_metrics(value: Any) -> bool:
+    """Whether ``value`` is a step's metrics: a dict of names to 0-d tensors."""
+    return isinstance(value, Mapping) and all(
+        isinstance(name, str) and isinstance(metric, torch.Tensor) and metric.dim() == 0
+        for name, metric in value.items())
+
+
+def shown(value: Any) -> str:
+    """What a plugin returned instead of a step's metrics, for the message."""
+    if not isinstance(value, Mapping):
+        return type(value).__name__
+    return ", ".join(f"{name!r}: {type(metric).__name__}" for name, metric in value.items())
+
+
 def measurement(plugin: str, measure: Any) -> Callable[[], dict[str, float]]:
     """What a ``measure`` hook returned, checked to be a function and called
     so that its failures, and a result that is not a dict, name the plugin."""
@@ -368,7 +394,7 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
         notice("CUDA graphs are off while the data is streamed: each step runs eagerly")
     engine = Engine(device, precision=config["precision"], skip_nonfinite=config["skip_nonfinite"],
                     sync_every=config["sync_every"], cuda_graphs=config["cuda_graphs"] and data.on_device,
-                    processes=processes)
+                    compile_networks=config["compile"], processes=processes)
     wrapped = {network: engine.add_network(network, module, optimizer_for(plugins, config, network, module))
                for network, module in (("discriminator", discriminator), ("generator", generator))}
     for network, module in (("discriminator", discriminator), ("generator", generator)):
@@ -388,7 +414,7 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
     rng = torch.Generator(device).manual_seed(config["seed"] + processes.rank)
     engine.draws_from(rng)
     penalty = None if config["penalty"] in (None, "none") else plugins.penalty(config["penalty"])
-    context = StepContext(run, engine, data, rng, penalty, wrapped)
+    context = StepContext(run, engine, data, rng, penalty, wrapped, plugins.callbacks)
     return Runner(run, engine, context, plugins.recipe(config["recipe"]), rng, plugins, processes, average)
 
 

@@ -5,6 +5,8 @@ normal noise), and the evenly labelled samples evaluation compares."""
 
 from __future__ import annotations
 
+import inspect
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -40,15 +42,19 @@ def to_device(latent: Latent, device: torch.device) -> Latent:
 GENERATE_BATCH = 256
 
 
-def generate(architecture: Architecture, generator: nn.Module, latent: Latent) -> torch.Tensor:
+def generate(architecture: Architecture, generator: nn.Module, latent: Latent,
+             truncation: float | None = None) -> torch.Tensor:
     """Images for ``latent``, the generator in inference mode (in which each
     image depends on its own latent only, so the parts do not matter),
     clamped to [0, 1]: a generator whose output is not bounded (StyleGAN2's)
-    overshoots a little, which training must see but pictures cannot show."""
+    overshoots a little, which training must see but pictures cannot show.
+    ``truncation``: passed as ``truncation_psi`` (see ``check_truncation``)."""
     generator.eval()
+    options = {} if truncation is None else {"truncation_psi": truncation}
     with torch.no_grad():
         parts = [generator(*architecture.generator_inputs(
-                    Latent(*(None if part is None else part[start:start + GENERATE_BATCH] for part in latent))))
+                    Latent(*(None if part is None else part[start:start + GENERATE_BATCH] for part in latent))),
+                           **options)
                  for start in range(0, len(latent.z), GENERATE_BATCH)]
     return (parts[0] if len(parts) == 1 else torch.cat(parts)).clamp_(0, 1)
 
@@ -85,6 +91,19 @@ def sweep_latent(architecture: Architecture, code: int, columns: int, rng: torch
     codes = torch.zeros(rows * columns, architecture.codes, device=device)
     codes[:, code] = torch.linspace(*SWEEP_RANGE, columns, device=device).repeat(rows)
     return Latent(z, labels, codes)
+
+
+def check_truncation(architecture: Architecture, generator: nn.Module, truncation: float | None, flag: str) -> None:
+    """The truncation trick (StyleGAN's: each latent pulled towards the
+    average by ``truncation``, 1 for none) is for generators whose
+    ``forward`` takes a ``truncation_psi`` argument, the name NVlabs' give it."""
+    if truncation is None:
+        return
+    if not math.isfinite(truncation):
+        raise UsageError(f"{flag} {truncation}: give a finite number (1: no truncation; 0.7 is usual)")
+    if "truncation_psi" not in inspect.signature(generator.forward).parameters:
+        raise UsageError(f"{flag}: architecture {architecture.name!r} has no truncation (its generator takes no "
+                         f"truncation_psi)")
 
 
 def require_classes(architecture: Architecture, flag: str) -> None:

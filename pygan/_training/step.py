@@ -26,7 +26,7 @@ A recipe's outline::
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from torch import nn
@@ -48,13 +48,16 @@ class StepContext:
     """
 
     def __init__(self, run: Run, engine: Engine, data: InMemoryData, rng: torch.Generator,
-                 penalty: Optional[Penalty], wrapped: dict[str, nn.Module]) -> None:
+                 penalty: Optional[Penalty], wrapped: dict[str, nn.Module], callbacks: Any) -> None:
         self.run, self.engine, self.data, self.rng = run, engine, data, rng
+        self.callbacks = callbacks  # the plugins' hooks called inside the step, on every rank
         self.architecture, self.loss, self.penalty = run.architecture, run.loss, penalty
         self.config = run.config
         self.batch_size: int = run.config["batch_size"]
         self.modules = {"discriminator": run.discriminator, "generator": run.generator}
         self.wrapped = wrapped  # what computes a network's own loss: data-parallel wrappers
+        # What runs a frozen network: itself, or compiled with --compile.
+        self.runnable = {network: engine.runnable(module, network) for network, module in self.modules.items()}
         self.trained: str | None = None
 
     # --- data -------------------------------------------------------------------
@@ -89,8 +92,8 @@ class StepContext:
     def _module(self, network: str) -> nn.Module:
         # The network being trained runs in its data-parallel wrapper, so
         # that its gradients are averaged over ranks; the other one, frozen,
-        # runs as it is.
-        return self.wrapped[network] if network == self.trained else self.modules[network]
+        # runs as it is (both compiled with --compile).
+        return self.wrapped[network] if network == self.trained else self.runnable[network]
 
     def generate(self, latent: Latent, inference: bool = False, **options):
         """The generator's images for ``latent``. ``inference=True`` runs it
@@ -112,6 +115,15 @@ class StepContext:
         """The discriminator's judgement of ``images`` (of class ``labels``,
         for a discriminator that takes labels)."""
         return Judgement.of(self._module("discriminator")(*self.architecture.discriminator_inputs(images, labels)))
+
+    def judged_real(self, logits: torch.Tensor) -> None:
+        """Report the discriminator's source logits for a batch of real
+        training images (a slice of a batch judged with fakes, say) to the
+        plugins that watch them (the ``judged_real`` hook: ``--augment ada``
+        adapts its strength to them). Call it once for each discriminator
+        batch of real images, before that batch's update; it reads nothing
+        back."""
+        self.callbacks.judged_real(run=self.run, logits=logits.detach())
 
     def critic(self, labels: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """images -> source logits, with ``labels`` bound: what penalties differentiate."""

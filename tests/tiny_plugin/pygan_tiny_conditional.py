@@ -74,6 +74,7 @@ def smoothed_step(step):
         with step.autocast():
             fake = step.generate(latent, inference=True)
             real_logits = step.discriminate(real.images, real.labels).source
+            step.judged_real(real_logits)  # for plugins that watch them (--augment ada)
             fake_logits = step.discriminate(fake, latent.labels).source
             d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, target))
                       + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))

@@ -134,8 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def register_commands(register):
     register(pygan.Command(
         name="import-nvlabs", run=command, add_arguments=add_arguments,
-        help="make a stylegan2 run folder from an NVlabs StyleGAN2 network pickle, running nothing in it",
-        description="Read the StyleGAN2 networks of an NVlabs network-snapshot-*.pkl (stylegan2-ada-pytorch's or "
+        description="make a stylegan2 run folder from an NVlabs StyleGAN2 network pickle, running nothing in it",
+        details="Read the StyleGAN2 networks of an NVlabs network-snapshot-*.pkl (stylegan2-ada-pytorch's or "
                     "stylegan3's) without running any of the code it carries, and write a pygan run folder: G_ema "
                     "as the generator's moving average, G the generator, D the discriminator. pygan sample, eval "
                     "and pygan.load read it; it cannot be resumed."))

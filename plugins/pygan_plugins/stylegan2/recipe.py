@@ -132,6 +132,7 @@ def stylegan2_step(step: StepContext) -> dict[str, torch.Tensor]:
                 fake = step.generate(latent, mixing=mixing(step, len(latent.z)))
             fake_logits_d = step.discriminate(fake, latent.labels).source
             real_logits = step.discriminate(real_images, real.labels).source
+            step.judged_real(real_logits)  # what --augment ada adapts to
             d_loss = step.loss.discriminator_loss(real_logits, fake_logits_d)
         lr_d = step.current_lr()
         step.update(d_loss)

@@ -15,6 +15,7 @@ the default in the snapshot's own source text, which is parsed, never run.
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 import torch
@@ -31,6 +32,10 @@ GENERATOR_CLASSES = {"Generator", "MappingNetwork", "SynthesisNetwork", "Synthes
 DISCRIMINATOR_CLASSES = {"Discriminator", "DiscriminatorBlock", "DiscriminatorEpilogue", "MinibatchStdLayer",
                          "Conv2dLayer", "FullyConnectedLayer", "MappingNetwork"}
 STYLEGAN3_CLASSES = {"SynthesisInput"}  # only stylegan3's alias-free generators have it
+# Larger than any StyleGAN2 argument (channel base 65536, 1024 pixels, 8 mapping layers).
+LARGEST_ARGUMENT = 1 << 17
+# Deeper than StyleGAN2's modules nest (G.synthesis.b4.conv1.affine is 4 deep).
+MAX_DEPTH = 16
 # (snapshot entry, pygan's class, the classes its modules may be)
 NETWORKS = {"G": (Generator, GENERATOR_CLASSES), "G_ema": (Generator, GENERATOR_CLASSES),
             "D": (Discriminator, DISCRIMINATOR_CLASSES)}
@@ -48,6 +53,8 @@ def network_state(network: Persisted, allowed: set[str], where: str) -> dict[str
     state: dict[str, torch.Tensor] = {}
 
     def collect(module: Persisted, prefix: str) -> None:
+        if prefix.count(".") > MAX_DEPTH:
+            raise pygan.UsageError(f"{where}: its modules nest deeper than StyleGAN2's ({prefix[:80]}...)")
         if module.class_name in STYLEGAN3_CLASSES:
             raise pygan.UsageError(f"{where} is a StyleGAN3 generator (stylegan3's alias-free networks, with "
                                    f"{module.class_name}), which pygan does not implement: it imports StyleGAN2's "
@@ -100,6 +107,25 @@ def source_default(module_src: str, class_name: str, argument: str) -> tuple[boo
     return False, None
 
 
+def check_values(kwargs: Any, where: str, key: str = "") -> None:
+    """Constructor arguments are numbers, text, None and lists or dicts of
+    them; a number beyond ``LARGEST_ARGUMENT`` (millions of layers, say)
+    would make building the network take whatever time and memory it names."""
+    if isinstance(kwargs, dict):
+        for name, value in kwargs.items():
+            check_values(value, where, f"{key}.{name}" if key else str(name))
+    elif isinstance(kwargs, (list, tuple)):
+        for index, value in enumerate(kwargs):
+            check_values(value, where, f"{key}[{index}]")
+    elif isinstance(kwargs, (int, float)) and not isinstance(kwargs, bool):
+        if not (math.isfinite(kwargs) and abs(kwargs) <= LARGEST_ARGUMENT):
+            raise pygan.UsageError(f"{where}: its constructor argument {key} is {kwargs!r}, beyond what any "
+                                   f"StyleGAN2 network takes (at most {LARGEST_ARGUMENT:,})")
+    elif not isinstance(kwargs, (str, bool, type(None))):
+        raise pygan.UsageError(f"{where}: its constructor argument {key} is a {type(kwargs).__name__}, not a number, "
+                               f"text or a list or dict of those")
+
+
 def constructor_kwargs(network: Persisted, where: str) -> dict[str, Any]:
     """The arguments to build ``network`` with: its recorded ones, and the
     defaults its own source gives to those whose defaults differ between
@@ -109,6 +135,7 @@ def constructor_kwargs(network: Persisted, where: str) -> dict[str, Any]:
         raise pygan.UsageError(f"{where}: its constructor arguments are not recorded by name, as NVlabs' training "
                                f"records them")
     kwargs = {key: dict(value) if isinstance(value, dict) else value for key, value in kwargs.items()}
+    check_values(kwargs, where)
     for owner, argument, place in SOURCE_DEFAULTS.get(network.class_name, []):
         if place == "synthesis":  # stylegan2-ada-pytorch nests them, stylegan3 passes them flat
             place = "synthesis_kwargs" if "synthesis_kwargs" in kwargs else None
@@ -136,7 +163,7 @@ def build_network(name: str, network: Persisted, where: str) -> nn.Module:
     try:
         with torch.device("meta"):  # its size, checked before any memory is taken
             size = sum(tensor.numel() for tensor in cls(**kwargs).state_dict().values())
-    except (TypeError, ValueError) as error:
+    except Exception as error:  # whatever arguments from elsewhere make the constructor raise: they are not its
         raise pygan.UsageError(f"{where}: pygan's StyleGAN2 {cls.__name__} does not take its constructor "
                                f"arguments ({error}); pygan implements StyleGAN2 as NVlabs' defines it") from None
     if size > sum(tensor.numel() for tensor in state.values()):
