@@ -10,9 +10,11 @@
 #
 #   OUT=DIR [PYGAN_DEVICE=cuda] [PYTHON=python3] [STEPS=2000] [SG2_LIMIT=100] [EVAL_N=2000] \
 #     bash benchmarks/gpu/measure_stylegan2.sh
-# A tiny rehearsal on the CPU:
-#   OUT=/tmp/m PYGAN_DEVICE=cpu STEPS=20 SG2_LIMIT=60 EVAL_N=200 PYTHON=VENV/bin/python \
-#     bash benchmarks/gpu/measure_stylegan2.sh
+# A tiny rehearsal on the CPU (SG2_OPTIONS: options added to stylegan2's
+# command; on two shared cores one step of the full 32x32 network takes
+# minutes):
+#   OUT=/tmp/m PYGAN_DEVICE=cpu STEPS=20 SG2_LIMIT=120 EVAL_N=200 PYTHON=VENV/bin/python \
+#     SG2_OPTIONS="--channel-base 512 --channel-max 16 --batch-size 8" bash benchmarks/gpu/measure_stylegan2.sh
 #
 # Writes under $OUT/stylegan2/: pictures/ (the PNGs), the run folders
 # stylegan2/ and dcgan64/ (samples, metrics.jsonl, checkpoints), their
@@ -26,6 +28,7 @@ PY=${PYTHON:-python3}
 STEPS=${STEPS:-2000}
 SG2_LIMIT=${SG2_LIMIT:-100}
 EVAL_N=${EVAL_N:-2000}
+read -r -a SG2_EXTRA <<< "${SG2_OPTIONS:-}"
 HERE=$OUT/stylegan2
 SPLIT=${PYGAN_TEST_MNIST_DIR:-$PWD/plugins/pygan_plugins/mnist_test_split}
 mkdir -p "$HERE" || exit 1
@@ -85,9 +88,10 @@ print(f"| {name:9} | {steps:>6} steps | {int(wall_ms) / 1000:7.1f} s wall (train
 EOF
 }
 
-echo "measure_stylegan2: device $DEVICE, stylegan2 for $STEPS steps (at most ${SG2_LIMIT}s), dcgan64 as long"
+echo "measure_stylegan2: device $DEVICE, stylegan2 for $STEPS steps (at most ${SG2_LIMIT}s) ${SG2_OPTIONS:-}," \
+  "dcgan64 as long"
 train stylegan2 "$SG2_LIMIT" --plugin stylegan2 --preset auto --classes 0 --steps "$STEPS" \
-  --sample-every 500 --checkpoint-every 500
+  --sample-every 500 --checkpoint-every 500 "${SG2_EXTRA[@]}"
 SG2_WALL_S=$(( (WALL_MS + 999) / 1000 ))
 report stylegan2
 train dcgan64 "$SG2_WALL_S" --plugin dcgan64 --steps 10000000 --sample-every 500 --checkpoint-every 500
