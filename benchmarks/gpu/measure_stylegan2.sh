@@ -8,7 +8,7 @@
 # 10,000 PNGs in class subfolders (grayscale 28x28; the images data set
 # resizes them to 32x32, one channel).
 #
-#   OUT=DIR [PYGAN_DEVICE=cuda] [PYTHON=python3] [STEPS=2000] [SG2_LIMIT=100] [EVAL_N=2000] \
+#   OUT=DIR [PYGAN_DEVICE=cuda] [PYTHON=python3] [STEPS=2000] [SG2_LIMIT=80] [EVAL_N=2000] \
 #     bash benchmarks/gpu/measure_stylegan2.sh
 # A tiny rehearsal on the CPU (SG2_OPTIONS: options added to stylegan2's
 # command; on two shared cores one step of the full 32x32 network takes
@@ -26,7 +26,7 @@ OUT=${OUT:?set OUT to the folder for the results}
 DEVICE=${PYGAN_DEVICE:-cuda}
 PY=${PYTHON:-python3}
 STEPS=${STEPS:-2000}
-SG2_LIMIT=${SG2_LIMIT:-100}
+SG2_LIMIT=${SG2_LIMIT:-80}
 EVAL_N=${EVAL_N:-2000}
 read -r -a SG2_EXTRA <<< "${SG2_OPTIONS:-}"
 HERE=$OUT/stylegan2
