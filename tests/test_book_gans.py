@@ -76,9 +76,10 @@ def plugins():
 
 
 def networks(plugins, name):
-    architecture = plugins.architecture(name)
+    architecture, config = plugins.architecture(name), resolve_config(plugins, {"plugin": name})
     torch.manual_seed(0)
-    return architecture, architecture.build_generator(SHAPE), architecture.build_discriminator(SHAPE)
+    return architecture, architecture.build("generator", SHAPE, config), architecture.build("discriminator", SHAPE,
+                                                                                             config)
 
 
 @pytest.mark.parametrize("network", ["generator", "discriminator"])

@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -234,6 +236,15 @@ def test_info_reports_versions_extension_and_devices():
     built = (f"built with CUDA {build.cuda_version} for {' '.join(build.cuda_architectures)}; "
              if build.with_cuda else "")
     assert f"CUDA kernels: {built}{_extension.cuda_error or 'loaded'}\n" in result.stdout
+
+
+def test_a_reader_that_goes_away_stops_pygan_quietly():
+    # As `pygan info | head -1` does: the pipe's reading end is closed before pygan writes.
+    script = Path(sys.executable).parent / "pygan"
+    process = subprocess.Popen([str(script), "info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=600) == 141 and stderr == "", stderr
 
 
 def test_info_says_when_the_reference_is_forced():

@@ -111,3 +111,19 @@ def test_a_network_dynamo_cannot_trace_whole_falls_back_and_says_why(tmp_path, c
     assert "--compile: the generator does not compile" not in said
     for step_compiled, step_eager in zip(compiled, eager):
         assert step_compiled == pytest.approx(step_eager, rel=1e-4, abs=1e-6)
+
+
+def test_ada_augments_inside_the_compiled_discriminator(tmp_path, capsys):
+    # Inductor draws its own random numbers: the losses are not the eager
+    # ones, but the augmentation (a forward pre-hook) compiles with the
+    # network and p adapts.
+    pygan.train("little", out=tmp_path / "compiled", steps=4, sample_every=0, compile=True, augment=["ada"],
+                ada_pipeline="bgc", ada_kimg=0.01)
+    said = capsys.readouterr().err
+    assert COMPILED in said and "does not compile into one graph" not in said
+    rows = [json.loads(line) for line in (tmp_path / "compiled" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(value) for row in rows for value in row.values())
+    # The controller ran: after the 4th batch of 4 real images, p moved by 16 / 10 (--ada-kimg 0.01) up if
+    # r_t was above the target (0.6), else stayed at 0.
+    assert [row["ada_p"] for row in rows[:3]] == [0, 0, 0]
+    assert rows[-1]["ada_p"] == pytest.approx(1.6 if rows[-1]["ada_rt"] > 0.6 else 0)

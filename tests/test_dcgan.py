@@ -95,7 +95,7 @@ def test_generator_outputs_lie_in_0_1():
 
 def test_other_image_shapes_are_refused_naming_both():
     with pytest.raises(pygan.UsageError, match=r"1x28x28 .* 3x32x32"):
-        build_generator((3, 32, 32))
+        build_generator((3, 32, 32), {"batchnorm_statistics": "plain"})
 
 
 # --- Keras' BatchNorm: TensorFlow 2's plain moving averages, or the 2018 zero-debiased ones --------

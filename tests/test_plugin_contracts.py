@@ -17,6 +17,7 @@ from headed_plugin import LATENT, SHAPE, Discriminator
 from torch import nn
 
 import pygan
+from pygan._config.options import check_value
 from pygan._config.registry import load_plugins
 from pygan._config.resolve import configure, resolve_config
 from pygan._training import runner as runner_module
@@ -151,6 +152,18 @@ def test_a_shared_option_is_recorded_when_any_declarer_takes_part_and_passes_eve
     for value, problem in ((7, "must be even"), (102, "must be below 100")):
         with pytest.raises(pygan.UsageError, match=f"--size {problem}, not {value}"):
             resolve_config(plugins, {"plugin": "flexible", "size": value})
+
+
+def test_one_declaration_shared_by_several_plugins_keeps_its_help_and_choices():
+    declaration = pygan.Option("mode", str, "a", "the mode; a or b", choices=("a", "b"), shared=True)
+    plugins = load_plugins()
+    for name in ("one", "two", "three"):
+        assert plugins.add(name, type(name, (), {"register_options": pygan.hookimpl(
+            lambda self, register: register(declaration))})())
+    assert plugins.owners("option", "mode") == ("one", "two", "three")
+    assert plugins.options["mode"].help == "the mode; a or b" and plugins.options["mode"].choices == ("a", "b")
+    with pytest.raises(pygan.UsageError, match="--mode must be one of a, b, not 'c'"):
+        check_value(plugins.options["mode"], "c")
 
 
 @pytest.mark.parametrize("second, problem", [

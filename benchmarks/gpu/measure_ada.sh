@@ -32,7 +32,8 @@ mkdir -p "$OUT"
 
 SPLIT=$($PYTHON -c "import pathlib, pygan_plugins; print(pathlib.Path(pygan_plugins.__file__).parent / 'mnist_test_split')") \
   || { echo "pygan_plugins cannot be imported: install pygan first"; exit 1; }
-# The first PICTURES digits of the split as 28x28 grey PNGs.
+# The first PICTURES digits of the split as 28x28 grey PNGs, in a subfolder
+# per class (StyleGAN2's discriminator takes labels; dcgan64 ignores them).
 $PYTHON - "$SPLIT" "$OUT/pictures" "$PICTURES" <<'EOF' || exit 1
 import gzip, pathlib, sys
 import numpy as np
@@ -40,9 +41,10 @@ from PIL import Image
 split, folder, count = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3])
 raw = gzip.open(split / "t10k-images-idx3-ubyte.gz").read()
 digits = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)[:count]
-folder.mkdir(parents=True, exist_ok=True)
-for index, digit in enumerate(digits):
-    Image.fromarray(digit).save(folder / f"{index:05d}.png")
+labels = np.frombuffer(gzip.open(split / "t10k-labels-idx1-ubyte.gz").read(), dtype=np.uint8, offset=8)
+for index, (digit, label) in enumerate(zip(digits, labels)):
+    (folder / str(label)).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(digit).save(folder / str(label) / f"{index:05d}.png")
 print(f"{len(digits)} pictures in {folder}")
 EOF
 
@@ -52,7 +54,8 @@ RUNS=(
   "dcgan64-ada|--plugin dcgan64 --resolution 32 --augment ada"
   "dcgan64-ada-kimg100|--plugin dcgan64 --resolution 32 --augment ada --ada-kimg 100"
 )
-# A small StyleGAN2, where the architecture is registered (SG2_OPTIONS: its size).
+# A small StyleGAN2 (conditional on the digits: it takes labels), where the architecture is
+# registered (SG2_OPTIONS: its size).
 SG2=${SG2_OPTIONS:---plugin stylegan2 --resolution 32 --channel-base 4096 --channel-max 128}
 if $PYTHON -m pygan train $SG2 --data-dir "$OUT/pictures" --dry-run > /dev/null 2>&1; then
   RUNS+=("stylegan2-none|$SG2" "stylegan2-diffaugment|$SG2 --augment translation,cutout,color"

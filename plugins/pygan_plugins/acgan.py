@@ -37,14 +37,18 @@ def auxiliary_loss(judgement: Judgement, targets: Latent) -> dict[str, torch.Ten
     return {"class_loss": label_loss(judgement, targets)}
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("acgan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("acgan", LATENT_SIZE + CLASSES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
     check_shape("acgan", image_shape)
     return Discriminator(classes=CLASSES)
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

@@ -7,7 +7,8 @@ Keras" (chapters 4-6) is built from: the book's ``lib/gan.py``, shared by the
   Dense(7*7*128), then four BatchNorm -> ReLU -> Conv2DTranspose(5, 'same')
   blocks (128, 64, 32, 1 filters; strides 2, 2, 1, 1), then sigmoid. Its
   BatchNorm is Keras' (``KerasBatchNorm2d``): TensorFlow 2's plain moving
-  averages, or the first edition's zero-debiased ones.
+  averages, or the first edition's zero-debiased ones, as
+  ``--batchnorm-statistics`` (``BATCHNORM_STATISTICS``) says.
 - ``Discriminator(in_channels, classes, codes)``: four LeakyReLU(0.2) ->
   Conv2D(5, 'same') blocks (32, 64, 128, 256 filters; strides 2, 2, 2, 1),
   run through pygan's fused operator, Flatten (4096), and heads on the
@@ -54,6 +55,25 @@ SEED_DEFAULTS = {
     "lr_g": 1e-4,
     "decay_g": 3e-8,
 }
+
+
+# --batchnorm-statistics: which Keras the generators' BatchNorm follows
+# (KerasBatchNorm2d): the seed's TensorFlow 2 Keras, or the first edition's.
+# Declared here once; each book plugin registers it (shared), so that it
+# belongs to the runs of any of them.
+BATCHNORM_STATISTICS = pygan.Option(
+    "batchnorm_statistics", str, "plain",
+    "the book GANs' generator BatchNorm moving statistics: plain (TensorFlow 2's Keras, which the seed's program "
+    "runs) or zero-debiased (standalone Keras on TensorFlow 1, which made the book's 2018 figures; its early "
+    "samples depend on z sooner, so training starts faster)",
+    choices=("plain", "zero-debiased"), metavar="MODE", shared=True)
+
+
+def generator(name: str, input_size: int, image_shape, config) -> "Generator":
+    """The book plugin ``name``'s generator for ``input_size`` inputs, its
+    BatchNorm statistics chosen by ``--batchnorm-statistics``."""
+    check_shape(name, image_shape)
+    return Generator(input_size, zero_debias=config["batchnorm_statistics"] == "zero-debiased")
 
 
 def image_shape(config) -> tuple[int, int, int]:

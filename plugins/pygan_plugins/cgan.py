@@ -23,14 +23,18 @@ from pygan_plugins.book import LATENT_SIZE, SEED_DEFAULTS, Generator, LabelChann
 CLASSES = 10
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("cgan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("cgan", LATENT_SIZE + CLASSES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> LabelChannelDiscriminator:
     check_shape("cgan", image_shape)
     return LabelChannelDiscriminator(CLASSES, tuple(image_shape))
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

@@ -16,14 +16,18 @@ from pygan_plugins.book import IMAGE_SHAPE, LATENT_SIZE, SEED_DEFAULTS, Discrimi
 __all__ = ["IMAGE_SHAPE", "LATENT_SIZE", "Discriminator", "Generator", "build_discriminator", "build_generator"]
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("dcgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("dcgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
     check_shape("dcgan", image_shape)
     return Discriminator()
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

@@ -60,14 +60,18 @@ def auxiliary_loss(judgement: Judgement, targets: Latent) -> dict[str, torch.Ten
     return terms
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("infogan", image_shape)
-    return Generator(LATENT_SIZE + CLASSES + CODES)
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("infogan", LATENT_SIZE + CLASSES + CODES, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
     check_shape("infogan", image_shape)
     return Discriminator(classes=CLASSES, codes=CODES)
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

@@ -40,9 +40,8 @@ def generator_loss(fake_outputs: torch.Tensor) -> torch.Tensor:
     return (fake_outputs - 1).square().mean()
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("lsgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("lsgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -59,6 +58,11 @@ def register_losses(register):
         description="mean squared error on raw outputs, targets 1 real / 0 fake, as Keras' mse (the book's LSGAN)",
         decision_threshold=0.5,  # halfway between the fake (0) and real (1) targets
     ))
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

@@ -98,9 +98,8 @@ def wgan_step(step: StepContext) -> dict[str, torch.Tensor]:
     return {**metrics, "g_loss": loss, "g_acc": accuracy, "lr_g": lr}
 
 
-def build_generator(image_shape) -> Generator:
-    check_shape("wgan", image_shape)
-    return Generator()
+def build_generator(image_shape, config) -> Generator:
+    return book.generator("wgan", LATENT_SIZE, image_shape, config)
 
 
 def build_discriminator(image_shape) -> Discriminator:
@@ -126,6 +125,11 @@ def register_recipes(register):
         description="--d-steps critic iterations of a real-only then a fake-only update, weights clipped after "
                     "both; then one generator update (the book's WGAN)",
     ))
+
+
+@pygan.hookimpl
+def register_options(register):
+    register(book.BATCHNORM_STATISTICS)
 
 
 @pygan.hookimpl

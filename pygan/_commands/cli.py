@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import signal
 import sys
@@ -225,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pygan: aborted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`pygan info | head`): stop quietly, as a shell tool does. Python
+        # flushes stdout again at exit, so point it at /dev/null first or that flush raises too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return status or 0
 
 

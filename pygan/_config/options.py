@@ -73,7 +73,9 @@ SHARED_FIELDS = ("type", "default", "resumable", "per_network", "flag")
 
 def shared_declaration(first: Option, second: Option, first_owner: str) -> Option:
     """One option declared by two plugins (see ``Option.shared``): a value
-    passes both declarations' choices and checks; the help is both helps."""
+    passes both declarations' choices and checks; the help is both helps
+    (once, when one says it all), the choices both have alike are kept (for
+    ``--help``)."""
     if not (first.shared and second.shared):
         raise ValueError(f"option {first.name!r} is already registered by plugin {first_owner!r} (to share it, both "
                          f"declare it with shared=True)")
@@ -85,7 +87,11 @@ def shared_declaration(first: Option, second: Option, first_owner: str) -> Optio
 
     def check(value) -> str | None:
         return next((problem for problem in (one(value) for one in checks) if problem), None)
-    return dataclasses.replace(first, help=f"{first.help}; {second.help}", check=check, choices=None)
+    # Several plugins registering one declaration (as the book GANs share
+    # --batchnorm-statistics) give one help and keep its choices.
+    help_text = first.help if second.help in first.help else f"{first.help}; {second.help}"
+    choices = first.choices if first.choices == second.choices else None
+    return dataclasses.replace(first, help=help_text, check=check, choices=choices)
 
 
 def _full_check(option: Option) -> Check | None:

@@ -17,6 +17,16 @@ within float32 rounding of ``dcgan-seed0-main-0.1.json``:
 It trains on the MNIST test split pygan ships, as the test does
 (``--data-dir`` names another copy of it).
 
+``dcgan-seed0-zero-debiased.json`` records the same run with
+``--batchnorm-statistics zero-debiased``. Its ``previous`` metrics are those
+main recorded when the zero-debiased statistics were the only ones (commit
+547c225's ``dcgan-seed0.json``, put in its place before recording), so the
+option is held to what the generator computed then, up to the float32
+rounding of the channels-last networks and the one-pass BatchNorm since:
+
+    git show 547c225:tests/golden/dcgan-seed0.json > tests/golden/dcgan-seed0-zero-debiased.json
+    python tests/golden/record.py tests/golden/dcgan-seed0-zero-debiased.json
+
 Each backend's run is recorded: the per-step metrics exactly (JSON floats
 round-trip), and every tensor of both networks as the SHA-256 of its bytes
 (with its float64 sum, to say how far off a mismatch is). Recording over an
@@ -41,13 +51,18 @@ from pathlib import Path
 
 import torch
 
+import pygan
+
 STEPS = 20
 BACKENDS = ("fused", "reference")
+# Each golden file and the options of the run it records.
+GOLDENS = {"dcgan-seed0.json": (), "dcgan-seed0-zero-debiased.json": ("--batchnorm-statistics", "zero-debiased")}
 
 
-def train_command(data_dir: Path, out: Path) -> list[str]:
+def train_command(data_dir: Path, out: Path, options: tuple[str, ...] = ()) -> list[str]:
     return [str(Path(sys.executable).parent / "pygan"), "train", "--plugin", "dcgan", "--data-dir", str(data_dir),
-            "--steps", str(STEPS), "--seed", "0", "--device", "cpu", "--sample-every", "0", "--out", str(out)]
+            "--steps", str(STEPS), "--seed", "0", "--device", "cpu", "--sample-every", "0", *options,
+            "--out", str(out)]
 
 
 def fingerprint(tensor: torch.Tensor) -> dict:
@@ -66,12 +81,12 @@ def record_run(out: Path) -> dict:
                          for network in ("generator", "discriminator")}}
 
 
-def train_and_record(data_dir: Path, backend: str) -> dict:
+def train_and_record(data_dir: Path, backend: str, options: tuple[str, ...] = ()) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         # One thread: how many the machine has changes the order of float32
         # sums, and so the bits.
-        subprocess.run(train_command(data_dir, out), check=True, capture_output=True,
+        subprocess.run(train_command(data_dir, out, options), check=True, capture_output=True,
                        env={**os.environ, "PYGAN_OPS": backend, "OMP_NUM_THREADS": "1"})
         return record_run(out)
 
@@ -80,20 +95,24 @@ def main() -> None:
     from pygan_plugins.mnist import PACKAGED
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("golden", type=Path, help="the JSON file to write")
+    parser.add_argument("golden", type=Path, help=f"the JSON file to write, named one of {', '.join(GOLDENS)}")
     parser.add_argument("--data-dir", type=Path, default=PACKAGED["mnist"],
                         help="MNIST's test split (default: the copy pygan ships)")
     args = parser.parse_args()
+    if args.golden.name not in GOLDENS:
+        parser.error(f"{args.golden}: name it one of {', '.join(GOLDENS)} (each names the options it records)")
     data_dir, golden = args.data_dir, args.golden
+    options = GOLDENS[golden.name]
     record = {"steps": STEPS, "torch": torch.__version__,
-              "runs": {backend: train_and_record(data_dir, backend) for backend in BACKENDS}}
+              "runs": {backend: train_and_record(data_dir, backend, options) for backend in BACKENDS}}
     if golden.exists():
         # What the last recording trained, which a change of float32 rounding
         # must stay close to (tests/test_golden.py).
         before = json.loads(golden.read_text())
         record["previous"] = {"torch": before["torch"],
                               "runs": {backend: run["metrics"] for backend, run in before["runs"].items()}}
-    golden.write_text(json.dumps(record, indent=1) + "\n")
+    # Written to a temporary and renamed: an interrupted recording leaves the last one whole.
+    pygan.write_atomically(golden, (json.dumps(record, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":
