@@ -18,14 +18,15 @@ from pygan._config.resolve import resolve_config
 from pygan._training.runner import create_runner, prepare_out_dir
 
 
-def pygan_seed_step(data: torch.Tensor, out_dir: Path) -> Callable[[], dict[str, float]]:
-    """pygan's seed dcgan training step on ``data``, as a callable.
+def pygan_seed_step(data: torch.Tensor, out_dir: Path, compile: bool = False) -> Callable[[], dict[str, float]]:
+    """pygan's seed dcgan training step on ``data``, as a callable (with
+    ``--compile`` if ``compile``).
 
     The only place the benchmarks reach into pygan's training core, so that
     a new core is benchmarked by repointing this function alone.
     """
     plugins = load_plugins()
-    config = resolve_config(plugins, {"plugin": "dcgan", "device": "cpu"})
+    config = resolve_config(plugins, {"plugin": "dcgan", "device": "cpu", "compile": compile})
     prepare_out_dir(out_dir, resuming=False)
     return create_runner(plugins, config, out_dir, data).step
 

@@ -177,6 +177,10 @@ NO_SYNC_CASES = [
     # dcgan64's step, with every discriminator regulariser
     {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "spectral_norm": True,
      "augment": ["translation", "cutout", "color"]},
+    # StyleGAN2's main phases with style mixing and the ramped-up average (its regularisation phases:
+    # tests/test_stylegan2_training.py)
+    {"recipe": "stylegan2", "plugin": "stylegan2", "resolution": 8, "channel_base": 64, "channel_max": 16,
+     "mapping_layers": 2, "mirror": True},
     # ADA with every transform, its controller fed by each recipe; R1 through its second derivative
     {"recipe": "separate", "plugin": "dcgan64", "resolution": 32, "penalty": "r1", "augment": ["ada"],
      "ada_pipeline": "bgcfnc"},
@@ -200,7 +204,7 @@ def test_a_training_step_reads_nothing_back_to_the_host(tmp_path, options):
     prepare_out_dir(tmp_path, resuming=False)
     data = load_data(plugins.dataset(config["dataset"]), None, plugins.architecture(config["plugin"]),
                      torch.device("cpu")) if options["plugin"] == "headed" else torch.rand(
-                         16, *(3, 32, 32) if options["plugin"] == "dcgan64" else (1, 28, 28))
+                         16, *{"dcgan64": (3, 32, 32), "stylegan2": (3, 8, 8)}.get(options["plugin"], (1, 28, 28)))
     trainer = create_runner(plugins, config, tmp_path, data)
     trainer.enqueue_step()  # the first step allocates lazily
     before = [p.detach().clone() for p in trainer.run.generator.parameters()]

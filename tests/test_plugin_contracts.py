@@ -167,7 +167,7 @@ def test_one_declaration_shared_by_several_plugins_keeps_its_help_and_choices():
 
 
 @pytest.mark.parametrize("second, problem", [
-    (sizes_plugin(shared=False), "option 'size' is already declared by plugin 'first' \\(to share it, both"),
+    (sizes_plugin(shared=False), "option 'size' is already registered by plugin 'first' \\(to share it, both"),
     (sizes_plugin(default=9), "option 'size' is shared with plugin 'first', which declares another default"),
 ])
 def test_an_option_is_shared_only_when_both_declare_it_so_alike(second, problem):

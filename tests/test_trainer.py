@@ -119,6 +119,36 @@ def test_ema_is_a_moving_average_of_the_generator_saved_and_used_for_samples(tmp
         torch.testing.assert_close(trainer.run.sample(), trainer.run.ema_generator(trainer.run.fixed_latent.z))
 
 
+def test_an_ema_half_life_in_images_ramped_up_gives_stylegan2_s_decays(tmp_path):
+    """NVlabs' G_ema: decay 0.5 ** (batch / half-life), the half-life at
+    most ramp-up times the images shown before the step (so the first step
+    copies the generator), once per step; a resumed run continues them."""
+    trainer = make_trainer(tmp_path, ema_kimg=0.02, ema_rampup=0.5)  # 20 images; batch 8
+    average = trainer.average
+    decays = []
+    for step in range(4):
+        decays.append(float(average.decay()))
+        before = snapshot(trainer.run.ema_generator)
+        trainer.step()
+        generator = dict(trainer.run.generator.named_parameters())
+        for name, value in trainer.run.ema_generator.named_parameters():
+            torch.testing.assert_close(value, generator[name].detach().lerp(before[name], decays[-1]))
+    # Images shown before each step: 0, 8, 16, 24; half-lives min(20, images / 2): 0, 4, 8, 12.
+    assert decays == [0.0, pytest.approx(0.5 ** 2), pytest.approx(0.5), pytest.approx(0.5 ** (8 / 12))]
+    assert make_trainer(tmp_path / "fixed", ema_kimg=0.02).average.decay() == pytest.approx(0.5 ** 0.4)
+    average.start_at(1)
+    assert float(average.decay()) == pytest.approx(0.5 ** 2)
+
+
+@pytest.mark.parametrize("options, problem", [
+    ({"ema": 0.9, "ema_kimg": 10}, "--ema 0.9 and --ema-kimg 10 both set the generator's moving average"),
+    ({"ema_rampup": 0.05}, "--ema-rampup ramps up --ema-kimg's half-life; give --ema-kimg too"),
+])
+def test_ema_options_that_contradict_are_refused(tmp_path, options, problem):
+    with pytest.raises(pygan.UsageError, match=problem):
+        make_trainer(tmp_path, **options)
+
+
 @pytest.mark.parametrize("decay", [0.0, 1.0, 1.5])
 def test_ema_decay_outside_0_1_is_refused(tmp_path, decay):
     with pytest.raises(pygan.UsageError, match="--ema must lie strictly between 0 and 1"):

@@ -61,6 +61,11 @@ def register_options(register):
                resumable=True),
         Option("ema", float, None, "keep a moving average of the generator's weights for samples, e.g. 0.999",
                check=fraction, metavar="DECAY"),
+        Option("ema_kimg", float, None, "keep a moving average of the generator's weights whose half-life is K "
+               "thousand images (StyleGAN2's; instead of --ema)", check=finite_number(minimum=0, exclusive=True),
+               metavar="K"),
+        Option("ema_rampup", float, None, "with --ema-kimg, a half-life of at most R times the images shown so far",
+               check=finite_number(minimum=0, exclusive=True), metavar="R"),
         Option("precision", str, "fp32", "fp32, or mixed precision bf16 or fp16 (fp16 needs CUDA)",
                choices=PRECISIONS),
         Option("sync_every", int, None, "read the metrics back from the device every N steps; every step is still "

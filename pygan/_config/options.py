@@ -77,7 +77,7 @@ def shared_declaration(first: Option, second: Option, first_owner: str) -> Optio
     (once, when one says it all), the choices both have alike are kept (for
     ``--help``)."""
     if not (first.shared and second.shared):
-        raise ValueError(f"option {first.name!r} is already declared by plugin {first_owner!r} (to share it, both "
+        raise ValueError(f"option {first.name!r} is already registered by plugin {first_owner!r} (to share it, both "
                          f"declare it with shared=True)")
     differing = [name for name in SHARED_FIELDS if getattr(first, name) != getattr(second, name)]
     if differing:

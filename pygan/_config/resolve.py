@@ -164,6 +164,11 @@ def check_config(plugins: Plugins, config: Mapping[str, Any]) -> None:
     for key, kind in CHOSEN.items():
         if config[key] not in (None, "none"):
             plugins.get(kind, config[key])
+    if config["ema"] is not None and config["ema_kimg"] is not None:
+        raise UsageError(f"--ema {config['ema']} and --ema-kimg {config['ema_kimg']} both set the generator's moving "
+                         f"average; give one")
+    if config["ema_rampup"] is not None and config["ema_kimg"] is None:
+        raise UsageError("--ema-rampup ramps up --ema-kimg's half-life; give --ema-kimg too")
     recipe, architecture = plugins.recipe(config["recipe"]), plugins.architecture(config["plugin"])
     problem = recipe.check(config, architecture) if recipe.check is not None else None
     if problem:

@@ -333,6 +333,10 @@ class Recipe:
 
     ``defaults`` are the recipe's own settings of declared options (an
     architecture's defaults and the command line override them).
+    ``optimizer_settings(config, network, settings)``, when set, returns the
+    settings a network's optimizer is built with (``lr`` and the
+    optimizer's own options, as ``pygan.Optimizer`` gets them) from those
+    the configuration gives: StyleGAN2's lazy regularisation scales them.
     ``check(config, architecture)``, run when a run is configured (before any
     data is read or step taken, and again on resume), returns what the recipe
     cannot honour in that configuration, or None.
@@ -343,6 +347,7 @@ class Recipe:
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
     check: Optional[Callable[[Mapping[str, Any], "Architecture"], Optional[str]]] = None
+    optimizer_settings: Optional[Callable[[Mapping[str, Any], str, Mapping[str, Any]], Mapping[str, Any]]] = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ checkpoint someone sent you runs no code of theirs. Format 3 holds:
 ``networks``            state dicts: ``generator``, ``discriminator`` and, with
                         ``--ema``, ``generator_ema``
 ``engine``              per network: ``optimizers`` and loss ``scalers``;
-                        ``skipped_updates``
+                        ``skipped_updates``; ``recipe_state``, the tensors
+                        the recipe keeps (``StepContext.persistent``;
+                        absent before pygan 1.0)
 ``rng``                 the run's random generator state, one per process
 ``global_rng``          torch's, numpy's and Python's global random states
                         (and CUDA's, where there is CUDA)

@@ -386,7 +386,10 @@ def load_data(dataset: Dataset, data_dir: Optional[str], architecture: Architect
     wanted = architecture.image_shape(config) if architecture.image_shape is not None else None
     path = Path(data_dir) if data_dir else None
     if dataset.open is not None:
-        loaded = dataset.open(DataRequest(path, wanted, architecture.classes != 0, config))
+        # Labels are needed by a conditional architecture; one that takes its class count from the run
+        # needs them when --classes asks for classes, and otherwise uses them if the data has them.
+        classes = architecture.classes if architecture.classes is not None else config.get("classes")
+        loaded = dataset.open(DataRequest(path, wanted, bool(classes), config))
     else:
         loaded = dataset.load(path)
     samples = loaded if isinstance(loaded, Samples) else TensorSamples(*as_batch(dataset.name, loaded))

@@ -62,6 +62,7 @@ class Engine:
         self.optimizers: dict[str, Any] = {}
         self.scalers: dict[str, LossScaler] = {}
         self.after_update: dict[str, list[Callable[[], None]]] = {}
+        self.after_step: list[Callable[[], None]] = []  # inside the step, after the recipe (the generator's average)
         # Set on the device by a non-finite update (unless skipping them):
         # every later update is skipped until the host sees it and stops.
         self.halted = torch.zeros((), dtype=torch.bool, device=device)
@@ -77,6 +78,10 @@ class Engine:
         self.eager_steps = 0
         self.step_count = 0
         self._step_flags: dict[str, torch.Tensor] = {}
+        # Tensors a recipe keeps from step to step (StepContext.persistent), and
+        # those a checkpoint held, until the recipe asks for them.
+        self.recipe_state: dict[str, torch.Tensor] = {}
+        self.saved_recipe_state: dict[str, torch.Tensor] = {}
 
     # --- set-up -----------------------------------------------------------------
 
@@ -165,6 +170,8 @@ class Engine:
     def _record(self, step: Callable[[], dict[str, torch.Tensor]]) -> None:
         self._step_flags = {}
         metrics = step()
+        for callback in self.after_step:
+            callback()
         metrics["skipped_updates"] = self.skipped_updates
         self.metric_rows.record({**metrics, **self._step_flags})
 
@@ -221,7 +228,16 @@ class Engine:
         return {"optimizers": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
                 "scalers": {name: scaler.state_dict() for name, scaler in self.scalers.items()},
                 "skipped_updates": self.skipped_updates.cpu(),
+                "recipe_state": {name: value.cpu() for name, value in self.recipe_state.items()},
                 "step": self.step_count}
+
+    def persistent(self, name: str, initial: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """The recipe's tensor ``name``: as a checkpoint saved it, else
+        ``initial()``; the same tensor every step after."""
+        if name not in self.recipe_state:
+            saved = self.saved_recipe_state.pop(name, None)
+            self.recipe_state[name] = initial() if saved is None else saved.to(self.device)
+        return self.recipe_state[name]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, optimizer in self.optimizers.items():
@@ -229,6 +245,7 @@ class Engine:
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
         self.skipped_updates.copy_(state["skipped_updates"])
+        self.saved_recipe_state = dict(state.get("recipe_state", {}))  # absent before pygan 1.0
         self.step_count = state["step"]
 
 

@@ -10,7 +10,6 @@ The pieces: ``pygan._training.engine`` runs steps on the device; a recipe
 from __future__ import annotations
 
 import contextlib
-import copy
 import random
 import signal
 from pathlib import Path
@@ -27,6 +26,7 @@ from pygan._contracts.run import Run
 from pygan._files import atomic as files
 from pygan._files.folder_lock import claimed
 from pygan._training import checkpoint, distributed
+from pygan._training.average import GeneratorAverage
 from pygan._training.data import InMemoryData, StreamingData, load_data
 from pygan._training.distributed import Processes
 from pygan._training.engine import Engine
@@ -65,8 +65,9 @@ class Runner:
     """Steps a run through its recipe and keeps everything a checkpoint needs."""
 
     def __init__(self, run: Run, engine: Engine, context: StepContext, recipe, rng: torch.Generator,
-                 plugins: Plugins, processes: Processes) -> None:
+                 plugins: Plugins, processes: Processes, average: GeneratorAverage | None = None) -> None:
         self.run, self.engine, self.context, self.recipe, self.rng = run, engine, context, recipe, rng
+        self.average = average
         self.recipe_plugin = plugins.owner("recipe", recipe.name)
         self.processes = processes
         # Only rank 0 reports, samples and writes the run folder.
@@ -141,6 +142,8 @@ class Runner:
                              f"{len(self.context.data):,} images where it had {saved['count']:,}, or other images); "
                              f"resume it with --data-dir naming its data, or start a new run")
         self.engine.load_state_dict(checkpoint.restore_run(state, self.run))
+        if self.average is not None:
+            self.average.start_at(self.engine.step_count)
         self.rng.set_state(state["rng"][self.processes.rank].cpu())
         self.context.data.load_state_dict(data)
 
@@ -358,9 +361,13 @@ def seed_everything(seed: int, processes: Processes) -> None:
 
 def optimizer_for(plugins: Plugins, config: dict[str, Any], network: str, module: torch.nn.Module):
     """The network's optimizer, built from its own settings (``lr_d`` and
-    the optimizer's options with the ``_d`` suffix, for the discriminator)."""
+    the optimizer's options with the ``_d`` suffix, for the discriminator),
+    as the recipe adjusts them (``Recipe.optimizer_settings``)."""
     optimizer = plugins.optimizer(network_option(config, "optimizer", network))
     settings = {name: network_option(config, name, network) for name in ("lr", *optimizer.options)}
+    recipe = plugins.recipe(config["recipe"])
+    if recipe.optimizer_settings is not None:
+        settings = dict(recipe.optimizer_settings(config, network, settings))
     return optimizer.build(list(module.parameters()), settings)
 
 
@@ -394,11 +401,13 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
         engine.after_update[network].append(
             lambda network=network, module=module: plugins.callbacks.after_update(run=run, network=network,
                                                                                    module=module))
-    if config["ema"] is not None:
+    average = None
+    if config["ema"] is not None or config["ema_kimg"] is not None:
         # An exponential moving average of the generator's weights: smoother
         # samples than the generator's latest, noisy, weights.
-        run.ema_generator = copy.deepcopy(generator).requires_grad_(False).eval()
-        engine.after_update["generator"].append(lambda: update_ema(run.ema_generator, generator, config["ema"]))
+        average = GeneratorAverage(generator, config, config["batch_size"] * processes.world_size, device)
+        run.ema_generator = average.module
+        engine.after_step.append(average.update)
     # One generator for everything the step draws (real indices, noise), so
     # that its state in a checkpoint is all a resumed run needs; each rank
     # draws its own samples.
@@ -406,14 +415,7 @@ def create_runner(plugins: Plugins, config: dict[str, Any], out_dir: Path,
     engine.draws_from(rng)
     penalty = None if config["penalty"] in (None, "none") else plugins.penalty(config["penalty"])
     context = StepContext(run, engine, data, rng, penalty, wrapped, plugins.callbacks)
-    return Runner(run, engine, context, plugins.recipe(config["recipe"]), rng, plugins, processes)
-
-
-@torch.no_grad()
-def update_ema(average: torch.nn.Module, generator: torch.nn.Module, decay: float) -> None:
-    torch._foreach_lerp_(list(average.parameters()), list(generator.parameters()), 1 - decay)
-    for mean, buffer in zip(average.buffers(), generator.buffers()):
-        mean.copy_(buffer)  # running statistics are averages already
+    return Runner(run, engine, context, plugins.recipe(config["recipe"]), rng, plugins, processes, average)
 
 
 def train(plugins: Plugins, config: dict[str, Any], out_dir: Path, resuming: bool) -> Run:

@@ -95,19 +95,21 @@ class StepContext:
         # runs as it is (both compiled with --compile).
         return self.wrapped[network] if network == self.trained else self.runnable[network]
 
-    def generate(self, latent: Latent, inference: bool = False) -> torch.Tensor:
+    def generate(self, latent: Latent, inference: bool = False, **options):
         """The generator's images for ``latent``. ``inference=True`` runs it
         in inference mode (BatchNorm with its moving statistics) without
         gradients, as Keras' ``predict`` makes the seed's fakes for the
-        discriminator; otherwise in training mode."""
+        discriminator; otherwise in training mode. ``options`` are passed to
+        the generator as keyword arguments (what the architecture's
+        generator takes: StyleGAN2's style mixing)."""
         generator = self._module("generator")
         inputs = self.architecture.generator_inputs(latent)
         if inference:
             self.run.generator.eval()
             with torch.no_grad():
-                return generator(*inputs)
+                return generator(*inputs, **options)
         self.run.generator.train()
-        return generator(*inputs)
+        return generator(*inputs, **options)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> Judgement:
         """The discriminator's judgement of ``images`` (of class ``labels``,
@@ -127,6 +129,23 @@ class StepContext:
         """images -> source logits, with ``labels`` bound: what penalties differentiate."""
         discriminator, architecture = self.run.discriminator, self.architecture
         return lambda images: Judgement.of(discriminator(*architecture.discriminator_inputs(images, labels))).source
+
+    # --- across steps -----------------------------------------------------------
+
+    @property
+    def index(self) -> int:
+        """The steps trained before this one (0 for a run's first), as a
+        number on the host. On CUDA a step captured in a graph is replayed
+        with the value it had at capture: a recipe that computes different
+        things on different steps (StyleGAN2's lazy regularisation) runs
+        eagerly (``Recipe(defaults={"cuda_graphs": False})``)."""
+        return self.engine.step_count
+
+    def persistent(self, name: str, initial: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """A tensor the recipe keeps from step to step (a running mean),
+        made by ``initial()`` on the run's first step, saved in checkpoints
+        and restored on resume; change it in place."""
+        return self.engine.persistent(name, initial)
 
     # --- updates ----------------------------------------------------------------
 

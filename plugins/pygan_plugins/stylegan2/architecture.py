@@ -22,7 +22,6 @@ import math
 from typing import Any, Mapping
 
 import pygan
-from pygan import whole_number
 from pygan_plugins.stylegan2 import presets
 from pygan_plugins.stylegan2.discriminator import Discriminator
 from pygan_plugins.stylegan2.generator import Generator
@@ -73,12 +72,15 @@ def build_discriminator(image_shape, config) -> Discriminator:
 
 
 def settings(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The preset's training settings, as the architecture's defaults: Adam
-    with betas (0, 0.99) at the preset's learning rate for both networks,
-    its batch, its length in steps of that batch, the non-saturating loss
-    and R1 at the preset's gamma."""
+    """The preset's training settings, as the architecture's defaults: the
+    recipe ``stylegan2``, Adam with betas (0, 0.99) at the preset's learning
+    rate for both networks, its batch, its length in steps of that batch,
+    the non-saturating loss, R1 at the preset's gamma, its path-length
+    weight and style-mixing probability, and the generator's moving average
+    with its half-life and ramp-up."""
     preset = presets.preset(options["preset"], options["resolution"])
     return {
+        "recipe": "stylegan2",
         "dataset": "images",
         "loss": "nonsaturating",
         "penalty": "r1",
@@ -91,39 +93,8 @@ def settings(options: Mapping[str, Any]) -> dict[str, Any]:
         "lr_g": preset.lr,
         "betas_d": [0.0, 0.99],
         "betas_g": [0.0, 0.99],
+        "pl_weight": preset.pl_weight,
+        "style_mixing": preset.style_mixing,
+        # A fixed --ema replaces the preset's half-life.
+        **({"ema_kimg": preset.ema_kimg, "ema_rampup": preset.ema_rampup} if options["ema"] is None else {}),
     }
-
-
-@pygan.hookimpl
-def register_options(register):
-    register(pygan.Option("preset", str, "auto", "stylegan2's configuration, as NVlabs' train.py --cfg: auto (from "
-                          "the resolution), cifar, paper256, paper512, paper1024 or stylegan2",
-                          choices=presets.NAMES, metavar="NAME"))
-    register(pygan.Option("resolution", int, 64, "stylegan2's image size in pixels: a power of two from 4 to 1024",
-                          check=whole_number(minimum=1), metavar="N", shared=True))
-    register(pygan.Option("channels", int, 3, "stylegan2's image channels, likewise",
-                          check=whole_number(minimum=1, maximum=64), metavar="C", shared=True))
-    register(pygan.Option("mapping_layers", int, None, "stylegan2's mapping network depth (default: the preset's)",
-                          check=whole_number(minimum=1), metavar="N"))
-    register(pygan.Option("channel_base", int, None, "stylegan2's channel base: a layer at resolution r has "
-                          "min(base / r, --channel-max) channels (default: the preset's)",
-                          check=whole_number(minimum=1), metavar="N"))
-    register(pygan.Option("channel_max", int, None, "stylegan2's most channels in a layer (default 512)",
-                          check=whole_number(minimum=1), metavar="N"))
-
-
-@pygan.hookimpl
-def register_architectures(register):
-    register(pygan.Architecture(
-        name="stylegan2",
-        build_generator=build_generator,
-        build_discriminator=build_discriminator,
-        latent_size=presets.Z_DIM,
-        sample_noise=pygan.normal_noise,
-        classes=None,
-        discriminator_takes_labels=True,
-        image_shape=image_shape,
-        defaults=settings,
-        description="StyleGAN2 of Karras et al. 2020 as NVlabs' stylegan2-ada-pytorch has it (--preset, "
-                    "--resolution, --channels; conditional with --classes or labelled data)",
-    ))

@@ -244,7 +244,13 @@ class Generator(nn.Module):
     ``noise_mode`` unset: random per-pixel noise in training mode, the
     learned constant noise in inference mode (as NVlabs' generate.py and
     snapshot grids draw), so that pictures drawn from a seed are the same
-    every time."""
+    every time.
+
+    For training (NVlabs keep these in their loss): ``mixing=(z2, cutoff)``
+    mixes styles, the layers' ws from ``cutoff`` (a 0-d int64 tensor) on
+    coming from z2 (mapped without moving ``w_avg``); ``return_ws=True``
+    returns (images, ws), the ws the synthesis network was given, which
+    path-length regularisation differentiates by."""
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None,
@@ -259,7 +265,14 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str | None = None,
-                grouped: bool | None = None) -> torch.Tensor:
+                grouped: bool | None = None, mixing: tuple[torch.Tensor, torch.Tensor] | None = None,
+                return_ws: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         ws = self.mapping(z, c, truncation_psi, truncation_cutoff)
+        if mixing is not None:
+            z2, cutoff = mixing
+            later = torch.arange(self.num_ws, device=ws.device) >= cutoff  # a mask, not a slice: no host read
+            ws = torch.where(later[:, None], self.mapping(z2, c, truncation_psi, truncation_cutoff,
+                                                          update_w_avg=False), ws)
         noise_mode = noise_mode or ("random" if self.training else "const")
-        return self.synthesis(ws, noise_mode, grouped) * 0.5 + 0.5
+        images = self.synthesis(ws, noise_mode, grouped) * 0.5 + 0.5
+        return (images, ws) if return_ws else images
