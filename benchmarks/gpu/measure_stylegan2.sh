@@ -25,6 +25,8 @@ set -uo pipefail
 OUT=${OUT:?set OUT to the folder for the results}
 DEVICE=${PYGAN_DEVICE:-cuda}
 PY=${PYTHON:-python3}
+# -P: the source tree in the current folder (no compiled kernels) must not shadow the installed pygan.
+PY="$PY -P"
 STEPS=${STEPS:-2000}
 SG2_LIMIT=${SG2_LIMIT:-80}
 EVAL_N=${EVAL_N:-2000}
@@ -35,7 +37,7 @@ mkdir -p "$HERE" || exit 1
 export PYGAN_DATA_DIR=${PYGAN_DATA_DIR:-$HERE/cache}
 export PYTHONUNBUFFERED=1
 
-timeout 120 "$PY" - "$SPLIT" "$HERE/pictures" <<'EOF' || { echo "measure_stylegan2: could not write the pictures"; exit 1; }
+timeout 120 $PY - "$SPLIT" "$HERE/pictures" <<'EOF' || { echo "measure_stylegan2: could not write the pictures"; exit 1; }
 import sys
 from pathlib import Path
 
@@ -61,7 +63,7 @@ train() {
   shift 2
   local start
   start=$(now_ms)
-  timeout -s INT -k 60 "$limit" "$PY" -m pygan train --device "$DEVICE" --data-dir "$HERE/pictures" \
+  timeout -s INT -k 60 "$limit" $PY -m pygan train --device "$DEVICE" --data-dir "$HERE/pictures" \
     --channels 1 --resolution 32 --out "$HERE/$name" "$@" > "$HERE/train-$name.log" 2>&1
   TRAIN_RC=$?
   WALL_MS=$(( $(now_ms) - start ))
@@ -70,11 +72,11 @@ train() {
 # report NAME: evaluate the run's newest checkpoint and print its table line.
 report() {
   local name=$1 steps
-  timeout 300 "$PY" -m pygan eval --checkpoint "$HERE/$name" --n "$EVAL_N" --device "$DEVICE" --json \
+  timeout 300 $PY -m pygan eval --checkpoint "$HERE/$name" --n "$EVAL_N" --device "$DEVICE" --json \
     > "$HERE/eval-$name.json" 2> "$HERE/eval-$name.log"
   local eval_rc=$?
-  steps=$(tail -n 1 "$HERE/$name/metrics.jsonl" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["step"])' 2>/dev/null)
-  "$PY" - "$name" "${steps:-0}" "$WALL_MS" "$TRAIN_RC" "$eval_rc" "$HERE/eval-$name.json" <<'EOF'
+  steps=$(tail -n 1 "$HERE/$name/metrics.jsonl" 2>/dev/null | $PY -c 'import json,sys; print(json.load(sys.stdin)["step"])' 2>/dev/null)
+  $PY - "$name" "${steps:-0}" "$WALL_MS" "$TRAIN_RC" "$eval_rc" "$HERE/eval-$name.json" <<'EOF'
 import json
 import sys
 

@@ -19,11 +19,13 @@
 #             csrc/cuda/*.cu compiled by nvcc alone and checked on the GPU
 #             against the float64 definitions, the largest errors printed
 #             (tests/test_cuda_emulation.py with PYGAN_KERNELS_ON_GPU=1).
-#   tests     the CUDA tests (every test whose name or parameters say cuda).
+#   tests     the CUDA tests (every test whose name or parameters say cuda),
+#             side by side with the measurements (at most SIDE_CAP, 300 s).
 #   bench     benchmarks/gpu/bench_gpu.py (GPU only).
 #   run40k    pygan train --plugin dcgan --steps RUN_STEPS (40,000), timed.
-#   measure   each benchmarks/gpu/measure_*.sh, with OUT, PYGAN_DEVICE,
-#             PYTHON and STEPS (where given) passed on.
+#   measure   benchmarks/gpu/measure_*.sh, split into instances run side by
+#             side (batchnorm per plugin, ada per run, stylegan2 for 30% of
+#             SIDE_CAP then dcgan64 as long).
 # Each stage is bounded by `timeout`: its own cap and what is left of
 # BUDGET seconds (480) for the whole script; a stage with no time left is
 # skipped, saying so.
@@ -146,10 +148,57 @@ elif wanted build; then
   fi
 fi
 
-if wanted tests; then
-  stage tests 200 "$PY" -P -m pytest -q -p no:cacheprovider -rs --durations=15 -k cuda \
-    tests/test_cuda_ops.py tests/test_cuda_training.py tests/test_cuda_stylegan2_ops.py tests/test_optim.py \
-    tests/test_ops_autograd.py tests/test_ops_equivalence.py tests/test_ops_bias_act.py tests/test_ops_upfirdn2d.py
+# side NAME CAP COMMAND...: one job of the side-by-side stage, in the
+# background, its output in $WORK/NAME.log, bounded by its own timeout.
+side_names=() side_pids=()
+side() {
+  local name=$1 cap=$2
+  shift 2
+  timeout -k 10 "$cap" "$@" > "$WORK/$name.log" 2>&1 &
+  side_names+=("$name") side_pids+=($!)
+}
+
+# The CUDA tests and the measurements, side by side: the measurements' runs
+# are small networks whose steps are bound by kernel launches, so several
+# processes share one GPU well, and none of them times the GPU (bench and
+# run40k, which do, come after, alone). Each measurement is split into
+# instances with their own OUT (the scripts' PLUGINS and ONLY).
+left=$(( BUDGET - (SECONDS - START) - RESERVE ))
+cap=$(( ${SIDE_CAP:-300} < left ? ${SIDE_CAP:-300} : left ))
+if { wanted tests || wanted measure; } && (( cap < 10 )); then
+  echo "== tests and measurements: skipped, the ${BUDGET}s budget is spent"
+  results+=("tests and measurements: skipped (budget)")
+elif wanted tests || wanted measure; then
+  began=$SECONDS
+  echo "== tests and measurements side by side (each at most ${cap}s, $(( SECONDS - START ))s in)"
+  if wanted tests; then
+    side tests "$cap" "$PY" -P -m pytest -q -p no:cacheprovider -rs --durations=15 -k cuda \
+      tests/test_cuda_ops.py tests/test_cuda_training.py tests/test_cuda_stylegan2_ops.py tests/test_optim.py \
+      tests/test_ops_autograd.py tests/test_ops_equivalence.py tests/test_ops_bias_act.py tests/test_ops_upfirdn2d.py
+  fi
+  if wanted measure; then
+    for plugin in dcgan wgan cgan; do
+      side "measure-bn-$plugin" "$cap" env OUT="$WORK/bn-$plugin" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
+        PLUGINS="$plugin" bash benchmarks/gpu/measure_batchnorm.sh
+    done
+    for only in dcgan64 stylegan2-none stylegan2-diffaugment stylegan2-ada; do
+      side "measure-ada-$only" "$cap" env OUT="$WORK/ada-$only" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
+        ONLY="^$only" CHECK_STEPS="$([ $only = dcgan64 ] && echo 20 || echo 0)" \
+        TRAIN_TIMEOUT=$(( cap * 2 / 3 )) bash benchmarks/gpu/measure_ada.sh
+    done
+    side measure-stylegan2 "$cap" env OUT="$WORK" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" STEPS=1000000 \
+      SG2_LIMIT=$(( cap * 3 / 10 )) bash benchmarks/gpu/measure_stylegan2.sh
+  fi
+  for i in "${!side_pids[@]}"; do
+    wait "${side_pids[$i]}"
+    rc=$?
+    note="exit $rc"
+    (( rc == 124 || rc == 137 )) && note="stopped at its ${cap}s limit"
+    echo "-- ${side_names[$i]}: $note after $(( SECONDS - began ))s; its last lines:"
+    tail -n "${TAIL_LINES:-25}" "$WORK/${side_names[$i]}.log"
+    results+=("${side_names[$i]}: $note")
+    pack
+  done
 fi
 
 if wanted bench; then
@@ -167,14 +216,6 @@ if wanted run40k; then
     echo "pygan train: $(( ($(date +%s%N) - start) / 1000000 )) ms wall, exit $rc"; exit $rc' run40k \
     "$PY" -P -m pygan train --plugin dcgan --device "$DEVICE" --steps "$RUN_STEPS" --data-dir "$SPLIT" \
     --out "$WORK/run40k"
-fi
-
-if wanted measure; then
-  for script in benchmarks/gpu/measure_*.sh; do
-    [ -e "$script" ] || { echo "== measure: no benchmarks/gpu/measure_*.sh"; break; }
-    name=$(basename "$script" .sh)
-    stage "$name" "${MEASURE_CAP:-300}" env OUT="$WORK" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" bash "$script"
-  done
 fi
 
 echo "== summary ($(( SECONDS - START ))s)"
