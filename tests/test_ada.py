@@ -252,13 +252,23 @@ def test_at_p_1_the_pipeline_changes_every_image_and_keeps_the_shape():
     assert ((y - x).abs().flatten(1).max(dim=1).values > 0.1).all()
 
 
+def test_bilinear_sampling_is_grid_samples_with_zeros_outside():
+    torch.manual_seed(0)
+    images = torch.randn(2, 3, 9, 7, dtype=torch.float64)
+    x = torch.rand(2, 5, 6, dtype=torch.float64) * 11 - 2  # 2 pixels beyond each edge
+    y = torch.rand(2, 5, 6, dtype=torch.float64) * 13 - 2
+    grid = torch.stack([(2 * x + 1) / 7 - 1, (2 * y + 1) / 9 - 1], dim=-1)
+    expected = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    torch.testing.assert_close(T.sample_bilinear(images, x, y), expected, rtol=0, atol=1e-12)
+
+
 # --- derivatives -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_the_images_gradients_and_their_gradients_flow_through_every_transform(channels):
     """R1 differentiates the discriminator's gradient with respect to the
-    un-augmented images: the pipeline needs a second derivative (torch 2.13's
-    grid_sample has one)."""
+    un-augmented images: the pipeline needs a second derivative, which
+    grid_sample lacks on CUDA (the bilinear sampling is made of gathers)."""
     torch.manual_seed(0)
     x = noise_images(n=2, channels=channels, size=24).requires_grad_()
     transforms = T.draw(T.GROUPS, torch.tensor(1.0), tuple(x.shape))

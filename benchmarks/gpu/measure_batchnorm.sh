@@ -24,7 +24,8 @@ QUARTER=$(( STEPS / 4 > 0 ? STEPS / 4 : 1 ))
 EVAL_N=${EVAL_N:-5000}
 TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-300}  # seconds, each training run
 EVAL_TIMEOUT=${EVAL_TIMEOUT:-180}    # seconds, each evaluation (the first trains MNIST's classifier)
-PLUGINS=${PLUGINS:-dcgan wgan cgan}  # a subset, for instances run side by side with their own OUT
+PLUGINS=${PLUGINS:-dcgan wgan cgan}  # subsets, for instances run side by side with their own OUT
+MODES=${MODES:-plain zero-debiased}
 # -P: the source tree in the current folder (no compiled _C) must not shadow the installed pygan.
 PYTHON="${PYTHON:-python3} -P"
 export PYTHONUNBUFFERED=1
@@ -75,7 +76,7 @@ printf '%-22s %6s %8s %9s %9s %8s %9s %9s %9s %8s %8s\n' run steps train_s "fcd@
   label_acc "spr@$QUARTER" "spr@$STEPS" d_loss g_loss | tee -a "$OUT/table.txt"
 failed=0
 for plugin in $PLUGINS; do
-  for mode in plain zero-debiased; do
+  for mode in $MODES; do
     name=$plugin-$mode
     run=$OUT/$name
     rm -rf "$run"
@@ -111,6 +112,5 @@ print(len(rows), format(r['d_loss'], '.4f'), format(r['g_loss'], '.4f'))" "$run/
       | tee -a "$OUT/table.txt"
   done
 done
-first=${PLUGINS%% *}
-echo "real digits: classifier score $(field "$OUT/$first-plain.json" real_classifier_score)" | tee -a "$OUT/table.txt"
+echo "real digits: classifier score $(field "$OUT/${PLUGINS%% *}-${MODES%% *}.json" real_classifier_score)" | tee -a "$OUT/table.txt"
 exit $failed

@@ -24,8 +24,10 @@
 #   bench     benchmarks/gpu/bench_gpu.py (GPU only).
 #   run40k    pygan train --plugin dcgan --steps RUN_STEPS (40,000), timed.
 #   measure   benchmarks/gpu/measure_*.sh, split into instances run side by
-#             side (batchnorm per plugin, ada per run, stylegan2 for 30% of
-#             SIDE_CAP then dcgan64 as long).
+#             side: batchnorm per BN_JOBS entry (PLUGIN or PLUGIN:MODE), ada
+#             per ADA_JOBS entry (a regular expression of run names), and,
+#             unless SG2_JOB=0, stylegan2 for 30% of SIDE_CAP then dcgan64
+#             as long.
 # Each stage is bounded by `timeout`: its own cap and what is left of
 # BUDGET seconds (480) for the whole script; a stage with no time left is
 # skipped, saying so.
@@ -177,15 +179,20 @@ elif wanted tests || wanted measure; then
       tests/test_ops_autograd.py tests/test_ops_equivalence.py tests/test_ops_bias_act.py tests/test_ops_upfirdn2d.py
   fi
   if wanted measure; then
-    for plugin in dcgan wgan cgan; do
-      side "measure-bn-$plugin" "$cap" env OUT="$WORK/bn-$plugin" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
-        PLUGINS="$plugin" bash benchmarks/gpu/measure_batchnorm.sh
+    # BN_JOBS: PLUGIN or PLUGIN:MODE; ADA_JOBS: regular expressions of run names.
+    for job in ${BN_JOBS:-dcgan wgan cgan}; do
+      plugin=${job%%:*} modes=${job#*:}
+      [ "$modes" = "$job" ] && modes="plain zero-debiased"
+      side "measure-bn-${job//:/-}" "$cap" env OUT="$WORK/bn-${job//:/-}" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
+        PLUGINS="$plugin" MODES="$modes" bash benchmarks/gpu/measure_batchnorm.sh
     done
-    for only in dcgan64 stylegan2-none stylegan2-diffaugment stylegan2-ada; do
-      side "measure-ada-$only" "$cap" env OUT="$WORK/ada-$only" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
-        ONLY="^$only" CHECK_STEPS="$([ $only = dcgan64 ] && echo 20 || echo 0)" \
+    for only in ${ADA_JOBS:-dcgan64 stylegan2-none stylegan2-diffaugment stylegan2-ada}; do
+      name=${only//[^A-Za-z0-9-]/}
+      side "measure-ada-$name" "$cap" env OUT="$WORK/ada-$name" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" \
+        ONLY="^$only" CHECK_STEPS="$([ "$name" = dcgan64 ] && echo 20 || echo 0)" \
         TRAIN_TIMEOUT=$(( cap * 2 / 3 )) bash benchmarks/gpu/measure_ada.sh
     done
+    [ "${SG2_JOB:-1}" = 1 ] && \
     side measure-stylegan2 "$cap" env OUT="$WORK" PYGAN_DEVICE="$DEVICE" PYTHON="$PY" STEPS=1000000 \
       SG2_LIMIT=$(( cap * 3 / 10 )) bash benchmarks/gpu/measure_stylegan2.sh
   fi

@@ -372,11 +372,31 @@ def resample(images: torch.Tensor, inverse: torch.Tensor, taps: torch.Tensor) ->
     source = torch.einsum("nij,hwj->nhwi", inverse[:, :2, :].to(dtype), points)
     source_x = reflect_beyond(source[..., 0] + (width - 1) / 2, width, margin + 0.5)
     source_y = reflect_beyond(source[..., 1] + (height - 1) / 2, height, margin + 0.5)
-    # grid_sample's coordinates: -1 and 1 are the outer edges of the upsampled image's outer pixels.
-    grid = torch.stack([(4 * (source_x + pad) + 1) / upsampled.shape[3] - 1,
-                        (4 * (source_y + pad) + 1) / upsampled.shape[2] - 1], dim=-1)
-    sampled = F.grid_sample(upsampled, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Padded pixel i sits at index 2i of the upsampled image.
+    sampled = sample_bilinear(upsampled, 2 * (source_x + pad), 2 * (source_y + pad))
     return downsample2d(sampled, taps, padding=-2 * margin, flip_filter=True)
+
+
+def sample_bilinear(images: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``images`` (n, c, h, w) sampled bilinearly at pixel positions ``x``,
+    ``y`` (n, ...), pixel centres at integers, zero outside: what
+    ``F.grid_sample`` computes, made of gathers so that it has derivatives
+    of every order on every device (grid_sample's backward has none on CUDA,
+    and R1 differentiates through it twice)."""
+    n, channels, height, width = images.shape
+    left, top = x.floor(), y.floor()
+    across, down = x - left, y - top
+    left, top = left.long(), top.long()
+    flat = images.reshape(n, channels, height * width)
+    sampled = None
+    for row, row_weight in ((top, 1 - down), (top + 1, down)):
+        for column, column_weight in ((left, 1 - across), (left + 1, across)):
+            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+            index = (row.clamp(0, height - 1) * width + column.clamp(0, width - 1)).reshape(n, 1, -1)
+            weight = (row_weight * column_weight * inside).reshape(n, 1, -1)
+            term = flat.gather(2, index.expand(n, channels, index.shape[2])) * weight
+            sampled = term if sampled is None else sampled + term
+    return sampled.reshape(n, channels, *x.shape[1:])
 
 
 def reflect_beyond(position: torch.Tensor, size: int, reach: float) -> torch.Tensor:

@@ -113,16 +113,15 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cutout_size = int(x.size(2) * ratio + 0.5), int(x.size(3) * ratio + 0.5)
     offset_x = torch.randint(0, x.size(2) + (1 - cutout_size[0] % 2), size=[x.size(0), 1, 1], device=x.device)
     offset_y = torch.randint(0, x.size(3) + (1 - cutout_size[1] % 2), size=[x.size(0), 1, 1], device=x.device)
-    grid_batch, grid_x, grid_y = torch.meshgrid(
-        torch.arange(x.size(0), dtype=torch.long, device=x.device),
-        torch.arange(cutout_size[0], dtype=torch.long, device=x.device),
-        torch.arange(cutout_size[1], dtype=torch.long, device=x.device),
-        indexing="ij",
-    )
-    grid_x = torch.clamp(grid_x + offset_x - cutout_size[0] // 2, min=0, max=x.size(2) - 1)
-    grid_y = torch.clamp(grid_y + offset_y - cutout_size[1] // 2, min=0, max=x.size(3) - 1)
-    mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype, device=x.device)
-    mask[grid_batch, grid_x, grid_y] = 0
+    # The square's rows and columns, cut to the image (the square always
+    # overlaps it), compared rather than indexed: a mask written through an
+    # index with a Python 0 copies that 0 from the host, which a CUDA graph
+    # cannot capture.
+    top, left = offset_x - cutout_size[0] // 2, offset_y - cutout_size[1] // 2
+    rows = torch.arange(x.size(2), device=x.device)[None, :, None]
+    columns = torch.arange(x.size(3), device=x.device)[None, None, :]
+    inside = ((rows >= top) & (rows < top + cutout_size[0]) & (columns >= left) & (columns < left + cutout_size[1]))
+    mask = (~inside).to(x.dtype)
     return x * mask.unsqueeze(1)
 
 

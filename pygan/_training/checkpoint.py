@@ -262,10 +262,12 @@ def capture_rng_states() -> dict[str, Any]:
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
+    # .cpu(): a checkpoint loaded onto a GPU (map_location) brings these
+    # states there too, and torch takes generator states as CPU byte tensors.
+    torch.set_rng_state(states["torch"].cpu())
     kind, keys, position, has_gauss, cached_gauss = states["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, cached_gauss))
+    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), position, has_gauss, cached_gauss))
     version, internal, gauss_next = states["python"]
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])

@@ -199,7 +199,8 @@ class Engine:
         except Exception as error:  # whatever capture refuses (a host read in a plugin, say)
             reason = str(error).partition("\n")[0]
             raise PyganError(f"capturing the training step in a CUDA graph failed ({type(error).__name__}: "
-                             f"{reason}); train with --no-cuda-graphs") from error
+                             f"{reason}); train with --no-cuda-graphs, in a new process (a failed capture leaves "
+                             f"torch's CUDA random generator unusable in this one)") from error
         return graph
 
     def read(self) -> list[tuple[int, dict[str, float], str | None]]:
