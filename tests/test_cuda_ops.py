@@ -16,6 +16,15 @@ import pygan.ops  # noqa: F401  (registers the fake impls and autograd formulas)
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"),
               pytest.mark.usefixtures("no_tf32")]
 
+
+@pytest.fixture(autouse=True)
+def the_kernels(monkeypatch):
+    """The kernels themselves: PYGAN_OPS=auto runs cuDNN on CUDA, where the
+    kernel measured slower."""
+    monkeypatch.setenv("PYGAN_OPS", "fused")
+    monkeypatch.setattr(pygan.ops, "_selected", {})
+
+
 ops = torch.ops.pygan
 # (x shape, weight shape, stride, padding): the seed discriminator's layers at
 # batch 3, and odd shapes: strides larger than the kernel, a non-square kernel,

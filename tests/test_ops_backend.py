@@ -95,6 +95,21 @@ def test_the_choice_is_made_per_op(fresh, capsys):
         step()
 
 
+def test_auto_takes_the_reference_where_the_kernel_was_measured_slower(fresh, capsys):
+    """The CUDA LeakyReLU+conv lost to cuDNN on an H200: auto runs cuDNN
+    there, silently (nothing is missing), and PYGAN_OPS=fused still asks for
+    the kernel."""
+    fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: True)  # as where the CUDA kernels loaded
+    assert pygan.ops._select("cuda", "leaky_relu_conv2d") == "reference"
+    assert "slower than cuDNN" in pygan.ops._selected["cuda", "leaky_relu_conv2d"][1]
+    assert pygan.ops._select("cuda", "rmsprop_step_") == "fused"
+    assert pygan.ops._select("cpu", "leaky_relu_conv2d") == "fused"
+    assert capsys.readouterr().err == ""
+    fresh.setattr(pygan.ops, "_selected", {})
+    fresh.setenv("PYGAN_OPS", "fused")
+    assert pygan.ops._select("cuda", "leaky_relu_conv2d") == "fused"
+
+
 def test_an_op_the_extension_does_not_define_has_no_kernel():
     assert not pygan.ops._has_kernel("cpu", "no_such_op")
 

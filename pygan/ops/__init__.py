@@ -5,8 +5,9 @@ where not; and the layers and StyleGAN2's resampling helpers built on them.
 The choice is made once per device type and op, in ``_select``, and follows
 two environment variables:
 
-- ``PYGAN_OPS``: ``auto`` (the default), ``fused`` (the compiled kernels or an
-  error) or ``reference`` (always the reference);
+- ``PYGAN_OPS``: ``auto`` (the default: the compiled kernel, unless it was
+  measured slower than the reference, ``_AUTO_TAKES_REFERENCE``), ``fused``
+  (the compiled kernels or an error) or ``reference`` (always the reference);
 - ``PYGAN_REQUIRE_EXT=1``: a compiled extension that did not load is an error
   instead of a warning, so a broken build cannot pass CI.
 
@@ -35,6 +36,13 @@ __all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act",
 _OPS = ("leaky_relu_conv2d", "rmsprop_step_", "bias_act", "upfirdn2d")
 
 _CHOICES = ("auto", "fused", "reference")
+# Where a compiled kernel was measured slower than the reference, ``auto``
+# takes the reference (``fused`` still takes the kernel). The CUDA
+# LeakyReLU+conv against cuDNN on an H200 (benchmarks/gpu/bench_gpu.py, the
+# seed discriminator's forward and backward): 0.52x at batch 64, 0.14x at 4096.
+_AUTO_TAKES_REFERENCE = {
+    ("cuda", "leaky_relu_conv2d"): "the CUDA kernel measured slower than cuDNN (0.52x on an H200)",
+}
 # (backend, reason) per (device type, op), decided by _select.
 _selected: dict[tuple[str, str], tuple[str, str]] = {}
 
@@ -58,6 +66,8 @@ def _decide(device_type: str, op: str) -> tuple[str, str]:
             raise PyganError(f"{_extension.error} (required by PYGAN_OPS=fused or PYGAN_REQUIRE_EXT=1)")
         notice_once(f"warning: {_extension.error}; using the slower pure-torch operators")
         return "reference", _extension.error
+    if requested == "auto" and (device_type, op) in _AUTO_TAKES_REFERENCE:
+        return "reference", _AUTO_TAKES_REFERENCE[device_type, op]
     if not _has_kernel(device_type, op):
         reason = f"pygan has no compiled {op} kernel for {device_type} tensors"
         if device_type == "cuda" and _extension.cuda_error is not None:
