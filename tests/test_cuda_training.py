@@ -105,6 +105,8 @@ def test_a_graphed_run_resumes_to_the_same_weights(tmp_path, mnist_dir):
 # random generator capturing for the rest of the process.
 HOST_READING_RUN = """
 import sys
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 import pygan
@@ -126,9 +128,10 @@ class HostReadingLoss:
 
 plugins = load_plugins()
 plugins.add("host-read", HostReadingLoss())
-config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "loss": "host-read"})
-prepare_out_dir(sys.argv[1], resuming=False)
-trainer = create_runner(plugins, config, sys.argv[1], torch.rand(64, 1, 28, 28, device="cuda"))
+config = resolve_config(plugins, {"plugin": "dcgan", "device": "cuda", "loss": "host-read", "sync_every": 50})
+out = Path(sys.argv[1])
+prepare_out_dir(out, resuming=False)
+trainer = create_runner(plugins, config, out, torch.rand(64, 1, 28, 28, device="cuda"))
 try:
     for _ in range(GRAPH_WARMUP_STEPS + 1):
         trainer.enqueue_step()
