@@ -140,6 +140,20 @@ def test_a_short_cli_training_then_sample_eval_and_load_rebuild_its_networks(tmp
     assert torch.equal(images, run.sample(4, seed=0, classes=[0, 1, 0, 1]))
 
 
+def test_two_processes_train_every_phase_with_the_same_weights(tmp_path):
+    """Data-parallel: the lazy R1 phase differentiates the discriminator
+    itself (the data-parallel wrapper cannot differentiate twice), so its
+    gradients are averaged by hand; without that the ranks' discriminators
+    part at the first step, which the run's final check refuses."""
+    folder = picture_folder(tmp_path / "pictures", classes=2)
+    result = pygan_command(*tiny_options(folder, tmp_path / "run", "--nproc", "2", "--steps", "17",
+                                         "--sample-every", "0"),
+                           env={"PYGAN_DATA_DIR": str(tmp_path / "cache")}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 17 and rows[-1]["r1_penalty"] > 0 and rows[-1]["pl_mean"] > 0  # both phases ran
+
+
 # --- the recipe ---------------------------------------------------------------------------
 
 
@@ -159,7 +173,7 @@ def test_lazy_regularisation_runs_on_nvlabs_steps_with_r1_as_computed_by_hand(tm
     draw, update = runner.context.data.draw, runner.engine.update
     monkeypatch.setattr(runner.context.data, "draw", lambda *args: reals.append(draw(*args)) or reals[-1])
 
-    def spy(network, loss):
+    def spy(network, loss, **options):
         if network == "discriminator" and updates[-1:] == ["d"]:  # the R1 phase: by hand, before its update
             images = reals[-1].images.detach().requires_grad_(True)
             (gradient,) = torch.autograd.grad(discriminator(images).sum(), images)
@@ -167,7 +181,7 @@ def test_lazy_regularisation_runs_on_nvlabs_steps_with_r1_as_computed_by_hand(tm
             torch.testing.assert_close(loss.detach(), by_hand, rtol=1e-4, atol=0)
             spy.checked += 1
         updates.append(network[0])
-        return update(network, loss)
+        return update(network, loss, **options)
     spy.checked = 0
     monkeypatch.setattr(runner.engine, "update", spy)
     phases = {}

@@ -52,6 +52,18 @@ class Processes:
             values /= self.world_size
         return values
 
+    def average_in_place(self, tensors: list[torch.Tensor]) -> None:
+        """Each tensor replaced by its mean over the ranks, in one collective
+        (what the data-parallel wrapper does for the gradients of a loss that
+        went through it)."""
+        if not self.distributed or not tensors:
+            return
+        flat = torch.cat([tensor.reshape(-1) for tensor in tensors])
+        dist.all_reduce(flat)
+        flat /= self.world_size
+        for tensor, mean in zip(tensors, flat.split([tensor.numel() for tensor in tensors])):
+            tensor.copy_(mean.view_as(tensor))
+
     def any(self, flag: int) -> int:
         """The largest ``flag`` of all ranks, so that all of them act on it together."""
         if not self.distributed:

@@ -114,15 +114,19 @@ class Engine:
     def current_lr(self, name: str) -> torch.Tensor:
         return self.optimizers[name].current_lr()
 
-    def update(self, name: str, loss: torch.Tensor) -> torch.Tensor:
+    def update(self, name: str, loss: torch.Tensor, average_gradients: bool = False) -> torch.Tensor:
         """One update of network ``name`` from ``loss``, made on the device
         only if the loss and the gradients are finite (and the run has not
         halted); returns whether the loss (or without loss scaling, a
         gradient) was not finite. Overflowing float16 gradients are the loss
-        scaler's to handle."""
+        scaler's to handle. ``average_gradients``: the loss did not go
+        through the network's data-parallel wrapper, so its gradients are
+        averaged over the ranks here."""
         optimizer, scaler = self.optimizers[name], self.scalers[name]
         optimizer.zero_grad()
         scaler.scaled(loss).backward()
+        if average_gradients:
+            self.processes.average_in_place(optimizer.gradients())
         overflowed = scaler.unscale_(optimizer.gradients())
         nonfinite = torch.isfinite(loss.detach()).logical_not()
         if not scaler.enabled:

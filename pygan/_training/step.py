@@ -59,6 +59,10 @@ class StepContext:
         # What runs a frozen network: itself, or compiled with --compile.
         self.runnable = {network: engine.runnable(module, network) for network, module in self.modules.items()}
         self.trained: str | None = None
+        # Whether the trained network's wrapper computed part of the loss
+        # since the last update: a loss made without it (a penalty on its
+        # own, through ``critic``) has its gradients averaged by hand.
+        self.through_wrapper = False
 
     # --- data -------------------------------------------------------------------
 
@@ -93,7 +97,10 @@ class StepContext:
         # The network being trained runs in its data-parallel wrapper, so
         # that its gradients are averaged over ranks; the other one, frozen,
         # runs as it is (both compiled with --compile).
-        return self.wrapped[network] if network == self.trained else self.runnable[network]
+        if network != self.trained:
+            return self.runnable[network]
+        self.through_wrapper = True
+        return self.wrapped[network]
 
     def generate(self, latent: Latent, inference: bool = False, **options):
         """The generator's images for ``latent``. ``inference=True`` runs it
@@ -126,7 +133,10 @@ class StepContext:
         self.callbacks.judged_real(run=self.run, logits=logits.detach())
 
     def critic(self, labels: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-        """images -> source logits, with ``labels`` bound: what penalties differentiate."""
+        """images -> source logits, with ``labels`` bound: what penalties
+        differentiate. The module itself, not its data-parallel wrapper, which
+        cannot differentiate twice; a loss made by it alone (StyleGAN2's lazy
+        R1) has its gradients averaged over the ranks by ``update``."""
         discriminator, architecture = self.run.discriminator, self.architecture
         return lambda images: Judgement.of(discriminator(*architecture.discriminator_inputs(images, labels))).source
 
@@ -160,7 +170,8 @@ class StepContext:
     def update(self, loss: torch.Tensor) -> torch.Tensor:
         """Update the network being trained from ``loss`` (skipped on the
         device if it is not finite); returns that bool tensor."""
-        return self.engine.update(self._trained(), loss)
+        trained, through_wrapper, self.through_wrapper = self._trained(), self.through_wrapper, False
+        return self.engine.update(trained, loss, average_gradients=not through_wrapper)
 
     def _trained(self) -> str:
         if self.trained is None:
