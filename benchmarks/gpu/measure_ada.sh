@@ -98,7 +98,8 @@ for entry in "${RUNS[@]}"; do
       --n "$EVAL_N" --device "$DEVICE" --json > "$OUT/$name.json" 2>> "$OUT/$name.log"
     eval_rc=$?
   fi
-  rm -rf "$run/checkpoints"  # megabytes each, and the evaluation is done
+  # Megabytes each, once the evaluation is done; a run cut short keeps them, to be resumed.
+  [ $train_rc -eq 0 ] && [ $eval_rc -eq 0 ] && rm -rf "$run/checkpoints"
   [ $train_rc -eq 0 ] && [ $eval_rc -eq 0 ] || { failed=1; tail -5 "$OUT/$name.log"; }
   $PYTHON - "$name" "$run" "$OUT/$name.json" "$seconds" "$train_rc" "$eval_rc" <<'EOF' | tee -a "$OUT/table.txt"
 import json, pathlib, sys

@@ -97,7 +97,8 @@ for plugin in $PLUGINS; do
         [ $eval_rc -eq 0 ] || break
       done
     fi
-    rm -rf "$run/checkpoints"  # megabytes each, and the evaluations are done
+    # Megabytes each, once the evaluations are done; a run cut short keeps them, to be resumed.
+    [ $train_rc -eq 0 ] && [ $eval_rc -eq 0 ] && rm -rf "$run/checkpoints"
     [ $train_rc -eq 0 ] && [ $eval_rc -eq 0 ] || { failed=1; tail -5 "$OUT/$name.log"; }
     last=$($PYTHON -c "import json, sys; rows = open(sys.argv[1]).read().splitlines(); r = json.loads(rows[-1])
 print(len(rows), format(r['d_loss'], '.4f'), format(r['g_loss'], '.4f'))" "$run/metrics.jsonl" 2> /dev/null \
