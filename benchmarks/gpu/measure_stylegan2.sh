@@ -8,7 +8,7 @@
 # 10,000 PNGs in class subfolders (grayscale 28x28; the images data set
 # resizes them to 32x32, one channel).
 #
-#   OUT=DIR [PYGAN_DEVICE=cuda] [PYTHON=python3] [STEPS=2000] [SG2_LIMIT=80] [EVAL_N=2000] \
+#   OUT=DIR [PYGAN_DEVICE=cuda] [PYTHON=python3] [STEPS=2000] [SG2_LIMIT=80] [EVAL_N=2000] [SAMPLE_EVERY=500] \
 #     bash benchmarks/gpu/measure_stylegan2.sh
 # A tiny rehearsal on the CPU (SG2_OPTIONS: options added to stylegan2's
 # command; on two shared cores one step of the full 32x32 network takes
@@ -30,6 +30,7 @@ PY="$PY -P"
 STEPS=${STEPS:-2000}
 SG2_LIMIT=${SG2_LIMIT:-80}
 EVAL_N=${EVAL_N:-2000}
+SAMPLE_EVERY=${SAMPLE_EVERY:-500}  # a run cut by its time limit ends on its last grid
 read -r -a SG2_EXTRA <<< "${SG2_OPTIONS:-}"
 HERE=$OUT/stylegan2
 SPLIT=${PYGAN_TEST_MNIST_DIR:-$PWD/plugins/pygan_plugins/mnist_test_split}
@@ -93,8 +94,8 @@ EOF
 echo "measure_stylegan2: device $DEVICE, stylegan2 for $STEPS steps (at most ${SG2_LIMIT}s) ${SG2_OPTIONS:-}," \
   "dcgan64 as long"
 train stylegan2 "$SG2_LIMIT" --plugin stylegan2 --preset auto --classes 0 --steps "$STEPS" \
-  --sample-every 500 --checkpoint-every 500 "${SG2_EXTRA[@]}"
+  --sample-every "$SAMPLE_EVERY" --checkpoint-every 500 "${SG2_EXTRA[@]}"
 SG2_WALL_S=$(( (WALL_MS + 999) / 1000 ))
 report stylegan2
-train dcgan64 "$SG2_WALL_S" --plugin dcgan64 --steps 10000000 --sample-every 500 --checkpoint-every 500
+train dcgan64 "$SG2_WALL_S" --plugin dcgan64 --steps 10000000 --sample-every "$SAMPLE_EVERY" --checkpoint-every 500
 report dcgan64
