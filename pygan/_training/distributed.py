@@ -58,10 +58,8 @@ class Processes:
         went through it)."""
         if not self.distributed or not tensors:
             return
-        flat = torch.cat([tensor.reshape(-1) for tensor in tensors])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        for tensor, mean in zip(tensors, flat.split([tensor.numel() for tensor in tensors])):
+        means = self.average(torch.cat([tensor.reshape(-1) for tensor in tensors]))
+        for tensor, mean in zip(tensors, means.split([tensor.numel() for tensor in tensors])):
             tensor.copy_(mean.view_as(tensor))
 
     def any(self, flag: int) -> int:

@@ -125,9 +125,10 @@ class Engine:
         optimizer, scaler = self.optimizers[name], self.scalers[name]
         optimizer.zero_grad()
         scaler.scaled(loss).backward()
+        gradients = optimizer.gradients()
         if average_gradients:
-            self.processes.average_in_place(optimizer.gradients())
-        overflowed = scaler.unscale_(optimizer.gradients())
+            self.processes.average_in_place(gradients)
+        overflowed = scaler.unscale_(gradients)
         nonfinite = torch.isfinite(loss.detach()).logical_not()
         if not scaler.enabled:
             nonfinite = nonfinite | overflowed
