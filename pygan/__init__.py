@@ -17,7 +17,7 @@ in any release.
 - What plugins are given: the ``Run`` being trained (callbacks,
   measurements) and the ``StepContext`` of a training step (recipes).
 - Option checks for ``Option(check=...)``: ``whole_number``,
-  ``finite_number``, ``fraction``; ``network_option(config, name, network)``
+  ``finite_number``, ``fraction``, ``probability``; ``network_option(config, name, network)``
   reads a per-network option.
 - Telling the user: ``PyganError`` and ``UsageError`` (exit status 1 and 2,
   no traceback), ``notice`` and ``notice_once``.
@@ -47,7 +47,7 @@ in any release.
 """
 
 from pygan._commands.api import LoadedRun, load, train, write_run
-from pygan._config.options import finite_number, fraction, network_option, whole_number
+from pygan._config.options import finite_number, fraction, network_option, probability, whole_number
 from pygan._contracts.hooks import hookimpl
 from pygan._contracts.messages import PyganError, UsageError, notice, notice_once
 from pygan._contracts.records import (
@@ -150,6 +150,7 @@ __all__ = [
     "open_zip",
     "parallel_map",
     "plot_metrics",
+    "probability",
     "read_member",
     "read_regular",
     "read_step_log",

@@ -252,6 +252,12 @@ def test_style_mixing_takes_the_layers_from_the_cutoff_from_the_second_latent():
                                .lerp(before, 0.995))
 
 
+@pytest.mark.parametrize("value", [1.5, -0.1])
+def test_style_mixing_must_be_a_probability(value):
+    with pytest.raises(pygan.UsageError, match=r"--style-mixing must lie in \[0, 1\]"):
+        resolve_config(load_plugins(), {"plugin": "stylegan2", "style_mixing": value})
+
+
 @pytest.mark.parametrize("options, problem", [
     ({"plugin": "dcgan", "recipe": "stylegan2"}, "it trains StyleGAN2's networks"),
     ({"plugin": "stylegan2", "batch_size": 6}, "--batch-size 6: the discriminator's minibatch standard deviation "

@@ -58,10 +58,6 @@ def check_ada_target(value) -> str | None:
     return None if 0 <= value < 1 else "must lie in [0, 1)"
 
 
-def check_probability(value) -> str | None:
-    return None if 0 <= value <= 1 else "must lie in [0, 1]"
-
-
 ADA_OPTIONS = [
     pygan.Option("ada_pipeline", str, "bgc", "--augment ada's transforms: blit, geom, color, filter, noise, "
                  "cutout, bg, bgc, bgcf, bgcfn, bgcfnc (NVlabs' names), or groups separated by commas",
@@ -71,7 +67,7 @@ ADA_OPTIONS = [
     pygan.Option("ada_kimg", float, 500.0, "--augment ada's speed: thousands of real images judged for p to move "
                  "by 1", check=pygan.finite_number(0, exclusive=True), resumable=True, metavar="K"),
     pygan.Option("ada_p", float, None, "--augment ada with this fixed probability instead of an adaptive one",
-                 check=check_probability, metavar="P"),
+                 check=pygan.probability, metavar="P"),
 ]
 
 

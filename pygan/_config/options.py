@@ -48,6 +48,13 @@ def fraction(value) -> str | None:
     return None
 
 
+def probability(value) -> str | None:
+    """From 0 to 1, both included."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        return "must lie in [0, 1]"
+    return None
+
+
 def name(value) -> str | None:
     if not isinstance(value, str) or not value:
         return "must be a name"

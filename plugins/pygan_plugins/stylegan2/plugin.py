@@ -4,14 +4,8 @@
 from __future__ import annotations
 
 import pygan
-from pygan import finite_number, whole_number
+from pygan import finite_number, probability, whole_number
 from pygan_plugins.stylegan2 import architecture, presets, recipe
-
-
-def probability(value) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        return "must be a probability from 0 to 1"
-    return None
 
 
 @pygan.hookimpl
