@@ -67,6 +67,17 @@ pack() {
 
 wanted() { [[ " $STAGES " == *" $1 "* ]]; }
 
+# finished NAME RC LIMIT LOG BEGAN: says how a stage or side job that began at
+# BEGAN (in $SECONDS) ended, shows its log's last lines and records it for the summary.
+finished() {
+  local name=$1 rc=$2 limit=$3 log=$4 began=$5
+  local note="exit $rc"
+  (( rc == 124 || rc == 137 )) && note="stopped at its ${limit}s limit"
+  echo "-- $name: $note after $(( SECONDS - began ))s; its last lines:"
+  tail -n "${TAIL_LINES:-25}" "$log"
+  results+=("$name: $note, $(( SECONDS - began ))s")
+}
+
 # stage NAME CAP COMMAND...: COMMAND's output goes to $OUT/NAME.log while it
 # runs (what comes back if the call is cut short), then into the results.
 stage() {
@@ -82,13 +93,9 @@ stage() {
   echo "== $name (at most ${limit}s, $(( SECONDS - START ))s in)"
   timeout -k 10 "$limit" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
-  local note="exit $rc"
-  (( rc == 124 || rc == 137 )) && note="stopped at its ${limit}s limit"
-  echo "-- $name: $note after $(( SECONDS - began ))s; its last lines:"
-  tail -n "${TAIL_LINES:-25}" "$OUT/$name.log"
+  finished "$name" "$rc" "$limit" "$OUT/$name.log" "$began"
   mv "$OUT/$name.log" "$WORK/"
   pack
-  results+=("$name: $note, $(( SECONDS - began ))s")
   return $rc
 }
 
@@ -202,12 +209,7 @@ elif wanted tests || wanted measure; then
   fi
   for i in "${!side_pids[@]}"; do
     wait "${side_pids[$i]}"
-    rc=$?
-    note="exit $rc"
-    (( rc == 124 || rc == 137 )) && note="stopped at its ${cap}s limit"
-    echo "-- ${side_names[$i]}: $note after $(( SECONDS - began ))s; its last lines:"
-    tail -n "${TAIL_LINES:-25}" "$WORK/${side_names[$i]}.log"
-    results+=("${side_names[$i]}: $note")
+    finished "${side_names[$i]}" $? "$cap" "$WORK/${side_names[$i]}.log" "$began"
     pack
   done
 fi
