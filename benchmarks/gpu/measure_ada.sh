@@ -60,7 +60,7 @@ RUNS=(
 SG2=${SG2_OPTIONS:---plugin stylegan2 --resolution 32 --channel-base 4096 --channel-max 128}
 if $PYTHON -m pygan train $SG2 --data-dir "$OUT/pictures" --dry-run > /dev/null 2>&1; then
   RUNS+=("stylegan2-none|$SG2" "stylegan2-diffaugment|$SG2 --augment translation,cutout,color"
-         "stylegan2-ada|$SG2 --augment ada")
+         "stylegan2-ada|$SG2 --augment ada" "stylegan2-ada-kimg100|$SG2 --augment ada --ada-kimg 100")
 else
   echo "no stylegan2 architecture (or it refuses: $SG2): its runs are left out"
 fi
