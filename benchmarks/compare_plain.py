@@ -197,6 +197,7 @@ def write_readme(readme: Path, args: argparse.Namespace) -> None:
                 subprocess.run(command, check=True)
                 results.append(json.loads(Path(out.name).read_text()))
         tables[part] = table(results)
+    text = readme.read_text()  # again: the README may have been edited while the measurements ran
     for part, generated in tables.items():
         text = table_markers(part).sub(lambda m, new=generated: m.group(1) + new + m.group(3), text)
     write_atomically(readme, text.encode())
