@@ -11,6 +11,7 @@ compiled.
     python benchmarks/compare_plain.py --threads 1 --cpu-time     # 1 thread, CPU time
     python benchmarks/compare_plain.py --part discriminator
     python benchmarks/compare_plain.py --readme README.md         # all of them, into the README's tables
+    python benchmarks/compare_plain.py --profile 5                # where the time goes, operator by operator
 
 Every step trains on the MNIST test split pygan ships (``--data-dir`` names
 another MNIST folder).
@@ -142,6 +143,27 @@ def measure(args: argparse.Namespace) -> dict:
             "load": [load_before, os.getloadavg()], "warmup_s": warmup, "times": times}
 
 
+def profile(args: argparse.Namespace) -> None:
+    """Where each implementation's time goes: torch.profiler over
+    ``args.profile`` steps of each, after the warm-up, the busiest operators first."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as profiler
+
+    torch.set_num_threads(args.threads)
+    data = mnist(args.data_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        implementations = step_implementations if args.part == "step" else discriminator_implementations
+        for name, step in implementations(data, Path(tmp)).items():
+            for _ in range(WARMUP_STEPS):
+                step()
+            with profiler(activities=[ProfilerActivity.CPU]) as recorded:
+                for _ in range(args.profile):
+                    step()
+            print(f"== {name}: {args.profile} steps, {args.threads} threads")
+            print(recorded.key_averages().table(sort_by="self_cpu_time_total", row_limit=12,
+                                                max_name_column_width=50))
+
+
 def mnist(data_dir: Path) -> torch.Tensor:
     return load_plugins().dataset("mnist").load(data_dir).images
 
@@ -216,7 +238,12 @@ def main() -> None:
                              "barely moves when other programs load the machine")
     parser.add_argument("--json", type=Path, help="also write the times to this file")
     parser.add_argument("--readme", type=Path, help="run both settings and rewrite this README's table")
+    parser.add_argument("--profile", type=int, metavar="STEPS",
+                        help="instead of timing, profile STEPS steps of each implementation")
     args = parser.parse_args()
+    if args.profile:
+        profile(args)
+        return
     if args.readme is not None:
         write_readme(args.readme, args)
         return
