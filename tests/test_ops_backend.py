@@ -41,6 +41,7 @@ def test_compiled_kernel_is_the_default(fresh, capsys):
 def test_reference_on_request(fresh, capsys):
     fresh.setenv("PYGAN_OPS", "reference")
     assert pygan.ops._select("cpu", "leaky_relu_conv2d") == "reference"
+    assert pygan.ops._select("cpu", "conv_transpose2d") == "reference"
     assert capsys.readouterr().err == ""
 
 
@@ -57,6 +58,8 @@ def test_missing_extension_warns_once_and_uses_the_reference(no_extension, capsy
     assert pygan.ops._selected["cpu", "leaky_relu_conv2d"][0] == "reference"
     err = capsys.readouterr().err
     assert err.count("boom") == 1 and "warning" in err
+    # An op built from torch's own operators needs no extension.
+    assert pygan.ops._select("cpu", "conv_transpose2d") == "fused"
 
 
 @pytest.mark.parametrize("variable, value", [("PYGAN_REQUIRE_EXT", "1"), ("PYGAN_OPS", "fused")])
@@ -149,7 +152,10 @@ def test_kernels_that_cannot_load_name_both_versions_and_the_rebuild(monkeypatch
 def test_backend_info(fresh):
     info = pygan.ops.backend_info()
     assert info["extension_loaded"] and info["extension_error"] is None
-    assert info["devices"]["cpu"] == {op: {"selected": "fused", "reason": "compiled kernel"} for op in pygan.ops._OPS}
+    assert info["devices"]["cpu"] == {
+        **{op: {"selected": "fused", "reason": "compiled kernel"} for op in pygan.ops._OPS},
+        # needs no compiled kernel, so it is reported but has none
+        **{op: {"selected": "fused", "reason": reason} for op, reason in pygan.ops._ARRANGED.items()}}
     cuda = info["cuda_kernels"]
     assert cuda["loaded"] == (_extension.cuda_error is None) and cuda["why_not"] == _extension.cuda_error
     assert cuda["built"] == _extension.build.with_cuda and cuda["architectures"] == _extension.build.cuda_architectures
@@ -229,7 +235,8 @@ def test_backend_info_reports_a_required_missing_extension(no_extension):
     no_extension.setenv("PYGAN_REQUIRE_EXT", "1")
     info = pygan.ops.backend_info()
     assert not info["extension_loaded"] and "boom" in info["extension_error"]
-    assert all(op["selected"] == "error" for op in info["devices"]["cpu"].values())
+    assert all(info["devices"]["cpu"][op]["selected"] == "error" for op in pygan.ops._OPS)
+    assert all(info["devices"]["cpu"][op]["selected"] == "fused" for op in pygan.ops._ARRANGED)
 
 
 # A real process whose extension cannot be imported.
@@ -282,5 +289,6 @@ def test_info_lists_each_op_when_a_device_mixes_backends(fresh, capsys):
     fresh.setattr(pygan.ops, "_has_kernel", lambda device_type, op: op != "rmsprop_step_")
     command_info(None)
     out = capsys.readouterr().out
-    assert "  cpu, leaky_relu_conv2d: fused (compiled kernel)" in out
+    assert "  cpu: fused (compiled kernel)\n" in out and "cpu, leaky_relu_conv2d" not in out
     assert "  cpu, rmsprop_step_: reference (pygan has no compiled rmsprop_step_ kernel for cpu tensors)" in out
+    assert f"  cpu, conv_transpose2d: fused ({pygan.ops._ARRANGED['conv_transpose2d']})" in out

@@ -165,12 +165,13 @@ def command_info(args) -> None:
     print(f"CUDA kernels: {built}{'loaded' if cuda['loaded'] else cuda['why_not']}")
     print(f"op backends (PYGAN_OPS={info['requested']}):")
     for device_type, backends in info["devices"].items():
-        choices = {(op["selected"], op["reason"]) for op in backends.values()}
-        if len(choices) == 1:  # the usual case: every op on one backend
-            print("  {}: {} ({})".format(device_type, *choices.pop()))
-        else:
-            for op, backend in backends.items():
-                print(f"  {device_type}, {op}: {backend['selected']} ({backend['reason']})")
+        # The backend most ops share on one line, then each op that differs.
+        choices = [(op["selected"], op["reason"]) for op in backends.values()]
+        usual = max(choices, key=choices.count)
+        print("  {}: {} ({})".format(device_type, *usual))
+        for op, choice in zip(backends, choices):
+            if choice != usual:
+                print("  {}, {}: {} ({})".format(device_type, op, *choice))
     devices = ["cpu"] + [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     print(f"devices: {', '.join(devices)}")
     print(f"threads: {torch.get_num_threads()}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pygan import ops
@@ -90,5 +89,5 @@ class SameConvTranspose2d(nn.ConvTranspose2d):
         (kernel_size, _), (stride, _) = self.kernel_size, self.stride
         (top, bottom), (left, right) = (same_padding(size * stride, kernel_size, stride)
                                         for size in mirrored.shape[-2:])
-        return F.conv_transpose2d(mirrored, self.weight.flip(-2, -1), self.bias, stride, padding=(bottom, right),
-                                  output_padding=(bottom - top, right - left))
+        return ops.conv_transpose2d(mirrored, self.weight.flip(-2, -1), self.bias, stride, padding=(bottom, right),
+                                    output_padding=(bottom - top, right - left))
