@@ -46,7 +46,7 @@ def operands(problem, seed=0):
 def test_matches_torch_forward_within_rounding_and_backward_bit_for_bit(problem):
     args = (problem["stride"], problem["padding"], problem["output_padding"])
     x, weight, bias = operands(problem)
-    assert _conv_transpose.applies(x, weight, *args)
+    assert _conv_transpose.applies(x, weight, bias, *args)
     ours = [t.detach().clone().requires_grad_() if t is not None else None for t in (x, weight, bias)]
     theirs = [t.detach().clone().requires_grad_() if t is not None else None for t in (x, weight, bias)]
     out = _conv_transpose.by_tap_planes(*ours, *args)
@@ -107,11 +107,12 @@ def test_the_reference_backend_is_torch_bit_for_bit():
     ((2, 4, 5, 5), (3, 1, 5, 5), {}),                                   # a weight for another input
     ((2, 4, 5, 5), (4, 1, 5, 5), dict(stride=2, output_padding=2)),     # output padding >= stride
     ((2, 4, 1, 1), (4, 1, 3, 3), dict(padding=2)),                      # cropping every pixel
+    ((2, 4, 5, 5), (4, 1, 5, 5), dict(dtype=torch.float64)),            # a float64 weight for float32 images
 ])
 def test_bad_arguments_get_torch_own_errors(x_shape, weight_shape, kwargs):
     # Left to torch, whose message says what is wrong, rather than failing
     # somewhere inside the planes' matrix product.
-    x, weight = torch.randn(x_shape), torch.randn(weight_shape)
+    x, weight = torch.randn(x_shape), torch.randn(weight_shape, dtype=kwargs.pop("dtype", torch.float32))
     with pytest.raises(RuntimeError) as torch_error:
         F.conv_transpose2d(x, weight, None, **kwargs)
     with backend("fused"), pytest.raises(RuntimeError) as ours:
@@ -121,7 +122,7 @@ def test_bad_arguments_get_torch_own_errors(x_shape, weight_shape, kwargs):
 
 def test_an_empty_batch_is_torch_own():
     x, weight = torch.randn(0, 4, 5, 5), torch.randn(4, 1, 5, 5)
-    assert not _conv_transpose.applies(x, weight, (1, 1), (2, 2), (0, 0))
+    assert not _conv_transpose.applies(x, weight, None, (1, 1), (2, 2), (0, 0))
     assert pygan.ops.conv_transpose2d(x, weight, None, 1, 2).shape == (0, 1, 5, 5)
 
 
@@ -136,3 +137,17 @@ def test_compiles_whole_and_matches_eager():
         torch._dynamo.reset()
         compiled = torch.compile(layer, fullgraph=True, backend="aot_eager")(x, weight, bias)
     assert_matches(compiled, eager)
+
+
+def test_under_autocast_it_computes_in_bfloat16_as_torch_does_and_float32_weights_get_gradients():
+    x = torch.randn(2, 8, 7, 7, dtype=torch.bfloat16, requires_grad=True)  # a bf16 activation
+    weight, bias = torch.randn(8, 3, 5, 5, requires_grad=True), torch.randn(3, requires_grad=True)
+    with backend("fused"), torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = pygan.ops.conv_transpose2d(x, weight, bias, 2, 2, 1)
+        theirs = F.conv_transpose2d(x, weight, bias, 2, 2, 1)
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    torch.testing.assert_close(ours, theirs, atol=0.1, rtol=0.02)
+    grads = torch.autograd.grad(ours.float().sum(), (x, weight, bias))
+    assert [g.dtype for g in grads] == [torch.bfloat16, torch.float32, torch.float32]
+    for ours_grad, theirs_grad in zip(grads, torch.autograd.grad(theirs.float().sum(), (x, weight, bias))):
+        torch.testing.assert_close(ours_grad, theirs_grad)

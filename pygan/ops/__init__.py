@@ -151,7 +151,7 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     several times faster than oneDNN's forward (``pygan.ops._conv_transpose``)."""
     pairs = [tuple(value) if isinstance(value, (tuple, list)) else (value, value)
              for value in (stride, padding, output_padding)]
-    if _conv_transpose.applies(x, weight, *pairs) and _select(x.device.type, "conv_transpose2d") == "fused":
+    if _conv_transpose.applies(x, weight, bias, *pairs) and _select(x.device.type, "conv_transpose2d") == "fused":
         return _conv_transpose.by_tap_planes(x, weight, bias, *pairs)
     return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
 

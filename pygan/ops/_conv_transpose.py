@@ -28,14 +28,17 @@ import torch
 MAX_OUT_CHANNELS = 3
 
 
-def applies(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
-            output_padding: tuple[int, int]) -> bool:
+def applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
+            padding: tuple[int, int], output_padding: tuple[int, int]) -> bool:
     """Whether ``by_tap_planes`` is the faster way: a non-empty batch of float
     images on the CPU and a layer with few output channels. Anything unusual
-    (mismatched shapes, an output of no pixels) is left to torch, whose
-    errors say what is wrong."""
+    (mismatched shapes or dtypes, an output of no pixels) is left to torch,
+    whose errors say what is wrong."""
     if not (x.device.type == "cpu" and x.is_floating_point() and x.dim() == 4 and weight.dim() == 4
             and x.numel() > 0 and x.shape[1] == weight.shape[0] and weight.shape[1] <= MAX_OUT_CHANNELS):
+        return False
+    # Under autocast the operands are cast to one dtype, as for torch's own.
+    if not torch.is_autocast_enabled("cpu") and any(t is not None and t.dtype != x.dtype for t in (weight, bias)):
         return False
     for size, kernel, step, pad, extra in zip(x.shape[2:], weight.shape[2:], stride, padding, output_padding):
         if step < 1 or pad < 0 or not 0 <= extra < step or (size - 1) * step + kernel + extra - 2 * pad < 1:
@@ -94,4 +97,11 @@ def by_tap_planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
                   padding: tuple[int, int], output_padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)``
     (groups 1, dilation 1) as tap planes; see the module's docstring."""
-    return _TapPlanes.apply(x, weight, bias, stride, padding, output_padding)
+    if not torch.is_autocast_enabled("cpu"):
+        return _TapPlanes.apply(x, weight, bias, stride, padding, output_padding)
+    # What autocast does for F.conv_transpose2d: every operand in its dtype,
+    # so that the backward's convolution gets them alike.
+    dtype = torch.get_autocast_dtype("cpu")
+    x, weight, bias = (t if t is None else t.to(dtype) for t in (x, weight, bias))
+    with torch.autocast("cpu", enabled=False):
+        return _TapPlanes.apply(x, weight, bias, stride, padding, output_padding)
