@@ -151,3 +151,14 @@ def test_under_autocast_it_computes_in_bfloat16_as_torch_does_and_float32_weight
     assert [g.dtype for g in grads] == [torch.bfloat16, torch.float32, torch.float32]
     for ours_grad, theirs_grad in zip(grads, torch.autograd.grad(theirs.float().sum(), (x, weight, bias))):
         torch.testing.assert_close(ours_grad, theirs_grad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_opcheck(dtype, memory_format):
+    # The op's fake implementation, autograd registration and schema agree
+    # with what it computes (torch.compile relies on them).
+    x = torch.randn(2, 4, 5, 6, dtype=dtype).contiguous(memory_format=memory_format).requires_grad_()
+    weight = torch.randn(4, 3, 5, 5, dtype=dtype, requires_grad=True)
+    for bias in (None, torch.randn(3, dtype=dtype, requires_grad=True)):
+        torch.library.opcheck(torch.ops.pygan.conv_transpose2d_planes, (x, weight, bias, [2, 2], [2, 2], [1, 1]))

@@ -46,62 +46,86 @@ def applies(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
     return True
 
 
-class _TapPlanes(torch.autograd.Function):
-    @staticmethod
-    def forward(x, weight, bias, stride, padding, output_padding):
-        n, in_channels, height, width = x.shape
-        _, out_channels, kernel_h, kernel_w = weight.shape
-        (stride_h, stride_w), (pad_h, pad_w), (extra_h, extra_w) = stride, padding, output_padding
-        # planes[i, j, o] is the (n, height, width) plane of tap (i, j)'s
-        # contributions to output channel o. x as a (channels, pixels) matrix
-        # is a view in either memory layout.
-        planes = (weight.permute(2, 3, 1, 0).reshape(-1, in_channels)
-                  @ x.transpose(0, 1).reshape(in_channels, -1)).view(kernel_h, kernel_w, out_channels, n, height,
-                                                                      width)
-        # Every tap's plane at its offset in the uncropped output, channels first.
-        full = x.new_zeros(out_channels, n, (height - 1) * stride_h + kernel_h + extra_h,
-                           (width - 1) * stride_w + kernel_w + extra_w)
-        for i in range(kernel_h):
-            for j in range(kernel_w):
-                full[:, :, i:i + (height - 1) * stride_h + 1:stride_h,
-                     j:j + (width - 1) * stride_w + 1:stride_w] += planes[i, j]
-        out_h = full.shape[2] - 2 * pad_h
-        out_w = full.shape[3] - 2 * pad_w
-        out = full[:, :, pad_h:pad_h + out_h, pad_w:pad_w + out_w].permute(1, 0, 2, 3)
-        # In x's layout, as torch's own output: channels-last only where x is
-        # unambiguously so.
-        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-        out = out.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-        if bias is not None:
-            out += bias.view(1, -1, 1, 1)
-        return out
+def _output_size(x: torch.Tensor, weight: torch.Tensor, stride, padding, output_padding) -> list[int]:
+    return [x.shape[0], weight.shape[1]] + [
+        (size - 1) * step + kernel + extra - 2 * pad
+        for size, kernel, step, pad, extra in zip(x.shape[2:], weight.shape[2:], stride, padding, output_padding)]
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        x, weight, bias, stride, padding, output_padding = inputs
-        ctx.save_for_backward(x, weight)
-        ctx.conv = (stride, padding, output_padding, bias is not None)
 
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        stride, padding, output_padding, has_bias = ctx.conv
-        mask = (ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2])
-        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad, x, weight, [weight.shape[1]] if has_bias else None, stride, padding, [1, 1], True,
-            output_padding, 1, mask)
-        return grad_x, grad_weight, grad_bias, None, None, None
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    # x's layout, as torch's own output has it: channels-last only where x is
+    # unambiguously so.
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if channels_last else torch.contiguous_format
+
+
+# An op of its own, not an autograd.Function, so that torch.compile calls it
+# whole: traced, its 25 strided additions took Inductor minutes to compile
+# into a slower step. It needs no compiled library, so its schema is
+# declared here, from the signature.
+@torch.library.custom_op("pygan::conv_transpose2d_planes", mutates_args=())
+def _planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: list[int],
+            padding: list[int], output_padding: list[int]) -> torch.Tensor:
+    n, in_channels, height, width = x.shape
+    _, out_channels, kernel_h, kernel_w = weight.shape
+    (stride_h, stride_w), (pad_h, pad_w), (extra_h, extra_w) = stride, padding, output_padding
+    # planes[i, j, o] is the (n, height, width) plane of tap (i, j)'s
+    # contributions to output channel o. x as a (channels, pixels) matrix is
+    # a view in either memory layout.
+    planes = (weight.permute(2, 3, 1, 0).reshape(-1, in_channels)
+              @ x.transpose(0, 1).reshape(in_channels, -1)).view(kernel_h, kernel_w, out_channels, n, height, width)
+    # Every tap's plane at its offset in the uncropped output, channels first.
+    full = x.new_zeros(out_channels, n, (height - 1) * stride_h + kernel_h + extra_h,
+                       (width - 1) * stride_w + kernel_w + extra_w)
+    for i in range(kernel_h):
+        for j in range(kernel_w):
+            full[:, :, i:i + (height - 1) * stride_h + 1:stride_h, j:j + (width - 1) * stride_w + 1:stride_w] += \
+                planes[i, j]
+    _, _, out_h, out_w = _output_size(x, weight, stride, padding, output_padding)
+    out = full[:, :, pad_h:pad_h + out_h, pad_w:pad_w + out_w].permute(1, 0, 2, 3)
+    out = out.contiguous(memory_format=_memory_format(x))
+    if bias is not None:
+        out += bias.view(1, -1, 1, 1)
+    return out
+
+
+@_planes.register_fake
+def _(x, weight, bias, stride, padding, output_padding):
+    return torch.empty(_output_size(x, weight, stride, padding, output_padding), dtype=x.dtype, device=x.device,
+                       memory_format=_memory_format(x))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, stride, padding, output_padding = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.conv = (stride, padding, output_padding, bias is not None)
+
+
+def _backward(ctx, grad):
+    # torch's own backward of F.conv_transpose2d: the same call, so the same
+    # gradients, bit for bit, and differentiable again.
+    x, weight = ctx.saved_tensors
+    stride, padding, output_padding, has_bias = ctx.conv
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], has_bias and ctx.needs_input_grad[2]]
+    grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+        grad, x, weight, [weight.shape[1]] if has_bias else None, stride, padding, [1, 1], True, output_padding,
+        1, mask)
+    return grad_x, grad_weight, grad_bias, None, None, None
+
+
+_planes.register_autograd(_backward, setup_context=_setup_context)
 
 
 def by_tap_planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, int],
                   padding: tuple[int, int], output_padding: tuple[int, int]) -> torch.Tensor:
     """``F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)``
     (groups 1, dilation 1) as tap planes; see the module's docstring."""
+    args = [list(stride), list(padding), list(output_padding)]
     if not torch.is_autocast_enabled("cpu"):
-        return _TapPlanes.apply(x, weight, bias, stride, padding, output_padding)
+        return _planes(x, weight, bias, *args)
     # What autocast does for F.conv_transpose2d: every operand in its dtype,
     # so that the backward's convolution gets them alike.
     dtype = torch.get_autocast_dtype("cpu")
     x, weight, bias = (t if t is None else t.to(dtype) for t in (x, weight, bias))
     with torch.autocast("cpu", enabled=False):
-        return _TapPlanes.apply(x, weight, bias, stride, padding, output_padding)
+        return _planes(x, weight, bias, *args)
