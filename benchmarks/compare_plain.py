@@ -48,6 +48,7 @@ from test_training import pygan_seed_step
 
 from pygan import write_atomically
 from pygan._config.registry import load_plugins
+from pygan.ops import LeakyReLUConv2d
 
 WARMUP_STEPS = 3
 PLAIN, PLAIN_COMPILED = "plain PyTorch, eager", "plain PyTorch, torch.compile"
@@ -140,9 +141,46 @@ def measure(args: argparse.Namespace) -> dict:
                 start = clock()
                 steps[name]()
                 times[name].append(clock() - start)
+        rates = matmul_rate(clock, args.rounds) if args.part == "discriminator" else None
     return {"part": args.part, "threads": args.threads, "clock": "CPU time" if args.cpu_time else "wall clock",
             "rounds": args.rounds,
-            "load": [load_before, os.getloadavg()], "warmup_s": warmup, "times": times}
+            "load": [load_before, os.getloadavg()], "warmup_s": warmup, "times": times, "matmul_gflops": rates}
+
+
+def discriminator_products(batch: int = DISCRIMINATOR_BATCH) -> float:
+    """FLOP of the seed discriminator's forward and backward pass that touch
+    the image: the fused kernels skip the products with padding. A layer's
+    weight gradient, and its input gradient (past the first layer, whose
+    input is the images), have as many products as its forward."""
+    from pygan_plugins.dcgan import IMAGE_SHAPE, Discriminator
+
+    total, sizes = 0, IMAGE_SHAPE[1:]
+    layers = [m for m in Discriminator().modules() if isinstance(m, LeakyReLUConv2d)]
+    for index, layer in enumerate(layers):
+        out_channels, in_channels, kernel, _ = layer.weight.shape
+        padding = layer.padding_for(*sizes)
+        taps, out_sizes = 1, []
+        for size, before, after in zip(sizes, padding[::2], padding[1::2]):
+            starts = range(-before, size + after - kernel + 1, layer.stride)
+            taps *= sum(min(size, start + kernel) - max(0, start) for start in starts)
+            out_sizes.append(len(starts))
+        total += 2 * batch * out_channels * in_channels * taps * (2 if index == 0 else 3)
+        sizes = out_sizes
+    return total
+
+
+def matmul_rate(clock: Callable[[], float], rounds: int) -> float:
+    """GFLOP/s of torch.mm on the discriminator's largest product, its last
+    layer's forward at batch 128 (2,048 pixels by 128 x 5 x 5 taps, times the
+    taps by 256 channels), by ``clock``: the machine's multiply rate, which no
+    convolution of the same products can beat by much."""
+    a, b = torch.randn(DISCRIMINATOR_BATCH * 16, 128 * 25), torch.randn(128 * 25, 256)
+    times = []
+    for _ in range(rounds + WARMUP_STEPS):
+        start = clock()
+        torch.mm(a, b)
+        times.append(clock() - start)
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] / statistics.median(times[WARMUP_STEPS:]) / 1e9
 
 
 def profile(args: argparse.Namespace) -> None:
@@ -190,7 +228,25 @@ def table(results: list[dict]) -> str:
     lines.append("")
     lines.append(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
                  f"{os.cpu_count()} CPUs; {notes}.")
+    if results[0]["part"] == "discriminator":
+        lines += ["", products_note(results)]
     return "\n".join(lines) + "\n"
+
+
+def products_note(results: list[dict]) -> str:
+    """How close the fused pass runs to the machine's multiply rate, and the
+    rate a pass 1.4x faster than plain eager's fastest form would need."""
+    flop = discriminator_products()
+    fastest_plain = [name for name in results[0]["times"] if name.startswith(PLAIN)]
+    parts = []
+    for r in results:
+        fused = statistics.median(r["times"]["pygan, fused ops"])
+        plain = min(statistics.median(r["times"][name]) for name in fastest_plain)
+        parts.append(f"at {r['threads']} thread{'s' * (r['threads'] > 1)} it multiplies at "
+                     f"{flop / fused / 1e9:.0f} GFLOP/s, torch.mm at {r['matmul_gflops']:.0f}, and 1.4x the "
+                     f"fastest plain eager pass would need {1.4 * flop / plain / 1e9:.0f}")
+    return (f"The fused pass does {flop / 1e9:.2f} GFLOP of products that touch the image (it skips those on "
+            f"padding): " + "; ".join(parts) + ".")
 
 
 def print_result(result: dict) -> None:
@@ -203,6 +259,8 @@ def print_result(result: dict) -> None:
               f"{ratio(result['times'], PLAIN, name):.3f}x plain eager, "
               f"{ratio(result['times'], PLAIN_COMPILED, name):.3f}x plain compiled "
               f"(warm-up {result['warmup_s'][name]:.0f} s)")
+    if result["matmul_gflops"] is not None:
+        print(products_note([result]))
 
 
 def write_readme(readme: Path, args: argparse.Namespace) -> None:
