@@ -5,7 +5,8 @@ pytest-benchmark runs cannot promise. ``--part discriminator`` does the same
 for the seed discriminator's forward and backward pass at batch 128 (the
 discriminator's update: 64 real and 64 fake images), pygan's fused and
 reference operators against PyTorch's own layers in each memory layout and
-compiled.
+compiled, and says how close pygan's fused pass multiplies to the rate of
+``torch.mm`` on the same machine.
 
     python benchmarks/compare_plain.py                            # 2 threads, wall clock
     python benchmarks/compare_plain.py --threads 1 --cpu-time     # 1 thread, CPU time
