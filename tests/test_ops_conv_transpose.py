@@ -162,3 +162,21 @@ def test_opcheck(dtype, memory_format):
     weight = torch.randn(4, 3, 5, 5, dtype=dtype, requires_grad=True)
     for bias in (None, torch.randn(3, dtype=dtype, requires_grad=True)):
         torch.library.opcheck(torch.ops.pygan.conv_transpose2d_planes, (x, weight, bias, [2, 2], [2, 2], [1, 1]))
+
+
+def test_the_layer_is_nn_conv_transpose2d_with_its_state_dict_and_routes_its_forward():
+    torch.manual_seed(0)
+    ours = pygan.ops.ConvTranspose2d(16, 3, 4, 2, 1, bias=True)
+    theirs = torch.nn.ConvTranspose2d(16, 3, 4, 2, 1, bias=True)
+    theirs.load_state_dict(ours.state_dict())
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    x = torch.randn(2, 16, 8, 8)
+    with backend("fused"):
+        out = ours(x)
+        # Only what the planes do not cover is nn.ConvTranspose2d exactly.
+        assert torch.equal(ours(x, output_size=[17, 17]), theirs(x, output_size=[17, 17]))
+    assert not torch.equal(out, theirs(x))  # the planes' order of sums
+    assert_matches(out, theirs(x))
+    grouped = pygan.ops.ConvTranspose2d(4, 2, 3, groups=2)
+    assert torch.equal(grouped(torch.ones(1, 4, 5, 5)),
+                       F.conv_transpose2d(torch.ones(1, 4, 5, 5), grouped.weight, grouped.bias, groups=2))

@@ -30,7 +30,7 @@ if _extension.module is not None:
     from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "conv_transpose2d", "downsample2d",
+__all__ = ["ConvTranspose2d", "LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "conv_transpose2d", "downsample2d",
            "filter2d", "leaky_relu_conv2d", "rmsprop_step_", "same_padding", "setup_filter", "upfirdn2d", "upsample2d"]
 # The compiled ops (torch.ops.pygan.*). Each op has the fused backend on a
 # device where the extension has its kernel there: a device may have kernels
@@ -215,5 +215,5 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up=1, down=1, padding=0, 
 
 # The layers and StyleGAN2's resampling helpers, built on the operators above;
 # imported last, as they call them.
-from pygan.ops._modules import LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
+from pygan.ops._modules import ConvTranspose2d, LeakyReLUConv2d, SameConvTranspose2d, same_padding  # noqa: E402
 from pygan.ops._resample import downsample2d, filter2d, setup_filter, upsample2d  # noqa: E402
