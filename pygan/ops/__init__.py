@@ -19,10 +19,9 @@ from __future__ import annotations
 import os
 
 import torch
-
-from pygan._contracts.messages import PyganError, UsageError, notice_once
 import torch.nn.functional as F
 
+from pygan._contracts.messages import PyganError, UsageError, notice_once
 from pygan.ops import _conv_transpose, _extension, _parameters, reference
 
 if _extension.module is not None:
@@ -30,8 +29,9 @@ if _extension.module is not None:
     from pygan.ops import _leaky_relu_conv2d as _conv_registrations  # noqa: F401  (fake impls and autograd)
     from pygan.ops import _rmsprop as _rmsprop_registrations  # noqa: F401  (fake impl)
 
-__all__ = ["ConvTranspose2d", "LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "conv_transpose2d", "downsample2d",
-           "filter2d", "leaky_relu_conv2d", "rmsprop_step_", "same_padding", "setup_filter", "upfirdn2d", "upsample2d"]
+__all__ = ["ConvTranspose2d", "LeakyReLUConv2d", "SameConvTranspose2d", "backend_info", "bias_act", "conv_transpose2d",
+           "downsample2d", "filter2d", "leaky_relu_conv2d", "rmsprop_step_", "same_padding", "setup_filter", "upfirdn2d",
+           "upsample2d"]
 # The compiled ops (torch.ops.pygan.*). Each op has the fused backend on a
 # device where the extension has its kernel there: a device may have kernels
 # for some ops only.
@@ -151,7 +151,7 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     several times faster than oneDNN's forward (``pygan.ops._conv_transpose``)."""
     pairs = [tuple(value) if isinstance(value, (tuple, list)) else (value, value)
              for value in (stride, padding, output_padding)]
-    if _conv_transpose.applies(x, weight, bias, *pairs) and _select(x.device.type, "conv_transpose2d") == "fused":
+    if _select(x.device.type, "conv_transpose2d") == "fused" and _conv_transpose.applies(x, weight, bias, *pairs):
         return _conv_transpose.by_tap_planes(x, weight, bias, *pairs)
     return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
 

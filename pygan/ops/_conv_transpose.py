@@ -68,20 +68,20 @@ def _planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, st
             padding: list[int], output_padding: list[int]) -> torch.Tensor:
     n, in_channels, height, width = x.shape
     _, out_channels, kernel_h, kernel_w = weight.shape
-    (stride_h, stride_w), (pad_h, pad_w), (extra_h, extra_w) = stride, padding, output_padding
+    (stride_h, stride_w), (pad_h, pad_w) = stride, padding
     # planes[i, j, o] is the (n, height, width) plane of tap (i, j)'s
     # contributions to output channel o. x as a (channels, pixels) matrix is
     # a view in either memory layout.
     planes = (weight.permute(2, 3, 1, 0).reshape(-1, in_channels)
               @ x.transpose(0, 1).reshape(in_channels, -1)).view(kernel_h, kernel_w, out_channels, n, height, width)
-    # Every tap's plane at its offset in the uncropped output, channels first.
-    full = x.new_zeros(out_channels, n, (height - 1) * stride_h + kernel_h + extra_h,
-                       (width - 1) * stride_w + kernel_w + extra_w)
+    # Every tap's plane at its offset in the uncropped output (the output and
+    # its padding), channels first.
+    _, _, out_h, out_w = _output_size(x, weight, stride, padding, output_padding)
+    full = x.new_zeros(out_channels, n, out_h + 2 * pad_h, out_w + 2 * pad_w)
     for i in range(kernel_h):
         for j in range(kernel_w):
             full[:, :, i:i + (height - 1) * stride_h + 1:stride_h, j:j + (width - 1) * stride_w + 1:stride_w] += \
                 planes[i, j]
-    _, _, out_h, out_w = _output_size(x, weight, stride, padding, output_padding)
     out = full[:, :, pad_h:pad_h + out_h, pad_w:pad_w + out_w].permute(1, 0, 2, 3)
     out = out.contiguous(memory_format=_memory_format(x))
     if bias is not None:
