@@ -20,7 +20,7 @@ from pygan._config.resolve import resolve_config
 from pygan._contracts.messages import PyganError, UsageError
 from pygan._files.folder_lock import LOCK_FILE, claimed
 from pygan._training import checkpoint
-from pygan._training.runner import create_runner, prepare_out_dir
+from pygan._training.runner import create_runner, make_out_dir, prepare_out_dir
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,16 @@ def test_two_runs_started_together_into_one_folder_cannot_both_train(digits, tmp
     (winner,) = [seed for seed, (status, _) in zip((1, 2), results) if status == 0]
     assert json.loads((out / "config.json").read_text())["seed"] == winner
     assert checkpoint.load(out)["config"]["seed"] == winner
+
+
+def test_the_write_probe_leaves_the_probes_of_runs_started_alongside_alone(tmp_path):
+    # Two runs started together probe the folder at once; one deleting the
+    # other's probe made the other fail with "cannot be written".
+    others = [tmp_path / ".pygan-write-test", tmp_path / ".pygan-write-test-of-another-run"]
+    for other in others:
+        other.write_bytes(b"")
+    make_out_dir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([checkpoint.DIRECTORY, *(o.name for o in others)])
 
 
 def test_default_run_folders_of_runs_started_in_the_same_second_differ(digits, tmp_path):

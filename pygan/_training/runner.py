@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -329,9 +330,10 @@ def make_out_dir(out_dir: Path) -> None:
     """Make the run folder, or fail before any training if it cannot be written."""
     try:
         (out_dir / checkpoint.DIRECTORY).mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".pygan-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A probe file of this process's own: two runs started together into
+        # one folder (which the run lock then refuses) each delete only theirs.
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".pygan-write-test-"):
+            pass
     except OSError as error:
         raise UsageError(f"--out {out_dir} cannot be written: {error.strerror or error}") from None
 
