@@ -46,7 +46,10 @@ def operands(problem, seed=0):
 def test_matches_torch_forward_within_rounding_and_backward_bit_for_bit(problem):
     args = (problem["stride"], problem["padding"], problem["output_padding"])
     x, weight, bias = operands(problem)
-    assert _conv_transpose.applies(x, weight, bias, *args)
+    # The planes are the faster way for channels-last images only, but
+    # correct in every layout.
+    assert _conv_transpose.applies(x, weight, bias, *args) == (
+        _conv_transpose._memory_format(x) == torch.channels_last)
     ours = [t.detach().clone().requires_grad_() if t is not None else None for t in (x, weight, bias)]
     theirs = [t.detach().clone().requires_grad_() if t is not None else None for t in (x, weight, bias)]
     out = _conv_transpose.by_tap_planes(*ours, *args)
@@ -89,11 +92,13 @@ def test_the_seed_image_layer_runs_as_tap_planes_and_wider_layers_as_torch(monke
         for out_channels in (1, 3, 4, 32):
             x = torch.randn(2, 32, 7, 7).contiguous(memory_format=torch.channels_last)
             pygan.ops.conv_transpose2d(x, torch.randn(32, out_channels, 5, 5), None, 1, 2)
+        # A contiguous input stays with torch, whose backward is slower from the planes.
+        pygan.ops.conv_transpose2d(torch.randn(2, 32, 7, 7), torch.randn(32, 1, 5, 5), None, 1, 2)
     assert [shape[1] for shape in calls] == [1, 3]
 
 
 def test_the_reference_backend_is_torch_bit_for_bit():
-    x, weight, bias = torch.randn(4, 32, 7, 7), torch.randn(32, 1, 5, 5), torch.randn(1)
+    x, weight, bias = torch.randn(4, 32, 7, 7).contiguous(memory_format=torch.channels_last), torch.randn(32, 1, 5, 5), torch.randn(1)
     with backend("reference"):
         assert torch.equal(pygan.ops.conv_transpose2d(x, weight, bias, 2, 2, 1),
                            F.conv_transpose2d(x, weight, bias, 2, 2, 1))
@@ -127,7 +132,7 @@ def test_an_empty_batch_is_torch_own():
 
 
 def test_compiles_whole_and_matches_eager():
-    x, weight, bias = torch.randn(2, 8, 7, 7), torch.randn(8, 1, 5, 5), torch.randn(1)
+    x, weight, bias = torch.randn(2, 8, 7, 7).contiguous(memory_format=torch.channels_last), torch.randn(8, 1, 5, 5), torch.randn(1)
 
     def layer(x, weight, bias):
         return torch.sigmoid(pygan.ops.conv_transpose2d(x, weight, bias, 2, 2, 1))
@@ -140,7 +145,8 @@ def test_compiles_whole_and_matches_eager():
 
 
 def test_under_autocast_it_computes_in_bfloat16_as_torch_does_and_float32_weights_get_gradients():
-    x = torch.randn(2, 8, 7, 7, dtype=torch.bfloat16, requires_grad=True)  # a bf16 activation
+    x = torch.randn(2, 8, 7, 7, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()  # a bf16 activation
     weight, bias = torch.randn(8, 3, 5, 5, requires_grad=True), torch.randn(3, requires_grad=True)
     with backend("fused"), torch.autocast("cpu", dtype=torch.bfloat16):
         ours = pygan.ops.conv_transpose2d(x, weight, bias, 2, 2, 1)
@@ -170,7 +176,7 @@ def test_the_layer_is_nn_conv_transpose2d_with_its_state_dict_and_routes_its_for
     theirs = torch.nn.ConvTranspose2d(16, 3, 4, 2, 1, bias=True)
     theirs.load_state_dict(ours.state_dict())
     assert ours.state_dict().keys() == theirs.state_dict().keys()
-    x = torch.randn(2, 16, 8, 8)
+    x = torch.randn(2, 16, 8, 8).contiguous(memory_format=torch.channels_last)
     with backend("fused"):
         out = ours(x)
         # Only what the planes do not cover is nn.ConvTranspose2d exactly.

@@ -32,7 +32,7 @@ from torch import nn
 
 import pygan
 from pygan import StepContext, whole_number
-from pygan.ops import ConvTranspose2d, LeakyReLUConv2d
+from pygan.ops import LeakyReLUConv2d
 from pygan_plugins.alternating import binary_accuracy
 
 LATENT_SIZE = 100
@@ -63,9 +63,7 @@ class Generator(nn.Module):
             layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
                        nn.ReLU(True)]
             width //= 2
-        # The image layer through pygan's operator: its one or three output
-        # channels run as tap planes on the CPU, where oneDNN is slow.
-        layers.append(ConvTranspose2d(width, channels, 4, 2, 1, bias=False))
+        layers.append(nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False))
         self.main = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

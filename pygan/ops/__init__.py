@@ -38,7 +38,7 @@ __all__ = ["ConvTranspose2d", "LeakyReLUConv2d", "SameConvTranspose2d", "backend
 _OPS = ("leaky_relu_conv2d", "rmsprop_step_", "bias_act", "upfirdn2d")
 # Ops whose fused backend is a faster arrangement of torch's own operators,
 # needing no compiled kernel: it is taken unless PYGAN_OPS=reference.
-_ARRANGED = {"conv_transpose2d": "torch's own operators as tap planes, for at most 3 output channels"}
+_ARRANGED = {"conv_transpose2d": "torch's own operators as tap planes, for at most 3 output channels, channels-last"}
 
 _CHOICES = ("auto", "fused", "reference")
 # Where a compiled kernel was measured slower than the reference, ``auto``
@@ -147,8 +147,9 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
                      output_padding=0) -> torch.Tensor:
     """``F.conv_transpose2d`` (groups 1, dilation 1); ``stride``, ``padding``
     and ``output_padding`` are ints or pairs. On the CPU, a layer with at most
-    three output channels (a generator's image layer) runs as tap planes,
-    several times faster than oneDNN's forward (``pygan.ops._conv_transpose``)."""
+    three output channels (a generator's image layer) and a channels-last
+    input runs as tap planes, several times faster than oneDNN's forward
+    (``pygan.ops._conv_transpose``)."""
     pairs = [tuple(value) if isinstance(value, (tuple, list)) else (value, value)
              for value in (stride, padding, output_padding)]
     if _select(x.device.type, "conv_transpose2d") == "fused" and _conv_transpose.applies(x, weight, bias, *pairs):

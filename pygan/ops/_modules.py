@@ -68,7 +68,8 @@ class LeakyReLUConv2d(nn.Module):
 class ConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` computed by ``pygan.ops.conv_transpose2d``: on
     the CPU, a layer with at most three output channels (a generator's image
-    layer) runs as tap planes, several times faster than oneDNN's forward.
+    layer) given channels-last input runs as tap planes, several times faster
+    than oneDNN's forward.
     Same parameters, state dict and initial values as ``nn.ConvTranspose2d``;
     with groups, dilation or an ``output_size`` it is that layer exactly."""
 
