@@ -149,10 +149,11 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def discriminator_products(batch: int = DISCRIMINATOR_BATCH) -> float:
-    """FLOP of the seed discriminator's forward and backward pass that touch
-    the image: the fused kernels skip the products with padding. A layer's
-    weight gradient, and its input gradient (past the first layer, whose
-    input is the images), have as many products as its forward."""
+    """FLOP of the seed discriminator's forward and backward pass by direct
+    convolution, without the products with padding (the fused kernels'
+    patches skip them). A layer's weight gradient, and its input gradient
+    (past the first layer, whose input is the images), have as many products
+    as its forward."""
     from pygan_plugins.dcgan import IMAGE_SHAPE, Discriminator
 
     total, sizes = 0, IMAGE_SHAPE[1:]
@@ -235,19 +236,22 @@ def table(results: list[dict]) -> str:
 
 
 def products_note(results: list[dict]) -> str:
-    """How close the fused pass runs to the machine's multiply rate, and the
-    rate a pass 1.4x faster than plain eager's fastest form would need."""
+    """The fused pass's speed as the multiply rate direct convolution would
+    need to match it, beside the machine's (torch.mm's) and the rate a pass
+    1.4x faster than plain eager's fastest form would need."""
     flop = discriminator_products()
     fastest_plain = [name for name in results[0]["times"] if name.startswith(PLAIN)]
     parts = []
     for r in results:
         fused = statistics.median(r["times"]["pygan, fused ops"])
         plain = min(statistics.median(r["times"][name]) for name in fastest_plain)
-        parts.append(f"at {r['threads']} thread{'s' * (r['threads'] > 1)} it multiplies at "
-                     f"{flop / fused / 1e9:.0f} GFLOP/s, torch.mm at {r['matmul_gflops']:.0f}, and 1.4x the "
-                     f"fastest plain eager pass would need {1.4 * flop / plain / 1e9:.0f}")
-    return (f"The fused pass does {flop / 1e9:.2f} GFLOP of products that touch the image (it skips those on "
-            f"padding): " + "; ".join(parts) + ".")
+        parts.append(f"at {r['threads']} thread{'s' * (r['threads'] > 1)} the fused pass runs as fast as "
+                     f"{flop / fused / 1e9:.0f} GFLOP/s of them would, torch.mm multiplies at "
+                     f"{r['matmul_gflops']:.0f}, and 1.4x the fastest plain eager pass would need "
+                     f"{1.4 * flop / plain / 1e9:.0f}")
+    return (f"Direct convolution that skips the products on padding, as the fused kernels' patches do, "
+            f"multiplies {flop / 1e9:.2f} GFLOP in this pass; blocks 3 and 4 take Winograd's algorithm, "
+            f"with fewer products: " + "; ".join(parts) + ".")
 
 
 def print_result(result: dict) -> None:

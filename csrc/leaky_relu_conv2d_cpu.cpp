@@ -24,6 +24,10 @@
 // each part walks the regions in chunks of samples sized for the caches, and
 // multiplies with the single-threaded GEMM of gemm.h.
 //
+// 5x5 layers of stride 1 and 2 with many channels take Winograd's algorithm
+// instead, which needs up to 6 times fewer products: see
+// leaky_relu_conv2d_winograd_cpu.cpp.
+//
 // Only torch's stable ABI is used (see stable_utils.h): tensors are
 // torch::stable::Tensor, and threads come from torch::stable::parallel_for,
 // which runs on torch's own thread pool (torch.set_num_threads governs it).
@@ -35,6 +39,7 @@
 
 #include "gemm.h"
 #include "leaky_relu_conv2d_checks.h"
+#include "leaky_relu_conv2d_cpu.h"
 #include "stable_utils.h"
 
 namespace pygan {
@@ -124,12 +129,13 @@ Geometry make_geometry(const Tensor& x, IntHeaderOnlyArrayRef weight_size, IntHe
   return check_geometry(x, weight_size, stride, padding);
 }
 
-// Calls fn(i, j) for every weight element, i its index in the [O, C, KH, KW]
-// weight and j in the [KH*KW*C, O] matrix the forward multiplies by and the
-// weight gradient is accumulated in, in blocks of kBlock output by kBlock
-// input channels, whose kernel taps all fit in L1: copies between the two
-// layouts then read and write whole cache lines. (torch's permute().contiguous()
-// spent about a sixth of block 4's forward and a fifth of its weight gradient.)
+// Calls fn(i, t, c, o) for every weight element, i its index in the
+// [O, C, KH, KW] weight, t its kernel tap (kh * KW + kw), c and o its input
+// and output channel, in blocks of kBlock output by kBlock input channels,
+// whose kernel taps all fit in L1: copies between the weight and the
+// tap-major layouts the GEMMs use ([KH*KW*C, O] and the like) then read and
+// write whole cache lines. (torch's permute().contiguous() spent about a
+// sixth of block 4's forward and a fifth of its weight gradient.)
 template <typename Fn>
 void for_each_weight_element(const Geometry& g, const Fn& fn) {
   constexpr int64_t kBlock = 16;
@@ -139,7 +145,7 @@ void for_each_weight_element(const Geometry& g, const Fn& fn) {
       for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
         for (int64_t t = 0; t < taps; ++t) {
           for (int64_t c = c0; c < std::min(c0 + kBlock, C); ++c) {
-            for (int64_t o = o0; o < std::min(o0 + kBlock, o_end); ++o) fn((o * C + c) * taps + t, (t * C + c) * O + o);
+            for (int64_t o = o0; o < std::min(o0 + kBlock, o_end); ++o) fn((o * C + c) * taps + t, t, c, o);
           }
         }
       }
@@ -218,26 +224,6 @@ struct Scratch {
   Scratch(const Tensor& buffer, int64_t part, const ScratchSize& size)
       : rows(buffer.mutable_data_ptr<scalar_t>() + part * buffer.size(1)), pixels(rows + size.rows) {}
 };
-
-// dst = leaky_relu(src). Written as a select of two computed values, which
-// vectorizes (with -fno-trapping-math) instead of branching on every sign.
-template <typename scalar_t>
-inline void leaky_relu(const scalar_t* __restrict src, scalar_t* __restrict dst, int64_t count, scalar_t slope) {
-  for (int64_t i = 0; i < count; ++i) {
-    const scalar_t v = src[i], scaled = v * slope;
-    dst[i] = v > 0 ? v : scaled;
-  }
-}
-
-// grad *= leaky_relu'(x), with leaky_relu'(0) = slope as in torch.
-template <typename scalar_t>
-inline void mul_leaky_relu_grad(const scalar_t* __restrict x, scalar_t* __restrict grad, int64_t count,
-                                scalar_t slope) {
-  for (int64_t i = 0; i < count; ++i) {
-    const scalar_t v = grad[i], scaled = v * slope;
-    grad[i] = x[i] > 0 ? v : scaled;
-  }
-}
 
 // Copies the rows of region r, samples [first, end), of an [N*OH*OW, O] matrix.
 template <typename scalar_t>
@@ -325,7 +311,6 @@ Tensor leaky_relu_conv2d_cpu(const Tensor& x, const Tensor& weight, const std::o
   Tensor output = empty_like_device(x, {g.batch, g.out_channels, g.out_h, g.out_w}, MemoryFormat::ChannelsLast);
   const Tensor x_nhwc = channels_last(x);
   const Tensor weight_c = torch::stable::contiguous(weight);
-  Tensor weight_t = empty_like_device(x, {g.patch(), g.out_channels});
   const Tensor bias_c = bias ? torch::stable::contiguous(*bias) : torch::stable::new_zeros(x, {g.out_channels});
   const int64_t parts = num_parts(g);
   dispatch_float_types(x.scalar_type(), [&](auto zero) {
@@ -334,10 +319,17 @@ Tensor leaky_relu_conv2d_cpu(const Tensor& x, const Tensor& weight, const std::o
     const int64_t O = g.out_channels;
     const scalar_t* x_data = x_nhwc.const_data_ptr<scalar_t>();
     const scalar_t* src = weight_c.const_data_ptr<scalar_t>();
-    scalar_t* weight_data = weight_t.mutable_data_ptr<scalar_t>();  // [KH*KW*C, O]
-    for_each_weight_element(g, [&](int64_t i, int64_t j) { weight_data[j] = src[i]; });
     const scalar_t* bias_data = bias_c.const_data_ptr<scalar_t>();
     scalar_t* out = output.mutable_data_ptr<scalar_t>();
+    if (const std::optional<WinogradPlan> plan = winograd_plan(g)) {
+      winograd_forward(g, *plan, x_data, src, bias_data, slope, out);
+      return;
+    }
+    const Tensor weight_t = empty_like_device(x, {g.patch(), g.out_channels});
+    scalar_t* weight_data = weight_t.mutable_data_ptr<scalar_t>();  // [KH*KW*C, O]
+    for_each_weight_element(g, [&](int64_t i, int64_t t, int64_t c, int64_t o) {
+      weight_data[(t * g.channels + c) * O + o] = src[i];
+    });
     if (direct(g)) {
       const Padded p(g);
       const int64_t pixels = g.out_h * g.out_w;
@@ -381,6 +373,21 @@ Tensor leaky_relu_conv2d_backward_input_cpu(const Tensor& grad_output, const Ten
   check_grad_output(grad_output, x, g);
   Tensor grad_x = empty_like_device(x, x.sizes(), MemoryFormat::ChannelsLast);
   const Tensor x_nhwc = channels_last(x);
+  if (const std::optional<WinogradPlan> plan = winograd_plan(g)) {
+    const Tensor grad_nhwc = channels_last(grad_output);
+    const Tensor weight_c = torch::stable::contiguous(weight);
+    dispatch_float_types(x.scalar_type(), [&](auto zero) {
+      using scalar_t = decltype(zero);
+      scalar_t* gx = grad_x.mutable_data_ptr<scalar_t>();
+      winograd_backward_input(g, *plan, grad_nhwc.const_data_ptr<scalar_t>(), weight_c.const_data_ptr<scalar_t>(), gx);
+      const int64_t sample = g.height * g.width * g.channels;
+      torch::stable::parallel_for(0, g.batch, 1, [&](int64_t first, int64_t end) {
+        mul_leaky_relu_grad(x_nhwc.const_data_ptr<scalar_t>() + first * sample, gx + first * sample,
+                            (end - first) * sample, static_cast<scalar_t>(negative_slope));
+      });
+    });
+    return grad_x;
+  }
   // grad_output as the [N*OH*OW, O] matrix of its NHWC copy, and the weight
   // [O, C, KH, KW] as the [O, KH*KW*C] matrix whose columns match a patch:
   // both are their channels-last copies.
@@ -432,6 +439,20 @@ std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cpu(const Tensor& g
                                                                  double negative_slope) {
   const Geometry g = make_geometry(x, weight_size, stride, padding);
   check_grad_output(grad_output, x, g);
+  const Tensor x_nhwc = channels_last(x);
+  const Tensor grad_nhwc = channels_last(grad_output);  // the [N*OH*OW, O] matrix of grad_output
+  // The bias gradient: grad_output summed over every pixel.
+  const std::vector<int64_t> pixel_dims{0, 2, 3};
+  const Tensor grad_bias = torch::stable::sum(grad_nhwc, IntHeaderOnlyArrayRef(pixel_dims));
+  if (const std::optional<WinogradPlan> plan = winograd_plan(g)) {
+    Tensor grad_weight = empty_like_device(x, weight_size);
+    dispatch_float_types(x.scalar_type(), [&](auto zero) {
+      using scalar_t = decltype(zero);
+      winograd_backward_weight(g, *plan, grad_nhwc.const_data_ptr<scalar_t>(), x_nhwc.const_data_ptr<scalar_t>(),
+                               static_cast<scalar_t>(negative_slope), grad_weight.mutable_data_ptr<scalar_t>());
+    });
+    return {grad_weight, grad_bias};
+  }
   // One accumulator per part, summed in part order: the result does not
   // depend on how the parts were scheduled.
   const int64_t parts = num_parts(g), accumulator_size = g.patch() * g.out_channels;
@@ -439,8 +460,6 @@ std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cpu(const Tensor& g
   for (int64_t part = 0; part < std::max<int64_t>(parts, 1); ++part) {
     partial.push_back(empty_like_device(x, {g.patch(), g.out_channels}));
   }
-  const Tensor x_nhwc = channels_last(x);
-  const Tensor grad_nhwc = channels_last(grad_output);  // the [N*OH*OW, O] matrix of grad_output
   dispatch_float_types(x.scalar_type(), [&](auto zero) {
     using scalar_t = decltype(zero);
     std::vector<scalar_t*> accumulators;
@@ -498,11 +517,11 @@ std::tuple<Tensor, Tensor> leaky_relu_conv2d_backward_weight_cpu(const Tensor& g
     using scalar_t = decltype(zero);
     const scalar_t* src = partial[0].const_data_ptr<scalar_t>();
     scalar_t* dst = grad_weight.mutable_data_ptr<scalar_t>();
-    for_each_weight_element(g, [&](int64_t i, int64_t j) { dst[i] = src[j]; });
+    for_each_weight_element(g, [&](int64_t i, int64_t t, int64_t c, int64_t o) {
+      dst[i] = src[(t * g.channels + c) * g.out_channels + o];
+    });
   });
-  // The bias gradient: grad_output summed over every pixel.
-  const std::vector<int64_t> pixel_dims{0, 2, 3};
-  return {grad_weight, torch::stable::sum(grad_nhwc, IntHeaderOnlyArrayRef(pixel_dims))};
+  return {grad_weight, grad_bias};
 }
 
 }  // namespace

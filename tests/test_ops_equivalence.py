@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES, assert_matches, layout
+from conftest import DEVICES, WINOGRAD_TOLERANCE, assert_matches, layout
 from conftest import leaky_relu_conv2d_definition as definition
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +22,7 @@ def fused(*args):
     return torch.ops.pygan.leaky_relu_conv2d(*args)
 
 
-def check_op(op, x, weight, bias, stride, padding, negative_slope):
+def check_op(op, x, weight, bias, stride, padding, negative_slope, tolerance=None):
     """op's output and gradients for x, weight and bias match the definition's."""
     inputs = [t.detach().requires_grad_() for t in (x, weight) + ((bias,) if bias is not None else ())]
     expected_inputs = [t.detach().clone().requires_grad_() for t in inputs]
@@ -30,13 +30,13 @@ def check_op(op, x, weight, bias, stride, padding, negative_slope):
     out = op(inputs[0], inputs[1], inputs[2] if bias is not None else None, *args)
     expected = definition(expected_inputs[0], expected_inputs[1], expected_inputs[2] if bias is not None else None,
                           *args)
-    assert_matches(out, expected)
+    assert_matches(out, expected, tolerance)
     grad = torch.randn_like(expected)
     for actual_grad, expected_grad in zip(torch.autograd.grad(out, inputs, grad, allow_unused=True),
                                           torch.autograd.grad(expected, expected_inputs, grad, allow_unused=True)):
         if expected_grad is None:  # nothing flows back through an empty batch
             continue
-        assert_matches(actual_grad, expected_grad)
+        assert_matches(actual_grad, expected_grad, tolerance)
 
 
 @st.composite
@@ -79,7 +79,7 @@ def test_matches_definition(op, device, problem):
 SEED_LAYERS = [  # (channels, size, out_channels, stride, padding) of the seed discriminator
     (1, 28, 32, 2, (1, 2, 1, 2)),
     (32, 14, 64, 2, (1, 2, 1, 2)),
-    (64, 7, 128, 2, (2, 2, 2, 2)),
+    (64, 7, 128, 2, (2, 2, 2, 2)),  # blocks 3 and 4 take the CPU kernels' Winograd path
     (128, 4, 256, 1, (2, 2, 2, 2)),
 ]
 
@@ -92,7 +92,8 @@ def test_seed_layers(device, dtype, layer):
     x = torch.randn(5, channels, size, size, dtype=dtype, device=device)
     weight = torch.randn(out_channels, channels, 5, 5, dtype=dtype, device=device) / 10
     bias = torch.randn(out_channels, dtype=dtype, device=device)
-    check_op(fused, x, weight, bias, (stride, stride), padding, 0.2)
+    check_op(fused, x, weight, bias, (stride, stride), padding, 0.2,
+             WINOGRAD_TOLERANCE if device == "cpu" and out_channels >= 128 else None)
 
 
 @pytest.mark.parametrize("device", DEVICES)
