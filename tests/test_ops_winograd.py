@@ -141,3 +141,17 @@ def test_which_layers_take_the_path(stride, channels, taken):
     args = (x, weight, bias, [stride, stride], [2, 2, 2, 2], 1.0)
     error = (ops.leaky_relu_conv2d(*args)[0, :, 0, 0].double() - definition(*args)[0, :, 0, 0].double()).abs().max()
     assert (error > 1e-2) == taken, f"error {error.item():.3g} at an output pixel the huge one does not touch"
+
+
+@pytest.mark.parametrize("layer", [(64, 7, 128, 2, 610), (128, 4, 256, 1, 341)], ids=["block3", "block4"])
+def test_a_batch_of_several_chunks(layer):
+    """The kernels work through the batch in chunks of transformed tiles of
+    at most 2**22 elements: 303 samples of block 3, 170 of block 4. Two
+    whole chunks and a part, the weight gradient summed over all three."""
+    channels, size, out_channels, stride, batch = layer
+    x, weight, bias = operands((batch, channels, size, size), out_channels, torch.float32)
+    args = (x, weight, bias, (stride, stride), (2, 2, 2, 2), 0.2)
+    grad = torch.randn_like(definition(*args))
+    for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
+                                outputs_and_gradients(definition, *args, grad)):
+        assert_matches(actual, expected, WINOGRAD_TOLERANCE)
