@@ -148,35 +148,47 @@ def measure(args: argparse.Namespace) -> dict:
             "load": [load_before, os.getloadavg()], "warmup_s": warmup, "times": times, "matmul_gflops": rates}
 
 
-def discriminator_products(batch: int = DISCRIMINATOR_BATCH) -> float:
-    """FLOP of the seed discriminator's forward and backward pass by direct
-    convolution, without the products with padding (the fused kernels'
-    patches skip them). A layer's weight gradient, and its input gradient
-    (past the first layer, whose input is the images), have as many products
-    as its forward."""
+def discriminator_layers() -> list[tuple[LeakyReLUConv2d, int, int]]:
+    """The seed discriminator's convolutions, each with the taps its
+    patches read inside the image (summed over output pixels) and its output
+    pixels."""
     from pygan_plugins.dcgan import IMAGE_SHAPE, Discriminator
 
-    total, sizes = 0, IMAGE_SHAPE[1:]
-    layers = [m for m in Discriminator().modules() if isinstance(m, LeakyReLUConv2d)]
-    for index, layer in enumerate(layers):
-        out_channels, in_channels, kernel, _ = layer.weight.shape
+    result, sizes = [], IMAGE_SHAPE[1:]
+    for layer in (m for m in Discriminator().modules() if isinstance(m, LeakyReLUConv2d)):
+        kernel = layer.weight.shape[-1]
         padding = layer.padding_for(*sizes)
         taps, out_sizes = 1, []
         for size, before, after in zip(sizes, padding[::2], padding[1::2]):
             starts = range(-before, size + after - kernel + 1, layer.stride)
             taps *= sum(min(size, start + kernel) - max(0, start) for start in starts)
             out_sizes.append(len(starts))
-        total += 2 * batch * out_channels * in_channels * taps * (2 if index == 0 else 3)
+        result.append((layer, taps, out_sizes[0] * out_sizes[1]))
         sizes = out_sizes
+    return result
+
+
+def discriminator_products(batch: int = DISCRIMINATOR_BATCH) -> float:
+    """FLOP of the seed discriminator's forward and backward pass by direct
+    convolution, without the products with padding (the fused kernels'
+    patches skip them). A layer's weight gradient, and its input gradient
+    (past the first layer, whose input is the images), have as many products
+    as its forward."""
+    total = 0
+    for index, (layer, taps, _) in enumerate(discriminator_layers()):
+        out_channels, in_channels = layer.weight.shape[:2]
+        total += 2 * batch * out_channels * in_channels * taps * (2 if index == 0 else 3)
     return total
 
 
 def matmul_rate(clock: Callable[[], float], rounds: int) -> float:
     """GFLOP/s of torch.mm on the discriminator's largest product, its last
-    layer's forward at batch 128 (2,048 pixels by 128 x 5 x 5 taps, times the
-    taps by 256 channels), by ``clock``: the machine's multiply rate, which no
-    convolution of the same products can beat by much."""
-    a, b = torch.randn(DISCRIMINATOR_BATCH * 16, 128 * 25), torch.randn(128 * 25, 256)
+    layer's forward at batch 128 as patches (output pixels by taps, times the
+    taps by output channels), by ``clock``: the machine's multiply rate, which
+    no direct convolution of the same products can beat by much."""
+    layer, _, pixels = discriminator_layers()[-1]
+    out_channels, patch = layer.weight.shape[0], layer.weight[0].numel()
+    a, b = torch.randn(DISCRIMINATOR_BATCH * pixels, patch), torch.randn(patch, out_channels)
     times = []
     for _ in range(rounds + WARMUP_STEPS):
         start = clock()
