@@ -235,20 +235,32 @@ void transform_grad_tiles(const ConvGeometry& g, const Tiles& t, const scalar_t*
 }
 
 // The Winograd path's scratch (the transformed weights and a chunk's
-// transformed tiles, 21 MB for the seed discriminator's block 4 at batch
+// transformed tiles, 20 MiB for the seed discriminator's block 4 at batch
 // 128): kept between calls, one per calling thread, grown to the largest
-// call's. Allocated afresh each call, like the patches' scratch, the buffers
+// call's, up to kKeptScratchBytes; a larger call's is its own, freed after
+// it. Allocated afresh each call, like the patches' scratch, the buffers
 // went back to the system when freed and came back page by page: the seed
 // discriminator's pass took 70.6 and 63.2 ms of CPU time at one thread with
 // it kept, 73.6 and 77.2 without (benchmarks/compare_plain.py, alternated).
 // torch's memory profiler does not see it.
+constexpr size_t kKeptScratchBytes = size_t{64} << 20;
+
 template <typename scalar_t>
-scalar_t* workspace(int64_t elements) {
-  thread_local std::vector<double> buffer;
-  const size_t words = (elements * sizeof(scalar_t) + sizeof(double) - 1) / sizeof(double);
-  if (buffer.size() < words) buffer.resize(words);
-  return reinterpret_cast<scalar_t*>(buffer.data());
-}
+class WinogradScratch {
+ public:
+  explicit WinogradScratch(int64_t elements) {
+    thread_local std::vector<double> kept;
+    const size_t words = (static_cast<size_t>(elements) * sizeof(scalar_t) + sizeof(double) - 1) / sizeof(double);
+    std::vector<double>& buffer = words * sizeof(double) <= kKeptScratchBytes ? kept : own_;
+    if (buffer.size() < words) std::vector<double>(words).swap(buffer);  // not resize: nothing to copy over
+    data_ = reinterpret_cast<scalar_t*>(buffer.data());
+  }
+  scalar_t* data() const { return data_; }
+
+ private:
+  std::vector<double> own_;
+  scalar_t* data_;
+};
 
 // c[f] = a[f] * b[f] (+ c[f] when accumulate) for the points transformed
 // elements f, in parallel; a[f] is rows x depth (read transposed when
@@ -270,7 +282,8 @@ void forward_with(const ConvGeometry& g, const WinogradPlan& p, const scalar_t* 
   constexpr int64_t T = Alg::input_tile, points = T * T;
   const int64_t channels = p.channels, O = g.out_channels;
   const Tiles t(g, p, points);
-  scalar_t* u = workspace<scalar_t>(points * (channels * O + t.chunk_tiles() * (channels + O)));
+  const WinogradScratch<scalar_t> scratch(points * (channels * O + t.chunk_tiles() * (channels + O)));
+  scalar_t* u = scratch.data();
   transform_weight<Alg>(g, p, weight, false, u);
   scalar_t* v = u + points * channels * O;
   scalar_t* m = v + points * t.chunk_tiles() * channels;
@@ -303,7 +316,8 @@ void backward_input_with(const ConvGeometry& g, const WinogradPlan& p, const sca
   constexpr int64_t T = Alg::input_tile, points = T * T;
   const int64_t C = g.channels, channels = p.channels, O = g.out_channels, sample = g.height * g.width * C;
   const Tiles t(g, p, points);
-  scalar_t* u = workspace<scalar_t>(points * (channels * O + t.chunk_tiles() * (channels + O)));
+  const WinogradScratch<scalar_t> scratch(points * (channels * O + t.chunk_tiles() * (channels + O)));
+  scalar_t* u = scratch.data();
   transform_weight<Alg>(g, p, weight, true, u);
   scalar_t* dm = u + points * channels * O;
   scalar_t* dv = dm + points * t.chunk_tiles() * O;
@@ -339,7 +353,8 @@ void backward_weight_with(const ConvGeometry& g, const WinogradPlan& p, const sc
   constexpr int64_t K = Alg::kernel, T = Alg::input_tile, points = T * T;
   const int64_t channels = p.channels, O = g.out_channels, pairs = channels * O;
   const Tiles t(g, p, points);
-  scalar_t* du = workspace<scalar_t>(points * (pairs + t.chunk_tiles() * (channels + O)));
+  const WinogradScratch<scalar_t> scratch(points * (pairs + t.chunk_tiles() * (channels + O)));
+  scalar_t* du = scratch.data();
   if (g.batch == 0) std::fill_n(du, points * pairs, scalar_t(0));
   scalar_t* v = du + points * pairs;
   scalar_t* dm = v + points * t.chunk_tiles() * channels;

@@ -155,3 +155,14 @@ def test_a_batch_of_several_chunks(layer):
     for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
                                 outputs_and_gradients(definition, *args, grad)):
         assert_matches(actual, expected, WINOGRAD_TOLERANCE)
+
+
+def test_a_layer_whose_scratch_is_not_kept():
+    """Scratch beyond 64 MiB is the call's own, freed after it: 512 to 512
+    channels at stride 1 transform the weights into 64 MiB alone."""
+    x, weight, bias = operands((2, 512, 4, 4), 512, torch.float32)
+    args = (x, weight, bias, (1, 1), (2, 2, 2, 2), 0.2)
+    grad = torch.randn_like(definition(*args))
+    for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
+                                outputs_and_gradients(definition, *args, grad)):
+        assert_matches(actual, expected, WINOGRAD_TOLERANCE)
