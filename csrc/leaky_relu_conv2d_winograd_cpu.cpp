@@ -89,6 +89,15 @@ struct Tiles {
   }
   int64_t per_sample() const { return rows * cols; }
   int64_t chunk_tiles() const { return samples_per_chunk * per_sample(); }
+
+  // Calls fn(n0, n1, count) for each chunk: samples [n0, n1), count tiles.
+  template <typename Fn>
+  void for_each_chunk(const ConvGeometry& g, const Fn& fn) const {
+    for (int64_t n0 = 0; n0 < g.batch; n0 += samples_per_chunk) {
+      const int64_t n1 = std::min(n0 + samples_per_chunk, g.batch);
+      fn(n0, n1, (n1 - n0) * per_sample());
+    }
+  }
 };
 
 // Calls fn(index, pixel) for each pixel and phase of a size x size tile of
@@ -270,10 +279,24 @@ Buffer huge_page_buffer(size_t bytes) {
   return buffer;
 }
 
+// One call's scratch: the transformed weights (or their gradient),
+// points x C' x O, and a chunk's transformed tiles of the input side,
+// points x tiles x C', and of the output side, points x tiles x O.
 template <typename scalar_t>
 class WinogradScratch {
  public:
-  explicit WinogradScratch(int64_t elements) {
+  WinogradScratch(const ConvGeometry& g, const WinogradPlan& p, const Tiles& t, int64_t points) {
+    const int64_t weights = points * p.channels * g.out_channels, inputs = points * t.chunk_tiles() * p.channels;
+    allocate(weights + inputs + points * t.chunk_tiles() * g.out_channels);
+    inputs_ = weights_ + weights;
+    outputs_ = inputs_ + inputs;
+  }
+  scalar_t* weights() const { return weights_; }
+  scalar_t* inputs() const { return inputs_; }
+  scalar_t* outputs() const { return outputs_; }
+
+ private:
+  void allocate(int64_t elements) {
     thread_local Buffer kept;
     thread_local size_t kept_bytes = 0;
     const size_t bytes =
@@ -281,7 +304,7 @@ class WinogradScratch {
         kHugePage;
     if (bytes > kKeptScratchBytes) {
       own_ = huge_page_buffer(bytes);
-      data_ = static_cast<scalar_t*>(own_.get());
+      weights_ = static_cast<scalar_t*>(own_.get());
       return;
     }
     if (kept_bytes < bytes) {
@@ -290,13 +313,11 @@ class WinogradScratch {
       kept = huge_page_buffer(bytes);
       kept_bytes = bytes;
     }
-    data_ = static_cast<scalar_t*>(kept.get());
+    weights_ = static_cast<scalar_t*>(kept.get());
   }
-  scalar_t* data() const { return data_; }
 
- private:
   Buffer own_;
-  scalar_t* data_;
+  scalar_t *weights_, *inputs_, *outputs_;
 };
 
 // c[f] = a[f] * b[f] (+ c[f] when accumulate) for the points transformed
@@ -319,13 +340,10 @@ void forward_with(const ConvGeometry& g, const WinogradPlan& p, const scalar_t* 
   constexpr int64_t T = Alg::input_tile, points = T * T;
   const int64_t channels = p.channels, O = g.out_channels;
   const Tiles t(g, p, points);
-  const WinogradScratch<scalar_t> scratch(points * (channels * O + t.chunk_tiles() * (channels + O)));
-  scalar_t* u = scratch.data();
+  const WinogradScratch<scalar_t> scratch(g, p, t, points);
+  scalar_t *u = scratch.weights(), *v = scratch.inputs(), *m = scratch.outputs();
   transform_weight<Alg>(g, p, weight, false, u);
-  scalar_t* v = u + points * channels * O;
-  scalar_t* m = v + points * t.chunk_tiles() * channels;
-  for (int64_t n0 = 0; n0 < g.batch; n0 += t.samples_per_chunk) {
-    const int64_t count = (std::min(n0 + t.samples_per_chunk, g.batch) - n0) * t.per_sample();
+  t.for_each_chunk(g, [&](int64_t n0, int64_t, int64_t count) {
     transform_input_tiles<Alg>(g, p, t, x, slope, n0, count, v);
     multiply_points(points, count, O, channels, v, false, u, m, false);
     // Y = AT M A, plus the bias, where the tile is inside the output.
@@ -342,7 +360,7 @@ void forward_with(const ConvGeometry& g, const WinogradPlan& p, const scalar_t* 
         });
       });
     });
-  }
+  });
 }
 
 // grad_x before the activation's derivative: the tiles' input gradients
@@ -353,13 +371,10 @@ void backward_input_with(const ConvGeometry& g, const WinogradPlan& p, const sca
   constexpr int64_t T = Alg::input_tile, points = T * T;
   const int64_t C = g.channels, channels = p.channels, O = g.out_channels, sample = g.height * g.width * C;
   const Tiles t(g, p, points);
-  const WinogradScratch<scalar_t> scratch(points * (channels * O + t.chunk_tiles() * (channels + O)));
-  scalar_t* u = scratch.data();
+  const WinogradScratch<scalar_t> scratch(g, p, t, points);
+  scalar_t *u = scratch.weights(), *dv = scratch.inputs(), *dm = scratch.outputs();
   transform_weight<Alg>(g, p, weight, true, u);
-  scalar_t* dm = u + points * channels * O;
-  scalar_t* dv = dm + points * t.chunk_tiles() * O;
-  for (int64_t n0 = 0; n0 < g.batch; n0 += t.samples_per_chunk) {
-    const int64_t n1 = std::min(n0 + t.samples_per_chunk, g.batch), count = (n1 - n0) * t.per_sample();
+  t.for_each_chunk(g, [&](int64_t n0, int64_t n1, int64_t count) {
     transform_grad_tiles<Alg>(g, t, grad, n0, count, dm);
     multiply_points(points, count, channels, O, dm, false, u, dv, false);
     // In parallel over samples: neighbouring tiles of a sample overlap.
@@ -379,7 +394,7 @@ void backward_input_with(const ConvGeometry& g, const WinogradPlan& p, const sca
                                           });
                     });
     });
-  }
+  });
 }
 
 // The weight gradient [O, C, 5, 5]: G^T [V^T dM] G, V^T dM summed over the
@@ -390,17 +405,14 @@ void backward_weight_with(const ConvGeometry& g, const WinogradPlan& p, const sc
   constexpr int64_t K = Alg::kernel, T = Alg::input_tile, points = T * T;
   const int64_t channels = p.channels, O = g.out_channels, pairs = channels * O;
   const Tiles t(g, p, points);
-  const WinogradScratch<scalar_t> scratch(points * (pairs + t.chunk_tiles() * (channels + O)));
-  scalar_t* du = scratch.data();
+  const WinogradScratch<scalar_t> scratch(g, p, t, points);
+  scalar_t *du = scratch.weights(), *v = scratch.inputs(), *dm = scratch.outputs();
   if (g.batch == 0) std::fill_n(du, points * pairs, scalar_t(0));
-  scalar_t* v = du + points * pairs;
-  scalar_t* dm = v + points * t.chunk_tiles() * channels;
-  for (int64_t n0 = 0; n0 < g.batch; n0 += t.samples_per_chunk) {
-    const int64_t count = (std::min(n0 + t.samples_per_chunk, g.batch) - n0) * t.per_sample();
+  t.for_each_chunk(g, [&](int64_t n0, int64_t, int64_t count) {
     transform_input_tiles<Alg>(g, p, t, x, slope, n0, count, v);
     transform_grad_tiles<Alg>(g, t, grad, n0, count, dm);
     multiply_points(points, channels, O, count, v, true, dm, du, n0 > 0);
-  }
+  });
   const std::vector<int64_t> offsets = tap_offsets(g, p);
   for_each_weight_block(g, p, false, [&](int64_t r, int64_t j0, int64_t count) {
     scalar_t block[K * K * kWeightBlock];
