@@ -61,6 +61,24 @@ def assert_matches(actual: torch.Tensor, expected: torch.Tensor, tolerance: dict
     assert error <= (tolerance or TOLERANCE)[expected.dtype] * scale, f"max error {error:.3g} at scale {scale:.3g}"
 
 
+def check_op(op, x, weight, bias, stride, padding, negative_slope, tolerance=None):
+    """op's output and gradients for x, weight and bias match the definition's
+    (leaky_relu_conv2d_definition), within the dtype's ``tolerance``."""
+    inputs = [t.detach().requires_grad_() for t in (x, weight) + ((bias,) if bias is not None else ())]
+    expected_inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    args = (stride, padding, negative_slope)
+    out = op(inputs[0], inputs[1], inputs[2] if bias is not None else None, *args)
+    expected = leaky_relu_conv2d_definition(expected_inputs[0], expected_inputs[1], expected_inputs[2] if bias is not None else None,
+                          *args)
+    assert_matches(out, expected, tolerance)
+    grad = torch.randn_like(expected)
+    for actual_grad, expected_grad in zip(torch.autograd.grad(out, inputs, grad, allow_unused=True),
+                                          torch.autograd.grad(expected, expected_inputs, grad, allow_unused=True)):
+        if expected_grad is None:  # nothing flows back through an empty batch
+            continue
+        assert_matches(actual_grad, expected_grad, tolerance)
+
+
 def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
     """t as a "contiguous", "channels_last" (4-d tensors) or "strided" tensor
     (every other element along the last dimension of a wider one)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import DEVICES, WINOGRAD_TOLERANCE, assert_matches, layout
+from conftest import DEVICES, WINOGRAD_TOLERANCE, assert_matches, check_op, layout
 from conftest import leaky_relu_conv2d_definition as definition
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,23 +20,6 @@ pytestmark = pytest.mark.usefixtures("no_tf32")
 
 def fused(*args):
     return torch.ops.pygan.leaky_relu_conv2d(*args)
-
-
-def check_op(op, x, weight, bias, stride, padding, negative_slope, tolerance=None):
-    """op's output and gradients for x, weight and bias match the definition's."""
-    inputs = [t.detach().requires_grad_() for t in (x, weight) + ((bias,) if bias is not None else ())]
-    expected_inputs = [t.detach().clone().requires_grad_() for t in inputs]
-    args = (stride, padding, negative_slope)
-    out = op(inputs[0], inputs[1], inputs[2] if bias is not None else None, *args)
-    expected = definition(expected_inputs[0], expected_inputs[1], expected_inputs[2] if bias is not None else None,
-                          *args)
-    assert_matches(out, expected, tolerance)
-    grad = torch.randn_like(expected)
-    for actual_grad, expected_grad in zip(torch.autograd.grad(out, inputs, grad, allow_unused=True),
-                                          torch.autograd.grad(expected, expected_inputs, grad, allow_unused=True)):
-        if expected_grad is None:  # nothing flows back through an empty batch
-            continue
-        assert_matches(actual_grad, expected_grad, tolerance)
 
 
 @st.composite

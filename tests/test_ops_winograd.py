@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TOLERANCE, WINOGRAD_TOLERANCE, assert_matches, layout
+from conftest import TOLERANCE, WINOGRAD_TOLERANCE, assert_matches, check_op, layout
 from conftest import leaky_relu_conv2d_definition as definition
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,12 +62,8 @@ def outputs_and_gradients(op, x, weight, bias, stride, padding, slope, grad):
 @given(problem=problems())
 def test_matches_definition(problem):
     x, weight, bias = operands(problem["shape"], problem["out_channels"], problem["dtype"], problem["bias"])
-    args = (layout(x, problem["layout"]), weight, bias, problem["stride"], problem["padding"],
-            problem["negative_slope"])
-    grad = torch.randn_like(definition(*args))
-    for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
-                                outputs_and_gradients(definition, *args, grad)):
-        assert_matches(actual, expected, WINOGRAD_TOLERANCE)
+    check_op(ops.leaky_relu_conv2d, layout(x, problem["layout"]), weight, bias, problem["stride"],
+             problem["padding"], problem["negative_slope"], WINOGRAD_TOLERANCE)
 
 
 @pytest.mark.parametrize("layer", [(64, 7, 128, 2, (2, 2, 2, 2)), (128, 4, 256, 1, (2, 2, 2, 2))],
@@ -150,19 +146,11 @@ def test_a_batch_of_several_chunks(layer):
     whole chunks and a part, the weight gradient summed over all three."""
     channels, size, out_channels, stride, batch = layer
     x, weight, bias = operands((batch, channels, size, size), out_channels, torch.float32)
-    args = (x, weight, bias, (stride, stride), (2, 2, 2, 2), 0.2)
-    grad = torch.randn_like(definition(*args))
-    for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
-                                outputs_and_gradients(definition, *args, grad)):
-        assert_matches(actual, expected, WINOGRAD_TOLERANCE)
+    check_op(ops.leaky_relu_conv2d, x, weight, bias, (stride, stride), (2, 2, 2, 2), 0.2, WINOGRAD_TOLERANCE)
 
 
 def test_a_layer_whose_scratch_is_not_kept():
     """Scratch beyond 64 MiB is the call's own, freed after it: 512 to 512
     channels at stride 1 transform the weights into 64 MiB alone."""
     x, weight, bias = operands((2, 512, 4, 4), 512, torch.float32)
-    args = (x, weight, bias, (1, 1), (2, 2, 2, 2), 0.2)
-    grad = torch.randn_like(definition(*args))
-    for actual, expected in zip(outputs_and_gradients(ops.leaky_relu_conv2d, *args, grad),
-                                outputs_and_gradients(definition, *args, grad)):
-        assert_matches(actual, expected, WINOGRAD_TOLERANCE)
+    check_op(ops.leaky_relu_conv2d, x, weight, bias, (1, 1), (2, 2, 2, 2), 0.2, WINOGRAD_TOLERANCE)
